@@ -1,0 +1,170 @@
+"""run_agent: one attempt of a task's agent, then its Definition of Done.
+
+Every attempt starts from the task's base commit (reset + clean) after killing any
+process group an earlier attempt left behind, so a retry after a crash converges
+(invariant 2). The agent runs in its own process group, which is killed on cancel,
+timeout or worker shutdown (invariant 4). Output goes to a log file, never to history.
+"""
+
+import asyncio
+import os
+import time
+from pathlib import Path
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from magsag.activities.git import git
+from magsag.activities.process import kill_group, kill_recorded_group, write_pidfile
+from magsag.activities.runners import build_argv
+from magsag.contracts import constants as C
+from magsag.contracts.activities import AgentInput, AgentOutput
+
+ERROR_TAIL_CHARS = 600
+
+
+class _DeadlineReached(Exception):
+    """The task's timeout ran out while a process of the attempt was running."""
+
+
+@activity.defn
+async def run_agent(inp: AgentInput) -> AgentOutput:
+    attempt = activity.info().attempt
+    worktree = Path(inp.worktree)
+    pidfile = Path(f"{inp.worktree}.pid")
+    stale = kill_recorded_group(pidfile)
+    if stale:
+        activity.logger.warning("killed process group %s left by an earlier attempt", stale)
+    await _reset_to_base(worktree, inp.base_commit)
+
+    log_path = Path(inp.log_dir) / f"{inp.task}.attempt-{attempt}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    deadline = started + inp.timeout_seconds
+    argv = build_argv(inp.runner, inp.prompt)
+    env = _agent_env(inp, attempt)
+    with log_path.open("ab") as log:
+        try:
+            exit_code = await _run_group(
+                argv, worktree, env, log, pidfile, attempt, deadline, stdin=inp.prompt.encode()
+            )
+            if exit_code != 0:
+                raise _failure(
+                    f"agent exited with code {exit_code}", "AgentFailed", attempt, log_path
+                )
+            await _definition_of_done(inp, worktree, env, log, pidfile, attempt, deadline, log_path)
+        except _DeadlineReached:
+            message = f"timed out after {inp.timeout_seconds:g}s"
+            raise _failure(message, "AgentTimeout", attempt, log_path) from None
+    pidfile.unlink(missing_ok=True)
+    return AgentOutput(
+        attempt=attempt,
+        exit_code=exit_code,
+        log_path=str(log_path),
+        duration_seconds=round(time.monotonic() - started, 3),
+    )
+
+
+async def _reset_to_base(worktree: Path, base_commit: str) -> None:
+    await git("reset", "--hard", "--quiet", base_commit, cwd=worktree)
+    await git("clean", "-fdxq", cwd=worktree)
+
+
+def _agent_env(inp: AgentInput, attempt: int) -> dict[str, str]:
+    missing = [name for name in inp.runner.env if name not in os.environ]
+    if missing:
+        raise ApplicationError(
+            f"environment variable {missing[0]} named by the runner is not set on the worker",
+            type="RunnerEnvMissing",
+            non_retryable=True,
+        )
+    env = dict(os.environ)
+    env.update(
+        {
+            C.ENV_RUN_ID: inp.run_id,
+            C.ENV_TASK: inp.task,
+            C.ENV_ATTEMPT: str(attempt),
+            C.ENV_WORKTREE: inp.worktree,
+            C.ENV_PROMPT: inp.prompt,
+        }
+    )
+    return env
+
+
+async def _definition_of_done(inp, worktree, env, log, pidfile, attempt, deadline, log_path):
+    for check in inp.checks:
+        log.write(f"\n--- magsag check: {check}\n".encode())
+        log.flush()
+        code = await _run_group(
+            ["bash", "-c", check], worktree, env, log, pidfile, attempt, deadline
+        )
+        if code != 0:
+            raise _failure(f"check failed (exit {code}): {check}", "CheckFailed", attempt, log_path)
+    missing = [path for path in inp.outputs if not (worktree / path).exists()]
+    if missing:
+        raise _failure(f"expected output missing: {missing[0]}", "OutputMissing", attempt, log_path)
+
+
+async def _run_group(argv, cwd, env, log, pidfile, attempt, deadline, stdin: bytes = b"") -> int:
+    """Run argv in a new process group, heartbeating; kill the group however this ends."""
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *argv,
+            cwd=cwd,
+            env=env,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
+    except FileNotFoundError:
+        raise ApplicationError(
+            f"runner executable not found: {argv[0]}", type="RunnerNotFound", non_retryable=True
+        ) from None
+    except PermissionError:
+        raise ApplicationError(
+            f"runner executable not runnable: {argv[0]}", type="RunnerNotFound", non_retryable=True
+        ) from None
+    write_pidfile(pidfile, proc.pid, attempt)
+    try:
+        await _feed_stdin(proc, stdin)
+        while True:
+            activity.heartbeat({"pgid": proc.pid, "attempt": attempt})
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise _DeadlineReached
+            try:
+                interval = min(C.HEARTBEAT_INTERVAL.total_seconds(), remaining)
+                return await asyncio.wait_for(asyncio.shield(proc.wait()), interval)
+            except TimeoutError:
+                continue
+    finally:
+        # Whatever ended the wait (exit, timeout, cancellation, shutdown), nothing of
+        # this attempt may outlive it.
+        kill_group(proc.pid)
+
+
+async def _feed_stdin(proc: asyncio.subprocess.Process, data: bytes) -> None:
+    try:
+        if data:
+            proc.stdin.write(data)
+            await proc.stdin.drain()
+        proc.stdin.close()
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the agent does not read stdin; the prompt is also in argv and env
+
+
+def _failure(message: str, kind: str, attempt: int, log_path: Path) -> ApplicationError:
+    tail = _tail(log_path)
+    text = f"{message}; last output: {tail}" if tail else message
+    return ApplicationError(text, {"attempt": attempt, "log_path": str(log_path)}, type=kind)
+
+
+def _tail(path: Path) -> str:
+    try:
+        with path.open("rb") as f:
+            f.seek(max(0, path.stat().st_size - ERROR_TAIL_CHARS))
+            data = f.read().decode(errors="replace")
+    except OSError:
+        return ""
+    return " | ".join(line.strip() for line in data.strip().splitlines()[-5:])

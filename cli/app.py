@@ -1,0 +1,36 @@
+"""The `magsag` command: one sub-app or command per group."""
+
+import os
+import sys
+
+import typer
+
+from magsag.cli import demo_cmd, plan_cmd, run_cmd, server_cmd
+
+app = typer.Typer(
+    name="magsag",
+    help="Run a plan of AI coding-agent tasks on one git repository, in parallel and "
+    "durably, on Temporal. Start with `magsag demo`.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(plan_cmd.app, name="plan")
+app.command()(run_cmd.run)
+app.command()(run_cmd.status)
+app.command()(server_cmd.server)
+app.command()(server_cmd.worker)
+app.command()(demo_cmd.demo)
+
+
+def main() -> None:
+    try:
+        app()
+        code = 0
+    except SystemExit as done:
+        code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+    # The Temporal SDK can abort in PyGILState_Release at interpreter exit: flush and
+    # leave without running the interpreter's teardown.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

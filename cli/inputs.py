@@ -1,0 +1,71 @@
+"""Checks of everything a user passes in, before anything is created (invariant 7)."""
+
+import re
+import secrets
+from datetime import UTC, datetime
+from pathlib import Path
+
+import git
+
+from magsag.contracts.constants import MAX_CONCURRENCY
+
+
+class InputError(ValueError):
+    """Bad input; str() is the one line shown before exiting 2."""
+
+
+def check_repo(path: Path) -> Path:
+    repo_path = path.expanduser().resolve()
+    if not repo_path.exists():
+        raise InputError(f"--repo {path}: no such directory")
+    try:
+        repo = git.Repo(repo_path)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        raise InputError(f"--repo {path}: not a git repository") from None
+    if repo.bare:
+        raise InputError(f"--repo {path}: a bare repository has no working tree to branch from")
+    top = Path(repo.working_tree_dir).resolve()
+    if top != repo_path:
+        raise InputError(f"--repo {path}: not the top of its repository (that is {top})")
+    return top
+
+
+def check_base(repo_path: Path, base: str | None) -> tuple[str, str]:
+    """Resolve the base branch (default: the checked-out one); returns (name, commit)."""
+    repo = git.Repo(repo_path)
+    if base is None:
+        if repo.head.is_detached:
+            raise InputError("--base: HEAD is detached; name the branch to start from")
+        try:
+            base = repo.active_branch.name
+        except TypeError:
+            raise InputError("--base: cannot tell the current branch; name it") from None
+    try:
+        commit = repo.rev_parse(f"{base}^{{commit}}").hexsha
+    except (git.BadName, ValueError):
+        raise InputError(f"--base {base}: no such branch or commit in {repo_path}") from None
+    return base, commit
+
+
+def check_worktree_root(root: Path, repo_path: Path) -> Path:
+    resolved = root.expanduser().resolve()
+    if resolved == repo_path or repo_path in resolved.parents:
+        raise InputError(
+            f"--worktree-root {root}: inside the repository's tree; choose a directory outside it"
+        )
+    if resolved.exists() and not resolved.is_dir():
+        raise InputError(f"--worktree-root {root}: exists and is not a directory")
+    return resolved
+
+
+def check_concurrency(value: int | None) -> int | None:
+    if value is not None and not 1 <= value <= MAX_CONCURRENCY:
+        raise InputError(f"--concurrency {value}: must be between 1 and {MAX_CONCURRENCY}")
+    return value
+
+
+def new_run_id(plan_name: str) -> str:
+    """Readable, unique and safe as a branch segment: <plan>-<utc time>-<random>."""
+    slug = re.sub(r"[^a-z0-9]+", "-", plan_name.lower()).strip("-")[:24].strip("-") or "run"
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    return f"{slug}-{stamp}-{secrets.token_hex(2)}"

@@ -1,0 +1,78 @@
+"""How runs and plans read in a terminal."""
+
+from magsag.contracts.durations import format_duration
+from magsag.contracts.plan import Plan
+from magsag.contracts.run import RunResult, TaskResult, TaskStatus
+
+MARKS = {
+    TaskStatus.PENDING: "·",
+    TaskStatus.RUNNING: "▶",
+    TaskStatus.SUCCEEDED: "✓",
+    TaskStatus.FAILED: "✗",
+    TaskStatus.CONFLICTED: "⚠",
+    TaskStatus.SKIPPED: "-",
+    TaskStatus.CANCELLED: "■",
+}
+
+
+def task_line(task: TaskResult) -> str:
+    parts = [f"{MARKS[task.status]} {task.name:<24} {task.status.value}"]
+    if task.started_at and task.finished_at:
+        parts.append(f"in {format_duration((task.finished_at - task.started_at).total_seconds())}")
+    if task.attempts > 1:
+        parts.append(f"after {task.attempts} attempts")
+    if task.commit:
+        parts.append(task.commit[:10])
+    if task.error:
+        parts.append(f"— {task.error}")
+    return "  ".join(parts)
+
+
+def run_summary(result: RunResult) -> list[str]:
+    counts: dict[str, int] = {}
+    for task in result.tasks.values():
+        counts[task.status.value] = counts.get(task.status.value, 0) + 1
+    tally = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+    lines = [f"run {result.run_id} {result.status.value}: {tally}"]
+    tip = (result.integration_commit or "")[:10]
+    lines.append(f"integration branch {result.integration_branch} at {tip}")
+    return lines
+
+
+def result_json(result: RunResult) -> dict:
+    """The documented --json shape (a superset is fine; these keys are the contract)."""
+    return result.model_dump(mode="json")
+
+
+def plan_layers(plan: Plan) -> list[list[str]]:
+    """Tasks grouped by depth: layer k holds tasks whose longest dependency chain is k."""
+    depth: dict[str, int] = {}
+    for task in plan.tasks:  # dependencies may come later in plan order: resolve lazily
+        _depth(plan, task.name, depth)
+    layers: list[list[str]] = [[] for _ in range(max(depth.values()) + 1)]
+    for task in plan.tasks:
+        layers[depth[task.name]].append(task.name)
+    return layers
+
+
+def _depth(plan: Plan, name: str, memo: dict[str, int]) -> int:
+    if name not in memo:
+        deps = plan.task(name).depends_on
+        memo[name] = 1 + max((_depth(plan, d, memo) for d in deps), default=-1)
+    return memo[name]
+
+
+def critical_path(plan: Plan) -> tuple[list[str], float]:
+    """The dependency chain with the largest sum of task timeouts (the worst case)."""
+    best: dict[str, tuple[float, list[str]]] = {}
+
+    def longest(name: str) -> tuple[float, list[str]]:
+        if name not in best:
+            task = plan.task(name)
+            chains = [longest(dep) for dep in task.depends_on]
+            cost, chain = max(chains, default=(0.0, []), key=lambda c: c[0])
+            best[name] = (cost + task.timeout_seconds, [*chain, name])
+        return best[name]
+
+    cost, chain = max((longest(t.name) for t in plan.tasks), key=lambda c: c[0])
+    return chain, cost

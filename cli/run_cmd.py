@@ -1,0 +1,194 @@
+"""`magsag run` and `magsag status`."""
+
+import asyncio
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+from temporalio.service import RPCError, RPCStatusCode
+
+from magsag.cli import inputs
+from magsag.cli.console import fail, info, print_json
+from magsag.cli.plan_cmd import load_or_exit
+from magsag.cli.progress import follow_run
+from magsag.cli.render import result_json, run_summary, task_line
+from magsag.cli.runtime import ensure_server, worker_if_needed, workers_present
+from magsag.contracts import constants as C
+from magsag.contracts.run import RunInput, RunPaths, RunResult, RunStatus
+from magsag.worker import connection
+from magsag.worker.devserver import DevServerError
+from magsag.workflows.plan import PlanWorkflow
+
+QUERY_TIMEOUT = timedelta(seconds=5)
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
+
+_STATUS_OF_CLOSED = {
+    WorkflowExecutionStatus.CANCELED: RunStatus.CANCELLED,
+    WorkflowExecutionStatus.FAILED: RunStatus.FAILED,
+    WorkflowExecutionStatus.TERMINATED: RunStatus.FAILED,
+    WorkflowExecutionStatus.TIMED_OUT: RunStatus.FAILED,
+}
+
+
+def run(
+    plan: Annotated[Path, typer.Argument(help="Plan file (YAML).", show_default=False)],
+    repo: Annotated[Path, typer.Option(help="Git repository the agents work on.")] = Path("."),
+    base: Annotated[
+        str | None, typer.Option(help="Branch to start from [default: plan's base, else HEAD].")
+    ] = None,
+    concurrency: Annotated[
+        int | None, typer.Option(help="Tasks running at once [default: plan's, else 4].")
+    ] = None,
+    worktree_root: Annotated[
+        Path | None, typer.Option(help="Where worktrees go [default: <state>/worktrees].")
+    ] = None,
+    detach: Annotated[bool, typer.Option(help="Return once the run has started.")] = False,
+    json_output: JsonOpt = False,
+) -> None:
+    """Run a plan: one worktree and one checkpoint commit per task, merged into
+    magsag/<run-id>/integration. Exit 0 when the run succeeded, 1 when it did not,
+    2 on bad input (then nothing is created)."""
+    run_input = prepare_run(plan, repo, base, concurrency, worktree_root)
+    code = asyncio.run(start_and_follow(run_input, detach, json_output))
+    raise typer.Exit(code)
+
+
+def prepare_run(
+    plan: Path, repo: Path, base: str | None, concurrency: int | None, worktree_root: Path | None
+) -> RunInput:
+    """Check every input and build the run's input; exits 2 before anything exists."""
+    loaded = load_or_exit(plan)
+    state = connection.state_dir()
+    try:
+        repo_path = inputs.check_repo(repo)
+        base_name, base_commit = inputs.check_base(repo_path, base or loaded.base)
+        chosen = inputs.check_concurrency(concurrency) or loaded.concurrency
+        root = inputs.check_worktree_root(worktree_root or state / "worktrees", repo_path)
+    except inputs.InputError as err:
+        raise fail(str(err)) from None
+    run_id = inputs.new_run_id(loaded.name)
+    return RunInput(
+        run_id=run_id,
+        plan=loaded,
+        base=base_name,
+        base_commit=base_commit,
+        paths=RunPaths(
+            repo=str(repo_path), worktree_root=str(root), log_dir=str(state / "runs" / run_id)
+        ),
+        host_queue=C.host_queue(connection.hostname()),
+        concurrency=chosen,
+    )
+
+
+async def start_and_follow(run_input: RunInput, detach: bool, json_output: bool) -> int:
+    client = await _client(start_embedded=True)
+    handle = await client.start_workflow(
+        PlanWorkflow.run,
+        run_input,
+        id=C.plan_workflow_id(run_input.run_id),
+        task_queue=connection.task_queue(),
+        search_attributes=_search_attributes(run_input),
+        static_summary=f"magsag run of plan '{run_input.plan.name}' on {run_input.paths.repo}",
+        static_details=_details(run_input),
+    )
+    if detach:
+        if json_output:
+            print_json({"run_id": run_input.run_id})
+        else:
+            print(run_input.run_id, flush=True)
+        if not await workers_present(client, run_input.host_queue):
+            info("note: no magsag worker is polling; start one with `magsag worker`")
+        return 0
+    info(
+        f"run {run_input.run_id} started; integration branch "
+        f"{C.integration_branch(run_input.run_id)}"
+    )
+    async with worker_if_needed(client, run_input.host_queue):
+        result = await follow_run(handle, quiet=False)
+    return _report(result, json_output)
+
+
+def status(
+    run_id: Annotated[str, typer.Argument(help="Run id printed by `magsag run`.")],
+    json_output: JsonOpt = False,
+) -> None:
+    """Show a run's state and each task's status, while it runs or after it ended."""
+    result = asyncio.run(_status(run_id))
+    if json_output:
+        print_json(result_json(result))
+    else:
+        for task in result.tasks.values():
+            info(task_line(task))
+        for line in run_summary(result):
+            print(line)
+
+
+async def _status(run_id: str) -> RunResult:
+    client = await _client(start_embedded=False)
+    handle = client.get_workflow_handle(C.plan_workflow_id(run_id), result_type=RunResult)
+    try:
+        description = await handle.describe()
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise fail(f"unknown run id {run_id}") from None
+        raise
+    if description.status == WorkflowExecutionStatus.COMPLETED:
+        return await handle.result()
+    try:
+        snapshot = await handle.query(PlanWorkflow.status, rpc_timeout=QUERY_TIMEOUT)
+    except RPCError:
+        snapshot = None
+    if snapshot is None:
+        raise fail(
+            f"run {run_id} is {description.status.name.lower()} but no worker answers "
+            "for its details; start `magsag worker`",
+            code=1,
+        )
+    if description.status in _STATUS_OF_CLOSED:
+        snapshot.status = _STATUS_OF_CLOSED[description.status]
+    return snapshot
+
+
+def _search_attributes(run_input: RunInput) -> TypedSearchAttributes:
+    values = {
+        "MagsagRepo": run_input.paths.repo,
+        "MagsagPlan": run_input.plan.name,
+        "MagsagRunStatus": RunStatus.RUNNING.value,
+    }
+    return TypedSearchAttributes(
+        [SearchAttributePair(SearchAttributeKey.for_keyword(k), v) for k, v in values.items()]
+    )
+
+
+def _details(run_input: RunInput) -> str:
+    tasks = "\n".join(
+        f"- {t.name} ({t.runner})" + (f" after {', '.join(t.depends_on)}" if t.depends_on else "")
+        for t in run_input.plan.tasks
+    )
+    return (
+        f"repo: {run_input.paths.repo}\nbase: {run_input.base} ({run_input.base_commit[:10]})\n"
+        f"concurrency: {run_input.concurrency}\n"
+        f"integration branch: {C.integration_branch(run_input.run_id)}\n\ntasks:\n{tasks}"
+    )
+
+
+def _report(result: RunResult, json_output: bool) -> int:
+    if json_output:
+        print_json(result_json(result))
+    else:
+        for line in run_summary(result):
+            print(line, flush=True)
+    return 0 if result.status == RunStatus.SUCCEEDED else 1
+
+
+async def _client(start_embedded: bool) -> Client:
+    try:
+        if start_embedded:
+            await asyncio.to_thread(ensure_server)
+        return await connection.connect()
+    except (DevServerError, RuntimeError) as err:
+        address = connection.connect_config()["target_host"]
+        raise fail(f"cannot reach Temporal at {address}: {err}") from None

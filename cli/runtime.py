@@ -1,0 +1,85 @@
+"""What a CLI command needs around it: a reachable server and, if none polls, a worker."""
+
+import contextlib
+import os
+import socket
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.client import Client
+
+from magsag.cli.console import info
+from magsag.worker import connection
+from magsag.worker.assembly import running_workers
+from magsag.worker.devserver import DevServer
+
+# A live worker long-polls about once a minute; older pollers are taken as gone.
+POLLER_FRESHNESS = timedelta(seconds=75)
+
+
+def embedded_server() -> DevServer:
+    return DevServer(db=connection.state_dir() / "temporal.db")
+
+
+def ensure_server() -> None:
+    """Start the embedded dev server in the background when nothing is configured or up."""
+    if connection.is_configured():
+        return
+    server = embedded_server()
+    if connection.reachable(server.address):
+        return
+    log_path = connection.state_dir() / "server.log"
+    info(f"starting the embedded Temporal server on {server.address} (log: {log_path})")
+    proc = server.start(log_path, detach=True)
+    server.wait_ready(proc, log_path)
+    info(f"Temporal Web UI: {server.ui_url}")
+
+
+async def has_poller(client: Client, queue: str, kind: TaskQueueType.ValueType) -> bool:
+    response = await client.workflow_service.describe_task_queue(
+        DescribeTaskQueueRequest(
+            namespace=client.namespace, task_queue=TaskQueue(name=queue), task_queue_type=kind
+        )
+    )
+    now = datetime.now(UTC)
+    return any(
+        now - poller.last_access_time.ToDatetime(tzinfo=UTC) < POLLER_FRESHNESS
+        and _poller_process_alive(poller.identity)
+        for poller in response.pollers
+    )
+
+
+def _poller_process_alive(identity: str) -> bool:
+    """The server lists a worker's pollers for a while after it exited. Worker
+    identities are "<pid>@<host>", so a poller of this host is checked for a live pid;
+    one on another host is believed while fresh."""
+    pid, _, host = identity.partition("@")
+    if host != socket.gethostname() or not pid.isdigit():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+async def workers_present(client: Client, host_queue: str) -> bool:
+    return await has_poller(
+        client, connection.task_queue(), TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW
+    ) and await has_poller(client, host_queue, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY)
+
+
+@contextlib.asynccontextmanager
+async def worker_if_needed(client: Client, host_queue: str) -> AsyncIterator[bool]:
+    """Run workers in this process while the block runs, unless some already poll."""
+    if await workers_present(client, host_queue):
+        yield False
+        return
+    info("no magsag worker is polling; running one in this process while it waits")
+    async with running_workers(client, host_queue):
+        yield True

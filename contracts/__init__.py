@@ -1,0 +1,1 @@
+"""Pydantic models shared by the CLI, the workflows and the activities."""

@@ -1,0 +1,97 @@
+"""Inputs and outputs of the repo-bound activities (one model each way)."""
+
+from pydantic import BaseModel, Field
+
+from magsag.contracts.plan import RunnerSpec
+
+
+class PrepareIntegrationInput(BaseModel):
+    repo: str
+    base: str = Field(description="branch, tag or commit the run starts from")
+    branch: str = Field(description="integration branch to create, e.g. magsag/<run>/integration")
+
+
+class PrepareIntegrationOutput(BaseModel):
+    tip: str = Field(description="commit SHA the integration branch points at")
+    created: bool
+
+
+class CreateWorktreeInput(BaseModel):
+    repo: str
+    path: str
+    branch: str
+    base_commit: str
+
+
+class CreateWorktreeOutput(BaseModel):
+    path: str
+    branch: str
+    base_commit: str
+    reused: bool
+
+
+class CloseWorktreeInput(BaseModel):
+    """Commit what the worktree holds, then remove the worktree.
+
+    mode "checkpoint" makes the task's checkpoint commit; mode "wip" saves partial
+    work of a failed or cancelled task. Both commits carry the run and task trailers.
+    """
+
+    repo: str
+    path: str
+    branch: str
+    run_id: str
+    task: str
+    mode: str = Field(pattern="^(checkpoint|wip)$")
+    message: str
+
+
+class CloseWorktreeOutput(BaseModel):
+    commit: str | None = Field(
+        description="the commit made or recognised, None when nothing changed"
+    )
+    changed_files: list[str] = []
+    removed: bool
+
+
+class IntegrateItem(BaseModel):
+    task: str
+    commit: str
+
+
+class IntegrateInput(BaseModel):
+    repo: str
+    branch: str
+    run_id: str
+    items: list[IntegrateItem] = Field(description="merged one after another, in this order")
+
+
+class IntegrateOutcome(BaseModel):
+    task: str
+    merged: bool
+    conflict_files: list[str] = []
+
+
+class IntegrateOutput(BaseModel):
+    tip: str
+    outcomes: list[IntegrateOutcome]
+
+
+class AgentInput(BaseModel):
+    run_id: str
+    task: str
+    prompt: str
+    runner: RunnerSpec
+    worktree: str
+    base_commit: str
+    log_dir: str
+    timeout_seconds: float
+    checks: list[str] = []
+    outputs: list[str] = []
+
+
+class AgentOutput(BaseModel):
+    attempt: int
+    exit_code: int
+    log_path: str
+    duration_seconds: float

@@ -1,0 +1,73 @@
+"""Every name and number the parts of magsag agree on, in one place."""
+
+from datetime import timedelta
+
+# Task queues: workflows poll the shared queue; repo-bound activities run on a
+# queue named after the host that holds the repository (DESIGN invariant 6).
+TASK_QUEUE = "magsag"
+HOST_QUEUE_PREFIX = "magsag-host-"
+
+# Workflow ids: the plan workflow is magsag-<run>, each task magsag-<run>/<task>.
+WORKFLOW_ID_PREFIX = "magsag-"
+
+# Git names.
+BRANCH_PREFIX = "magsag"
+TRAILER_RUN = "Magsag-Run"
+TRAILER_TASK = "Magsag-Task"
+
+# Defaults of a plan.
+DEFAULT_CONCURRENCY = 4
+DEFAULT_TASK_TIMEOUT = timedelta(minutes=30)
+DEFAULT_RETRIES = 0
+MAX_CONCURRENCY = 64
+
+# Activity timing. The agent activity heartbeats every HEARTBEAT_INTERVAL; a
+# worker that dies is noticed after HEARTBEAT_TIMEOUT and the attempt retried.
+HEARTBEAT_INTERVAL = timedelta(seconds=5)
+HEARTBEAT_TIMEOUT = timedelta(seconds=20)
+GIT_ACTIVITY_TIMEOUT = timedelta(minutes=5)
+# Extra time Temporal allows past the agent's own timeout, which the activity
+# enforces itself so it can kill the process group first.
+AGENT_TIMEOUT_GRACE = timedelta(seconds=30)
+RETRY_INITIAL_INTERVAL = timedelta(seconds=1)
+RETRY_MAX_INTERVAL = timedelta(seconds=30)
+
+# Embedded Temporal dev server.
+DEFAULT_ADDRESS = "localhost:7233"
+DEFAULT_NAMESPACE = "default"
+DEFAULT_UI_PORT = 8233
+NAMESPACE_RETENTION = "720h"
+
+# Custom search attributes (name, Temporal type) registered on the embedded server.
+SEARCH_ATTRIBUTES = {
+    "MagsagRepo": "Keyword",
+    "MagsagPlan": "Keyword",
+    "MagsagRunStatus": "Keyword",
+}
+
+# Environment variables set for every agent process.
+ENV_RUN_ID = "MAGSAG_RUN_ID"
+ENV_TASK = "MAGSAG_TASK"
+ENV_ATTEMPT = "MAGSAG_ATTEMPT"
+ENV_WORKTREE = "MAGSAG_WORKTREE"
+ENV_PROMPT = "MAGSAG_PROMPT"
+
+
+def host_queue(hostname: str) -> str:
+    return f"{HOST_QUEUE_PREFIX}{hostname}"
+
+
+def plan_workflow_id(run_id: str) -> str:
+    return f"{WORKFLOW_ID_PREFIX}{run_id}"
+
+
+def task_workflow_id(run_id: str, task: str) -> str:
+    return f"{WORKFLOW_ID_PREFIX}{run_id}/{task}"
+
+
+def integration_branch(run_id: str) -> str:
+    return f"{BRANCH_PREFIX}/{run_id}/integration"
+
+
+def task_branch(run_id: str, task: str) -> str:
+    return f"{BRANCH_PREFIX}/{run_id}/tasks/{task}"

@@ -1,0 +1,36 @@
+"""Durations as users write them in plans: "90s", "10m", "2h", "1h30m" or plain seconds."""
+
+import re
+
+_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(value: object) -> float:
+    """Return seconds; raise ValueError with a message a user can act on."""
+    if isinstance(value, bool):
+        raise ValueError(f"bad duration {value!r}")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        text = str(value).strip().lower().replace(" ", "")
+        if re.fullmatch(r"\d+(\.\d+)?", text):
+            seconds = float(text)
+        elif text and _PART.sub("", text) == "":
+            seconds = sum(float(n) * _SECONDS[unit] for n, unit in _PART.findall(text))
+        else:
+            raise ValueError(f"bad duration {value!r} (use e.g. 90s, 10m, 2h or seconds)")
+    if seconds <= 0:
+        raise ValueError(f"bad duration {value!r} (must be positive)")
+    return seconds
+
+
+def format_duration(seconds: float) -> str:
+    seconds = round(seconds)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    if minutes:
+        return f"{minutes}m{secs:02d}s"
+    return f"{secs}s"

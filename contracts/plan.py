@@ -1,0 +1,113 @@
+"""The plan: what users write (PlanFile) and the normalized DAG every part runs (Plan).
+
+Both plan forms, `tasks:` (a DAG) and `phases:`, compile to one Plan whose tasks list
+every dependency explicitly, in plan order. Loading and checking the file is in
+contracts/plan_loader.py; this module only defines the shapes.
+"""
+
+from typing import Annotated, Literal
+
+from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field
+
+from magsag.contracts.durations import parse_duration
+
+NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]*$"
+
+Seconds = Annotated[float, BeforeValidator(parse_duration)]
+"""A duration written as "90s", "10m", "2h" or a number of seconds."""
+
+# Keys some plan formats carry for people, not for the run; accepted and ignored so
+# such files run unchanged, while a misspelt real key is still an error.
+INFORMATIONAL_KEYS = ("id", "title", "description", "tags", "metadata", "notes")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class RunnerSpec(_Strict):
+    """How to start one kind of agent. `env` names variables, never values (invariant 5)."""
+
+    kind: Literal["command"] = "command"
+    command: list[str] = Field(
+        default_factory=list,
+        description="argv run in the worktree without a shell; '{prompt}' is replaced",
+    )
+    model: str | None = None
+    args: list[str] = Field(default_factory=list)
+    env: list[str] = Field(default_factory=list, description="environment variable names")
+    max_parallel: int | None = Field(default=None, ge=1)
+
+
+class TaskSpec(_Strict):
+    """One task as written in the file (AutomatosX names accepted as aliases)."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    name: str
+    prompt: str | None = Field(default=None, validation_alias=AliasChoices("prompt", "task"))
+    runner: str | None = Field(default=None, validation_alias=AliasChoices("runner", "agent"))
+    depends_on: list[str] = Field(
+        default_factory=list, validation_alias=AliasChoices("depends_on", "dependencies")
+    )
+    priority: int = 0
+    timeout: Seconds | None = None
+    retries: int | None = Field(default=None, ge=0)
+    checks: list[str] = Field(default_factory=list)
+    outputs: list[str] = Field(default_factory=list)
+    critical: bool = True
+
+
+class PhaseSpec(_Strict):
+    name: str
+    parallel: bool = True
+    tasks: list[TaskSpec]
+
+
+class Defaults(_Strict):
+    runner: str | None = Field(default=None, validation_alias=AliasChoices("runner", "agent"))
+    timeout: Seconds | None = None
+    retries: int | None = Field(default=None, ge=0)
+
+
+class PlanFile(_Strict):
+    """The YAML document as written; either `tasks` or `phases`."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    name: str | None = None
+    concurrency: int | None = None
+    base: str | None = None
+    runners: dict[str, RunnerSpec] = Field(default_factory=dict)
+    defaults: Defaults = Field(default_factory=Defaults)
+    tasks: list[TaskSpec] | None = None
+    phases: list[PhaseSpec] | None = None
+
+
+class PlanTask(BaseModel):
+    """A task of the normalized DAG: every default applied, every dependency explicit."""
+
+    name: str
+    prompt: str
+    runner: str
+    depends_on: list[str] = Field(default_factory=list)
+    priority: int = 0
+    timeout_seconds: float
+    retries: int
+    checks: list[str] = Field(default_factory=list)
+    outputs: list[str] = Field(default_factory=list)
+    critical: bool = True
+    phase: str | None = None
+
+
+class Plan(BaseModel):
+    """The normalized plan a run executes; tasks are in plan order."""
+
+    name: str
+    concurrency: int
+    base: str | None = None
+    runners: dict[str, RunnerSpec]
+    tasks: list[PlanTask]
+
+    def task(self, name: str) -> PlanTask:
+        return next(t for t in self.tasks if t.name == name)

@@ -1,0 +1,201 @@
+"""Read a plan file, check it, and compile it into the normalized DAG.
+
+Every problem becomes one PlanError whose message is a single line naming the file,
+the task and what is wrong, so the CLI can print it and exit 2 before anything exists.
+"""
+
+import graphlib
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from magsag.contracts.constants import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_RETRIES,
+    DEFAULT_TASK_TIMEOUT,
+    MAX_CONCURRENCY,
+)
+from magsag.contracts.plan import (
+    INFORMATIONAL_KEYS,
+    NAME_PATTERN,
+    Plan,
+    PlanFile,
+    PlanTask,
+    TaskSpec,
+)
+
+MAX_PLAN_BYTES = 1_000_000
+
+
+class PlanError(ValueError):
+    """A plan that cannot run; str() is the one line to show the user."""
+
+
+def load_plan(path: str | Path) -> Plan:
+    source = Path(path)
+    if not source.is_file():
+        raise PlanError(f"{source}: plan file not found")
+    if source.stat().st_size > MAX_PLAN_BYTES:
+        raise PlanError(f"{source}: plan file is larger than {MAX_PLAN_BYTES} bytes")
+    try:
+        data = yaml.safe_load(source.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raise PlanError(f"{source}: not valid YAML: {_first_line(err)}") from None
+    return parse_plan(data, str(source))
+
+
+def parse_plan(data: Any, source: str = "plan") -> Plan:
+    if not isinstance(data, dict):
+        raise PlanError(f"{source}: a plan is a YAML mapping with `tasks:` or `phases:`")
+    try:
+        raw = PlanFile.model_validate(data)
+    except ValidationError as err:
+        raise PlanError(f"{source}: {_describe(err, data)}") from None
+    return _compile(raw, source, default_name=Path(source).stem)
+
+
+def _compile(raw: PlanFile, source: str, default_name: str) -> Plan:
+    def fail(message: str) -> PlanError:
+        return PlanError(f"{source}: {message}")
+
+    _reject_unknown_keys(raw.model_extra, "plan", fail)
+    if (raw.tasks is None) == (raw.phases is None):
+        raise fail("a plan has either `tasks:` or `phases:` (exactly one of them)")
+    concurrency = raw.concurrency if raw.concurrency is not None else DEFAULT_CONCURRENCY
+    if not 1 <= concurrency <= MAX_CONCURRENCY:
+        raise fail(f"concurrency must be between 1 and {MAX_CONCURRENCY}, got {concurrency}")
+
+    specs = _flatten(raw)
+    if not specs:
+        raise fail("the plan has no tasks")
+    names = [spec.name for spec, _ in specs]
+    seen: set[str] = set()
+    for name in names:
+        if not re.match(NAME_PATTERN, name):
+            raise fail(f"task '{name}': name must match {NAME_PATTERN} (it names a branch)")
+        if name in seen:
+            raise fail(f"task '{name}': duplicate task name")
+        seen.add(name)
+
+    tasks = [_resolve_task(spec, deps, phase, raw, fail) for spec, (deps, phase) in specs]
+    _check_acyclic(tasks, fail)
+    return Plan(
+        name=raw.name or default_name,
+        concurrency=concurrency,
+        base=raw.base,
+        runners=raw.runners,
+        tasks=tasks,
+    )
+
+
+def _flatten(raw: PlanFile) -> list[tuple[TaskSpec, tuple[list[str], str | None]]]:
+    """Pair each task with the dependencies its place in the plan implies."""
+    if raw.tasks is not None:
+        return [(spec, ([], None)) for spec in raw.tasks]
+    flat: list[tuple[TaskSpec, tuple[list[str], str | None]]] = []
+    previous_phase: list[str] = []
+    for phase in raw.phases or []:
+        current: list[str] = []
+        for spec in phase.tasks:
+            # Each task waits for the whole previous phase; a sequential phase also
+            # chains its own tasks.
+            implied = list(previous_phase)
+            if not phase.parallel and current:
+                implied.append(current[-1])
+            flat.append((spec, (implied, phase.name)))
+            current.append(spec.name)
+        previous_phase = current
+    return flat
+
+
+def _resolve_task(spec: TaskSpec, implied: list[str], phase, raw: PlanFile, fail) -> PlanTask:
+    where = f"task '{spec.name}'"
+    _reject_unknown_keys(spec.model_extra, where, fail)
+    if not spec.prompt or not spec.prompt.strip():
+        raise fail(f"{where}: missing prompt (`prompt:` or `task:`)")
+    runner = spec.runner or raw.defaults.runner
+    if runner is None and len(raw.runners) == 1:
+        runner = next(iter(raw.runners))
+    if runner is None:
+        raise fail(f"{where}: no runner (set `runner:` on the task or `defaults.runner`)")
+    if runner not in raw.runners:
+        known = ", ".join(sorted(raw.runners)) or "none defined"
+        raise fail(f"{where}: unknown runner '{runner}' (runners: {known})")
+    if raw.runners[runner].kind == "command" and not raw.runners[runner].command:
+        raise fail(f"runner '{runner}': a command runner needs `command:` (an argv list)")
+    timeout = spec.timeout or raw.defaults.timeout or DEFAULT_TASK_TIMEOUT.total_seconds()
+    retries = spec.retries if spec.retries is not None else raw.defaults.retries
+    depends_on = list(dict.fromkeys([*implied, *spec.depends_on]))
+    if spec.name in depends_on:
+        raise fail(f"{where}: depends on itself")
+    return PlanTask(
+        name=spec.name,
+        prompt=spec.prompt,
+        runner=runner,
+        depends_on=depends_on,
+        priority=spec.priority,
+        timeout_seconds=timeout,
+        retries=retries if retries is not None else DEFAULT_RETRIES,
+        checks=spec.checks,
+        outputs=spec.outputs,
+        critical=spec.critical,
+        phase=phase,
+    )
+
+
+def _check_acyclic(tasks: list[PlanTask], fail) -> None:
+    known = {t.name for t in tasks}
+    for task in tasks:
+        for dep in task.depends_on:
+            if dep not in known:
+                raise fail(f"task '{task.name}': depends on unknown task '{dep}'")
+    sorter = graphlib.TopologicalSorter({t.name: t.depends_on for t in tasks})
+    try:
+        sorter.prepare()
+    except graphlib.CycleError as err:
+        cycle = list(reversed(err.args[1]))
+        raise fail(f"dependency cycle: {' -> '.join(cycle)}") from None
+
+
+def _reject_unknown_keys(extra: dict | None, where: str, fail) -> None:
+    unknown = sorted(set(extra or {}) - set(INFORMATIONAL_KEYS))
+    if unknown:
+        raise fail(f"{where}: unknown key '{unknown[0]}'")
+
+
+def _describe(err: ValidationError, data: dict) -> str:
+    """One line for the first validation error, naming the task when there is one."""
+    first = err.errors()[0]
+    loc = list(first["loc"])
+    where = _locate(loc, data)
+    field = ".".join(str(part) for part in loc if not isinstance(part, int))
+    message = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        return f"{where}: unknown key '{loc[-1]}'"
+    if first["type"] == "missing":
+        return f"{where}: missing `{loc[-1]}`"
+    return f"{where}: {field.split('.')[-1] if field else 'value'}: {message}"
+
+
+def _locate(loc: list, data: dict) -> str:
+    node: Any = data
+    where = "plan"
+    for part in loc:
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            break
+        if isinstance(node, dict) and isinstance(part, int):
+            kind = "phase" if "tasks" in node and "prompt" not in node else "task"
+            where = f"{kind} '{node['name']}'" if "name" in node else f"{kind} #{part + 1}"
+        elif isinstance(part, str) and loc and loc[0] == "runners" and part != "runners":
+            where = f"runner '{part}'"
+            break
+    return where
+
+
+def _first_line(err: Exception) -> str:
+    return " ".join(str(err).split())[:200]

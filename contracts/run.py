@@ -1,0 +1,81 @@
+"""Inputs and results of the plan workflow (MAG) and the task workflow (SAG)."""
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+from magsag.contracts.plan import Plan, PlanTask, RunnerSpec
+
+
+class RunStatus(StrEnum):
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class TaskStatus(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CONFLICTED = "conflicted"
+    SKIPPED = "skipped"
+    CANCELLED = "cancelled"
+
+
+FINISHED_TASK_STATUSES = frozenset(TaskStatus) - {TaskStatus.PENDING, TaskStatus.RUNNING}
+
+
+class RunPaths(BaseModel):
+    """Where a run's files live on the host that holds the repository."""
+
+    repo: str
+    worktree_root: str
+    log_dir: str = Field(description="<state>/runs/<run-id>: per-task logs")
+
+
+class RunInput(BaseModel):
+    run_id: str
+    plan: Plan
+    base: str = Field(description="branch the run starts from; never written")
+    base_commit: str = Field(description="the base's commit when the run was started")
+    paths: RunPaths
+    host_queue: str
+    concurrency: int
+
+
+class TaskInput(BaseModel):
+    run_id: str
+    task: PlanTask
+    runner: RunnerSpec
+    base_commit: str = Field(description="integration tip when the task starts")
+    paths: RunPaths
+    host_queue: str
+
+
+class TaskResult(BaseModel):
+    name: str
+    status: TaskStatus = TaskStatus.PENDING
+    commit: str | None = None
+    changed_files: list[str] = Field(default_factory=list)
+    attempts: int = 0
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    error: str | None = None
+    conflict_files: list[str] = Field(default_factory=list)
+    log_path: str | None = None
+
+
+class RunResult(BaseModel):
+    run_id: str
+    plan: str
+    status: RunStatus = RunStatus.RUNNING
+    repo: str
+    base: str
+    integration_branch: str
+    integration_commit: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    tasks: dict[str, TaskResult]

@@ -1,0 +1,65 @@
+"""Where the Temporal server is and how to reach it.
+
+Configured the standard way (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY,
+TLS, or a profile in Temporal's config file via temporalio.envconfig). With nothing
+configured, magsag uses its embedded dev server on localhost:7233.
+"""
+
+import os
+import socket
+from pathlib import Path
+
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.envconfig import ClientConfig
+
+from magsag.contracts import constants as C
+
+
+def state_dir() -> Path:
+    """$MAGSAG_STATE_DIR, else $XDG_STATE_HOME/magsag, else ~/.local/state/magsag."""
+    explicit = os.environ.get("MAGSAG_STATE_DIR")
+    if explicit:
+        return Path(explicit).expanduser().resolve()
+    xdg = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return (Path(xdg).expanduser() / "magsag").resolve()
+
+
+def connect_config() -> dict:
+    config = dict(ClientConfig.load_client_connect_config())
+    config.setdefault("target_host", C.DEFAULT_ADDRESS)
+    if not config.get("target_host"):
+        config["target_host"] = C.DEFAULT_ADDRESS
+    config.setdefault("namespace", C.DEFAULT_NAMESPACE)
+    return config
+
+
+def is_configured() -> bool:
+    """True when the user pointed magsag at a server of their own."""
+    return bool(os.environ.get("TEMPORAL_ADDRESS")) or connect_config()["target_host"] != (
+        C.DEFAULT_ADDRESS
+    )
+
+
+def reachable(address: str, timeout: float = 0.5) -> bool:
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host or "localhost", int(port)), timeout=timeout):
+            return True
+    except (OSError, ValueError):
+        return False
+
+
+async def connect() -> Client:
+    config = connect_config()
+    return await Client.connect(**config, data_converter=pydantic_data_converter)
+
+
+def task_queue() -> str:
+    """The shared queue; MAGSAG_TASK_QUEUE separates projects or test runs on one server."""
+    return os.environ.get("MAGSAG_TASK_QUEUE") or C.TASK_QUEUE
+
+
+def hostname() -> str:
+    """The host queue's suffix; MAGSAG_HOST overrides it (several workers per machine)."""
+    return os.environ.get("MAGSAG_HOST") or socket.gethostname()

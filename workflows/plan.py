@@ -1,0 +1,186 @@
+"""PlanWorkflow (MAG): runs a plan's DAG as child TaskWorkflows and integrates them.
+
+The loop reads like the plan: start what is ready, wait for any task to finish,
+integrate what finished (one activity for all of them, serialized because the
+workflow is single-threaded), repeat. A task starts from the integration tip of
+the moment it starts, so it sees the merged work of everything it depends on.
+"""
+
+import asyncio
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy, SearchAttributeKey
+from temporalio.exceptions import ApplicationError, ChildWorkflowError
+
+with workflow.unsafe.imports_passed_through():
+    from magsag.contracts import constants as C
+    from magsag.contracts.activities import (
+        IntegrateInput,
+        IntegrateItem,
+        IntegrateOutput,
+        PrepareIntegrationInput,
+        PrepareIntegrationOutput,
+    )
+    from magsag.contracts.run import (
+        RunInput,
+        RunResult,
+        RunStatus,
+        TaskInput,
+        TaskResult,
+        TaskStatus,
+    )
+    from magsag.workflows.scheduler import Scheduler
+    from magsag.workflows.task import TaskWorkflow
+
+RUN_STATUS_ATTRIBUTE = SearchAttributeKey.for_keyword("MagsagRunStatus")
+
+
+@workflow.defn
+class PlanWorkflow:
+    def __init__(self) -> None:
+        self._result: RunResult | None = None
+
+    @workflow.query
+    def status(self) -> RunResult | None:
+        return self._result
+
+    @workflow.run
+    async def run(self, inp: RunInput) -> RunResult:
+        branch = C.integration_branch(inp.run_id)
+        self._result = RunResult(
+            run_id=inp.run_id,
+            plan=inp.plan.name,
+            repo=inp.paths.repo,
+            base=inp.base,
+            integration_branch=branch,
+            started_at=workflow.now(),
+            tasks={t.name: TaskResult(name=t.name) for t in inp.plan.tasks},
+        )
+        prepared = await self._repo_activity(
+            "prepare_integration",
+            PrepareIntegrationInput(repo=inp.paths.repo, base=inp.base_commit, branch=branch),
+            PrepareIntegrationOutput,
+            inp,
+        )
+        self._result.integration_commit = prepared.tip
+        scheduler = Scheduler(inp.plan, inp.concurrency)
+        running: dict[str, asyncio.Task[TaskResult]] = {}
+        try:
+            await self._drive(inp, scheduler, running)
+        except asyncio.CancelledError:
+            await self._cancel_running(running)
+            self._settle(scheduler, RunStatus.CANCELLED, TaskStatus.CANCELLED)
+            raise
+        failed = any(
+            status in (TaskStatus.FAILED, TaskStatus.CONFLICTED) and inp.plan.task(name).critical
+            for name, status in scheduler.status.items()
+        )
+        self._settle(
+            scheduler, RunStatus.FAILED if failed else RunStatus.SUCCEEDED, TaskStatus.SKIPPED
+        )
+        return self._result
+
+    async def _drive(self, inp: RunInput, scheduler: Scheduler, running: dict) -> None:
+        while True:
+            for name in scheduler.next_to_start():
+                running[name] = asyncio.create_task(self._run_task(inp, name))
+                self._result.tasks[name].status = TaskStatus.RUNNING
+                self._result.tasks[name].started_at = workflow.now()
+            self._sync_statuses(scheduler)
+            if not running:
+                return
+            await workflow.wait(list(running.values()), return_when=asyncio.FIRST_COMPLETED)
+            finished = [name for name, fut in running.items() if fut.done()]
+            results = [running.pop(name).result() for name in finished]
+            await self._integrate(inp, [r for r in results if r.status == TaskStatus.SUCCEEDED])
+            for result in results:
+                self._result.tasks[result.name] = result
+                scheduler.finish(result.name, result.status)
+
+    async def _run_task(self, inp: RunInput, name: str) -> TaskResult:
+        task = inp.plan.task(name)
+        try:
+            return await workflow.execute_child_workflow(
+                TaskWorkflow.run,
+                TaskInput(
+                    run_id=inp.run_id,
+                    task=task,
+                    runner=inp.plan.runners[task.runner],
+                    base_commit=self._result.integration_commit,
+                    paths=inp.paths,
+                    host_queue=inp.host_queue,
+                ),
+                id=C.task_workflow_id(inp.run_id, name),
+                task_queue=workflow.info().task_queue,
+                parent_close_policy=workflow.ParentClosePolicy.REQUEST_CANCEL,
+                cancellation_type=workflow.ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
+                static_summary=f"{name}: {task.prompt[:120]}",
+            )
+        except ChildWorkflowError as err:
+            return _failed_result(name, err, self._result.tasks[name])
+
+    async def _integrate(self, inp: RunInput, results: list[TaskResult]) -> None:
+        items = [IntegrateItem(task=r.name, commit=r.commit) for r in results if r.commit]
+        if not items:
+            return
+        out = await self._repo_activity(
+            "integrate",
+            IntegrateInput(
+                repo=inp.paths.repo,
+                branch=C.integration_branch(inp.run_id),
+                run_id=inp.run_id,
+                items=items,
+            ),
+            IntegrateOutput,
+            inp,
+        )
+        self._result.integration_commit = out.tip
+        by_task = {r.name: r for r in results}
+        for outcome in out.outcomes:
+            if not outcome.merged:
+                result = by_task[outcome.task]
+                result.status = TaskStatus.CONFLICTED
+                result.conflict_files = outcome.conflict_files
+                result.error = "merge conflict in " + ", ".join(outcome.conflict_files)
+
+    async def _cancel_running(self, running: dict) -> None:
+        # Cancel the children explicitly and wait for their cleanup: cancelling the
+        # parent alone leaves children terminated without removing their worktrees.
+        for fut in running.values():
+            fut.cancel()
+        await asyncio.gather(*running.values(), return_exceptions=True)
+
+    def _sync_statuses(self, scheduler: Scheduler) -> None:
+        for name, status in scheduler.status.items():
+            self._result.tasks[name].status = status
+
+    def _settle(self, scheduler: Scheduler, status: RunStatus, leftover: TaskStatus) -> None:
+        scheduler.finish_pending(leftover)
+        for name in scheduler.running():
+            scheduler.status[name] = TaskStatus.CANCELLED
+        self._sync_statuses(scheduler)
+        self._result.status = status
+        self._result.finished_at = workflow.now()
+        workflow.upsert_search_attributes([RUN_STATUS_ATTRIBUTE.value_set(status.value)])
+
+    @staticmethod
+    async def _repo_activity(name, arg, result_type, inp: RunInput):
+        return await workflow.execute_activity(
+            name,
+            arg,
+            result_type=result_type,
+            task_queue=inp.host_queue,
+            start_to_close_timeout=C.GIT_ACTIVITY_TIMEOUT,
+            retry_policy=RetryPolicy(maximum_interval=C.RETRY_MAX_INTERVAL),
+            summary=name,
+        )
+
+
+def _failed_result(name: str, err: ChildWorkflowError, current: TaskResult) -> TaskResult:
+    cause = err.cause
+    if isinstance(cause, ApplicationError) and cause.type == "TaskFailed" and cause.details:
+        return TaskResult.model_validate(cause.details[0])
+    status = TaskStatus.CANCELLED if "cancel" in type(cause).__name__.lower() else TaskStatus.FAILED
+    return current.model_copy(
+        update={"status": status, "error": str(cause or err), "finished_at": workflow.now()}
+    )

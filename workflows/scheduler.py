@@ -1,0 +1,81 @@
+"""Which tasks start next: pure, deterministic bookkeeping for the plan workflow.
+
+A task is ready when every dependency succeeded; ready tasks start by priority
+(higher first), then plan order, within the global cap and each runner's cap. A task
+whose dependency ended any other way is skipped, and so is everything after it.
+"""
+
+from magsag.contracts.plan import Plan
+from magsag.contracts.run import TaskStatus
+
+
+class Scheduler:
+    def __init__(self, plan: Plan, concurrency: int) -> None:
+        self._plan = plan
+        self._concurrency = concurrency
+        self._order = {task.name: index for index, task in enumerate(plan.tasks)}
+        self.status: dict[str, TaskStatus] = {t.name: TaskStatus.PENDING for t in plan.tasks}
+        self.stopping = False
+
+    def running(self) -> list[str]:
+        return [name for name, status in self.status.items() if status == TaskStatus.RUNNING]
+
+    def next_to_start(self) -> list[str]:
+        """Mark and return the tasks to start now."""
+        self._skip_unreachable()
+        if self.stopping:
+            return []
+        running = self.running()
+        per_runner: dict[str, int] = {}
+        for name in running:
+            runner = self._plan.task(name).runner
+            per_runner[runner] = per_runner.get(runner, 0) + 1
+        ready = [
+            task
+            for task in self._plan.tasks
+            if self.status[task.name] == TaskStatus.PENDING
+            and all(self.status[dep] == TaskStatus.SUCCEEDED for dep in task.depends_on)
+        ]
+        ready.sort(key=lambda task: (-task.priority, self._order[task.name]))
+        started: list[str] = []
+        for task in ready:
+            if len(running) + len(started) >= self._concurrency:
+                break
+            cap = self._plan.runners[task.runner].max_parallel
+            if cap is not None and per_runner.get(task.runner, 0) >= cap:
+                continue
+            per_runner[task.runner] = per_runner.get(task.runner, 0) + 1
+            self.status[task.name] = TaskStatus.RUNNING
+            started.append(task.name)
+        return started
+
+    def finish(self, name: str, status: TaskStatus) -> None:
+        self.status[name] = status
+        task = self._plan.task(name)
+        if status in (TaskStatus.FAILED, TaskStatus.CONFLICTED) and task.critical:
+            self.stopping = True
+
+    def stop(self) -> None:
+        self.stopping = True
+
+    def finish_pending(self, status: TaskStatus) -> list[str]:
+        """End every task that never started; returns their names."""
+        pending = [n for n, s in self.status.items() if s == TaskStatus.PENDING]
+        for name in pending:
+            self.status[name] = status
+        return pending
+
+    def _skip_unreachable(self) -> None:
+        changed = True
+        while changed:
+            changed = False
+            for task in self._plan.tasks:
+                if self.status[task.name] != TaskStatus.PENDING:
+                    continue
+                if any(
+                    self.status[dep]
+                    not in (TaskStatus.PENDING, TaskStatus.RUNNING, TaskStatus.SUCCEEDED)
+                    for dep in task.depends_on
+                ):
+                    self.status[task.name] = TaskStatus.SKIPPED
+                    changed = True

@@ -1,0 +1,139 @@
+"""TaskWorkflow (SAG): one task in its own worktree, from base commit to checkpoint.
+
+create_worktree -> run_agent (retried by policy; checks inside each attempt) ->
+close_worktree(checkpoint). On failure or cancellation the worktree is closed in
+"wip" mode instead, so partial work is committed to the task branch before the
+worktree goes (invariant 3).
+"""
+
+import asyncio
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from magsag.contracts import constants as C
+    from magsag.contracts.activities import (
+        AgentInput,
+        AgentOutput,
+        CloseWorktreeInput,
+        CloseWorktreeOutput,
+        CreateWorktreeInput,
+        CreateWorktreeOutput,
+    )
+    from magsag.contracts.run import TaskInput, TaskResult, TaskStatus
+
+# Errors a retry cannot fix; the activity also marks them non_retryable.
+NON_RETRYABLE_AGENT_ERRORS = ["RunnerNotFound", "RunnerEnvMissing"]
+
+
+@workflow.defn
+class TaskWorkflow:
+    @workflow.run
+    async def run(self, inp: TaskInput) -> TaskResult:
+        task = inp.task
+        result = TaskResult(name=task.name, status=TaskStatus.RUNNING, started_at=workflow.now())
+        branch = C.task_branch(inp.run_id, task.name)
+        worktree = f"{inp.paths.worktree_root}/{inp.run_id}/{task.name}"
+        await self._git_activity(
+            "create_worktree",
+            CreateWorktreeInput(
+                repo=inp.paths.repo, path=worktree, branch=branch, base_commit=inp.base_commit
+            ),
+            CreateWorktreeOutput,
+            inp,
+        )
+        close = CloseWorktreeInput(
+            repo=inp.paths.repo,
+            path=worktree,
+            branch=branch,
+            run_id=inp.run_id,
+            task=task.name,
+            mode="checkpoint",
+            message=f"magsag: {task.name}",
+        )
+        try:
+            agent = await self._run_agent(inp, worktree)
+        except (ActivityError, asyncio.CancelledError) as err:
+            cancelled = isinstance(err, asyncio.CancelledError)
+            wip = close.model_copy(update={"mode": "wip"})
+            saved = await self._git_activity("close_worktree", wip, CloseWorktreeOutput, inp)
+            if cancelled:
+                raise
+            result.status = TaskStatus.FAILED
+            result.error = _error_text(err)
+            result.attempts = _failed_attempt(err) or task.retries + 1
+            result.commit = saved.commit
+            result.finished_at = workflow.now()
+            raise ApplicationError(
+                f"task {task.name} failed: {result.error}",
+                result.model_dump(mode="json"),
+                type="TaskFailed",
+                non_retryable=True,
+            ) from None
+        closed = await self._git_activity("close_worktree", close, CloseWorktreeOutput, inp)
+        result.status = TaskStatus.SUCCEEDED
+        result.attempts = agent.attempt
+        result.commit = closed.commit
+        result.changed_files = closed.changed_files
+        result.log_path = agent.log_path
+        result.finished_at = workflow.now()
+        return result
+
+    async def _run_agent(self, inp: TaskInput, worktree: str) -> AgentOutput:
+        task = inp.task
+        return await workflow.execute_activity(
+            "run_agent",
+            AgentInput(
+                run_id=inp.run_id,
+                task=task.name,
+                prompt=task.prompt,
+                runner=inp.runner,
+                worktree=worktree,
+                base_commit=inp.base_commit,
+                log_dir=inp.paths.log_dir,
+                timeout_seconds=task.timeout_seconds,
+                checks=task.checks,
+                outputs=task.outputs,
+            ),
+            result_type=AgentOutput,
+            task_queue=inp.host_queue,
+            start_to_close_timeout=timedelta(seconds=task.timeout_seconds) + C.AGENT_TIMEOUT_GRACE,
+            heartbeat_timeout=C.HEARTBEAT_TIMEOUT,
+            retry_policy=RetryPolicy(
+                maximum_attempts=task.retries + 1,
+                initial_interval=C.RETRY_INITIAL_INTERVAL,
+                maximum_interval=C.RETRY_MAX_INTERVAL,
+                non_retryable_error_types=NON_RETRYABLE_AGENT_ERRORS,
+            ),
+            cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+            summary=f"{task.name}: agent ({task.runner})",
+        )
+
+    @staticmethod
+    async def _git_activity(name, arg, result_type, inp: TaskInput):
+        return await workflow.execute_activity(
+            name,
+            arg,
+            result_type=result_type,
+            task_queue=inp.host_queue,
+            start_to_close_timeout=C.GIT_ACTIVITY_TIMEOUT,
+            retry_policy=RetryPolicy(maximum_interval=C.RETRY_MAX_INTERVAL),
+            summary=f"{inp.task.name}: {name}",
+        )
+
+
+def _error_text(err: BaseException) -> str:
+    cause = err.cause if isinstance(err, ActivityError) and err.cause else err
+    return str(cause) or type(cause).__name__
+
+
+def _failed_attempt(err: BaseException) -> int | None:
+    cause = err.cause if isinstance(err, ActivityError) else None
+    if isinstance(cause, ApplicationError) and cause.details:
+        detail = cause.details[0]
+        if isinstance(detail, dict):
+            return detail.get("attempt")
+    return None
