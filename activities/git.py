@@ -1,0 +1,146 @@
+"""A small async git runner shared by the repo-bound activities.
+
+git runs as an asyncio subprocess (never a shell, never a blocking call in async code),
+with LC_ALL=C so its output and messages are parseable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from temporalio.exceptions import ApplicationError
+
+from magsag.contracts.constants import TRAILER_RUN, TRAILER_TASK
+
+# Identity used for magsag's own commits when the repository has none configured.
+FALLBACK_NAME = "magsag"
+FALLBACK_EMAIL = "magsag@localhost"
+
+# Variables that would point git at another repository than `cwd` (e.g. a worker
+# started from inside a git hook); every call must act on the directory it is given.
+_LOCATING_VARS = (
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_INDEX_FILE",
+    "GIT_COMMON_DIR",
+    "GIT_OBJECT_DIRECTORY",
+    "GIT_PREFIX",
+)
+
+
+@dataclass(frozen=True)
+class GitResult:
+    stdout: str
+    stderr: str
+    returncode: int
+
+
+class GitError(Exception):
+    def __init__(self, args: tuple[str, ...], stderr: str, returncode: int) -> None:
+        self.command = ("git", *args)
+        self.stderr = stderr.strip()
+        self.returncode = returncode
+        super().__init__(f"{' '.join(self.command)} failed ({returncode}): {self.stderr}")
+
+
+def _environment(extra: Mapping[str, str] | None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in _LOCATING_VARS}
+    env.update(LC_ALL="C", GIT_TERMINAL_PROMPT="0")
+    if extra:
+        env.update(extra)
+    return env
+
+
+async def git(
+    *args: str,
+    cwd: str | Path,
+    check: bool = True,
+    env: Mapping[str, str] | None = None,
+    input: str | bytes | None = None,
+) -> GitResult:
+    """Run `git <args>` in `cwd`; raise GitError on a non-zero exit when `check`."""
+    proc = await asyncio.create_subprocess_exec(
+        "git",
+        *args,
+        cwd=str(cwd),
+        env=_environment(env),
+        stdin=asyncio.subprocess.PIPE if input is not None else asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    data = input.encode() if isinstance(input, str) else input
+    # Shielded: on cancellation git still runs to its end; killing it mid-write would
+    # leave *.lock files behind that break every later git call on the repository.
+    out, err = await asyncio.shield(proc.communicate(data))
+    result = GitResult(
+        stdout=out.decode("utf-8", "replace"),
+        stderr=err.decode("utf-8", "replace"),
+        returncode=proc.returncode or 0,
+    )
+    if check and result.returncode != 0:
+        raise GitError(args, result.stderr, result.returncode)
+    return result
+
+
+async def identity_args(cwd: str | Path) -> list[str]:
+    """`-c user.*` flags for a commit, only when no identity is configured.
+
+    A configured identity (config or GIT_AUTHOR_*/GIT_COMMITTER_* variables, which take
+    precedence over -c anyway) is always the one used.
+    """
+    found = await git("config", "--get-regexp", r"^user\.(name|email)$", cwd=cwd, check=False)
+    keys = {line.split(" ", 1)[0] for line in found.stdout.splitlines()}
+    flags: list[str] = []
+    if "user.name" not in keys:
+        flags += ["-c", f"user.name={FALLBACK_NAME}"]
+    if "user.email" not in keys:
+        flags += ["-c", f"user.email={FALLBACK_EMAIL}"]
+    return flags
+
+
+async def resolve_commit(rev: str, cwd: str | Path) -> str | None:
+    """The commit SHA `rev` names, or None when it names no commit."""
+    if rev.startswith("-"):  # never let a revision be read as an option
+        return None
+    found = await git("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}", cwd=cwd, check=False)
+    return found.stdout.strip() if found.returncode == 0 else None
+
+
+async def check_branch_name(branch: str, cwd: str | Path) -> None:
+    """Refuse, for good, a branch name git would not accept."""
+    found = await git("check-ref-format", f"refs/heads/{branch}", cwd=cwd, check=False)
+    if found.returncode != 0 or branch.startswith("-"):
+        raise ApplicationError(
+            f"invalid branch name: {branch!r}", type="GitError", non_retryable=True
+        )
+
+
+def trailer_block(run_id: str, task: str) -> str:
+    return f"{TRAILER_RUN}: {run_id}\n{TRAILER_TASK}: {task}\n"
+
+
+async def has_trailers(commit: str, run_id: str, task: str, cwd: str | Path) -> bool:
+    """Whether `commit` is magsag's own commit for this run and task (its trailers say so)."""
+    shown = await git("show", "-s", "--format=%(trailers:only,unfold)", commit, cwd=cwd)
+    pairs = {
+        tuple(part.strip() for part in line.split(":", 1))
+        for line in shown.stdout.splitlines()
+        if ":" in line
+    }
+    return {(TRAILER_RUN, run_id), (TRAILER_TASK, task)} <= pairs
+
+
+async def changed_files(commit: str, cwd: str | Path) -> list[str]:
+    """Paths the commit changes relative to its (first) parent."""
+    out = await git(
+        "diff-tree", "-r", "-z", "--root", "--no-commit-id", "--name-only", commit, cwd=cwd
+    )
+    return [p for p in out.stdout.split("\0") if p]
+
+
+def to_application_error(err: GitError, non_retryable: bool = False) -> ApplicationError:
+    return ApplicationError(str(err), type="GitError", non_retryable=non_retryable)

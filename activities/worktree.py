@@ -1,0 +1,209 @@
+"""Worktree activities: give a task its own checkout, then save its work and remove it.
+
+Both activities converge when retried after a crash between any two of their steps
+(DESIGN invariant 2) and never throw away uncommitted work (invariant 3).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from magsag.activities.git import (
+    GitError,
+    changed_files,
+    check_branch_name,
+    git,
+    has_trailers,
+    identity_args,
+    resolve_commit,
+    to_application_error,
+    trailer_block,
+)
+from magsag.contracts.activities import (
+    CloseWorktreeInput,
+    CloseWorktreeOutput,
+    CreateWorktreeInput,
+    CreateWorktreeOutput,
+)
+
+
+@dataclass(frozen=True)
+class Worktree:
+    path: str
+    branch: str | None  # full ref, None when detached
+    prunable: bool  # registered, but its directory (or its .git file) is gone
+
+
+async def list_worktrees(repo: str) -> list[Worktree]:
+    out = await git("worktree", "list", "--porcelain", "-z", cwd=repo)
+    found: list[Worktree] = []
+    fields: dict[str, str] = {}
+    for line in out.stdout.split("\0"):
+        if line:
+            key, _, value = line.partition(" ")
+            fields[key] = value
+        elif fields:  # an empty field ends a record
+            found.append(Worktree(fields["worktree"], fields.get("branch"), "prunable" in fields))
+            fields = {}
+    return found
+
+
+def _same_path(a: str | Path, b: str | Path) -> bool:
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
+def _find(worktrees: list[Worktree], path: str) -> Worktree | None:
+    return next((w for w in worktrees if _same_path(w.path, path)), None)
+
+
+def _clear_path(path: Path) -> Path | None:
+    """Make `path` usable by `git worktree add`; move (never delete) what is in the way."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not os.path.lexists(path) or (path.is_dir() and not any(path.iterdir())):
+        return None
+    n = 1
+    while os.path.lexists(aside := path.with_name(f"{path.name}.stale-{n}")):
+        n += 1
+    path.rename(aside)
+    return aside
+
+
+@activity.defn
+async def create_worktree(input: CreateWorktreeInput) -> CreateWorktreeOutput:
+    repo, ref = input.repo, f"refs/heads/{input.branch}"
+    await check_branch_name(input.branch, repo)
+    base = await resolve_commit(input.base_commit, repo)
+    if base is None:
+        raise ApplicationError(
+            f"base commit {input.base_commit!r} not found in {repo}",
+            type="GitError",
+            non_retryable=True,
+        )
+    try:
+        worktrees = await list_worktrees(repo)
+        if any(w.prunable for w in worktrees):
+            # Their directories are gone, so pruning loses nothing; it frees their
+            # branches and paths (a registration left by a crash would block ours).
+            await git("worktree", "prune", cwd=repo)
+            worktrees = [w for w in worktrees if not w.prunable]
+        mine = _find(worktrees, input.path)
+        if mine is not None:
+            if mine.branch != ref:
+                raise ApplicationError(
+                    f"{input.path} is a worktree on {mine.branch or 'a detached HEAD'}, "
+                    f"not {ref}; refusing to touch it",
+                    type="GitError",
+                    non_retryable=True,
+                )
+            activity.logger.info("reusing worktree %s on %s", input.path, input.branch)
+            return CreateWorktreeOutput(
+                path=input.path, branch=input.branch, base_commit=base, reused=True
+            )
+        aside = await asyncio.to_thread(_clear_path, Path(input.path))
+        if aside is not None:
+            activity.logger.warning("moved stale %s aside to %s", input.path, aside)
+        if await resolve_commit(ref, repo) is None:
+            # The empty old value makes creation atomic; losing a race to an earlier
+            # attempt is fine, the branch it made is the one we want.
+            await git(
+                "update-ref", "-m", "magsag: task branch", ref, base, "", cwd=repo, check=False
+            )
+        await git("worktree", "add", "--quiet", input.path, input.branch, cwd=repo)
+    except GitError as err:
+        raise to_application_error(err) from err
+    activity.logger.info("created worktree %s on %s", input.path, input.branch)
+    return CreateWorktreeOutput(
+        path=input.path, branch=input.branch, base_commit=base, reused=False
+    )
+
+
+def _message(input: CloseWorktreeInput) -> str:
+    text = input.message.strip() or f"magsag: {input.mode} {input.task}"
+    if input.mode == "wip":
+        text = f"WIP: {text}"
+    return f"{text}\n\n{trailer_block(input.run_id, input.task)}"
+
+
+async def _commit_all(input: CloseWorktreeInput) -> str | None:
+    """Commit the whole worktree to its branch; the commit, or None when nothing changed.
+
+    Plumbing (write-tree, commit-tree, update-ref) rather than `git commit`: the user's
+    hooks cannot reject or rewrite a save of the agent's work, and the branch moves by
+    compare-and-swap.
+    """
+    wt = input.path
+    await git("add", "-A", cwd=wt)
+    tree = (await git("write-tree", cwd=wt)).stdout.strip()
+    head = (await git("rev-parse", "--verify", "HEAD", cwd=wt)).stdout.strip()
+    head_tree = (await git("rev-parse", "--verify", "HEAD^{tree}", cwd=wt)).stdout.strip()
+    if tree == head_tree:
+        # Clean: either nothing was done, or an earlier attempt already committed it.
+        return head if await has_trailers(head, input.run_id, input.task, wt) else None
+    ident = await identity_args(wt)
+    made = await git(
+        *ident, "commit-tree", tree, "-p", head, "-F", "-", cwd=wt, input=_message(input)
+    )
+    commit = made.stdout.strip()
+    await git(
+        "update-ref",
+        "-m",
+        f"magsag: {input.mode} {input.task}",
+        f"refs/heads/{input.branch}",
+        commit,
+        head,
+        cwd=wt,
+    )
+    return commit
+
+
+async def _already_closed(input: CloseWorktreeInput) -> CloseWorktreeOutput:
+    """A retry after the removal: recognise our commit at the branch tip by its trailers."""
+    tip = await resolve_commit(f"refs/heads/{input.branch}", input.repo)
+    if tip is None or not await has_trailers(tip, input.run_id, input.task, input.repo):
+        return CloseWorktreeOutput(commit=None, changed_files=[], removed=True)
+    return CloseWorktreeOutput(
+        commit=tip, changed_files=await changed_files(tip, input.repo), removed=True
+    )
+
+
+@activity.defn
+async def close_worktree(input: CloseWorktreeInput) -> CloseWorktreeOutput:
+    repo, ref = input.repo, f"refs/heads/{input.branch}"
+    try:
+        mine = _find(await list_worktrees(repo), input.path)
+        if mine is None or mine.prunable:
+            if mine is not None:
+                await git("worktree", "prune", cwd=repo)
+            activity.logger.info("worktree %s already removed", input.path)
+            return await _already_closed(input)
+        if mine.branch != ref:
+            raise ApplicationError(
+                f"{input.path} is on {mine.branch or 'a detached HEAD'}, not {ref}; "
+                "refusing to commit there",
+                type="GitError",
+                non_retryable=True,
+            )
+        commit = await _commit_all(input)
+        files = await changed_files(commit, repo) if commit else []
+        # No --force: git itself refuses to remove a worktree with uncommitted changes
+        # (ignored files go with it, which is what they are for).
+        await git("worktree", "remove", input.path, cwd=repo)
+    except GitError as err:
+        raise to_application_error(err) from err
+    _remove_if_empty(Path(input.path).parent)  # the run's folder under the worktree root
+    activity.logger.info(
+        "closed worktree %s (%s): %s", input.path, input.mode, commit or "nothing to commit"
+    )
+    return CloseWorktreeOutput(commit=commit, changed_files=files, removed=True)
+
+
+def _remove_if_empty(directory: Path) -> None:
+    with contextlib.suppress(OSError):
+        directory.rmdir()

