@@ -1,47 +1,47 @@
 """Following a run from the CLI: a line per task state change, then the result."""
 
 import asyncio
-from datetime import timedelta
 
-from temporalio.client import WorkflowFailureError, WorkflowHandle
-from temporalio.exceptions import CancelledError
-from temporalio.service import RPCError
+from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 
 from magsag.cli.console import info
 from magsag.cli.render import task_line
 from magsag.contracts.run import RunResult, RunStatus
-from magsag.workflows.plan import PlanWorkflow
+from magsag.workflows.plan import STATUS_MEMO
 
 POLL_SECONDS = 0.5
-QUERY_TIMEOUT = timedelta(seconds=5)
+
+_STATUS_OF_CLOSED = {
+    WorkflowExecutionStatus.CANCELED: RunStatus.CANCELLED,
+    WorkflowExecutionStatus.FAILED: RunStatus.FAILED,
+    WorkflowExecutionStatus.TERMINATED: RunStatus.FAILED,
+    WorkflowExecutionStatus.TIMED_OUT: RunStatus.FAILED,
+}
 
 
 async def follow_run(handle: WorkflowHandle, quiet: bool = False) -> RunResult:
     """Wait for the run, printing each task's state as it changes."""
     shown: dict[str, tuple] = {}
-    outcome = asyncio.ensure_future(handle.result())
-    while not outcome.done():
-        await asyncio.wait([outcome], timeout=POLL_SECONDS)
-        if not outcome.done():
-            _show_changes(await _snapshot(handle), shown, quiet)
-    try:
-        result = outcome.result()
-    except WorkflowFailureError as err:
-        # A cancelled or failed workflow returns no result; its last state still answers.
-        result = await _snapshot(handle)
-        if result is None:
-            raise
-        cancelled = isinstance(err.cause, CancelledError)
-        result.status = RunStatus.CANCELLED if cancelled else RunStatus.FAILED
-    _show_changes(result, shown, quiet)
-    return result
+    while True:
+        result, closed = await read_status(handle)
+        _show_changes(result, shown, quiet)
+        if closed:
+            return result
+        await asyncio.sleep(POLL_SECONDS)
 
 
-async def _snapshot(handle: WorkflowHandle) -> RunResult | None:
-    try:
-        return await handle.query(PlanWorkflow.status, rpc_timeout=QUERY_TIMEOUT)
-    except (RPCError, WorkflowFailureError):
-        return None
+async def read_status(handle: WorkflowHandle) -> tuple[RunResult, bool]:
+    """The run's state and whether it has ended. Needs no worker: the result of a
+    finished run, else the state the workflow keeps in its memo."""
+    description = await handle.describe()
+    if description.status == WorkflowExecutionStatus.COMPLETED:
+        return await handle.result(), True
+    result = await description.memo_value(STATUS_MEMO, type_hint=RunResult)
+    closed = description.status != WorkflowExecutionStatus.RUNNING
+    if closed and result.status == RunStatus.RUNNING:
+        # Ended from outside the workflow (terminated, timed out): say how it ended.
+        result.status = _STATUS_OF_CLOSED.get(description.status, RunStatus.FAILED)
+    return result, closed
 
 
 def _show_changes(result: RunResult | None, shown: dict[str, tuple], quiet: bool) -> None:

@@ -1,36 +1,27 @@
 """`magsag run` and `magsag status`."""
 
 import asyncio
-from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import Client
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 from temporalio.service import RPCError, RPCStatusCode
 
 from magsag.cli import inputs
 from magsag.cli.console import fail, info, print_json
 from magsag.cli.plan_cmd import load_or_exit
-from magsag.cli.progress import follow_run
+from magsag.cli.progress import follow_run, read_status
 from magsag.cli.render import result_json, run_summary, task_line
 from magsag.cli.runtime import ensure_server, worker_if_needed, workers_present
 from magsag.contracts import constants as C
 from magsag.contracts.run import RunInput, RunPaths, RunResult, RunStatus
 from magsag.worker import connection
 from magsag.worker.devserver import DevServerError
-from magsag.workflows.plan import PlanWorkflow
+from magsag.workflows.plan import STATUS_MEMO, PlanWorkflow
 
-QUERY_TIMEOUT = timedelta(seconds=5)
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
-
-_STATUS_OF_CLOSED = {
-    WorkflowExecutionStatus.CANCELED: RunStatus.CANCELLED,
-    WorkflowExecutionStatus.FAILED: RunStatus.FAILED,
-    WorkflowExecutionStatus.TERMINATED: RunStatus.FAILED,
-    WorkflowExecutionStatus.TIMED_OUT: RunStatus.FAILED,
-}
 
 
 def run(
@@ -93,6 +84,7 @@ async def start_and_follow(run_input: RunInput, detach: bool, json_output: bool)
         search_attributes=_search_attributes(run_input),
         static_summary=f"magsag run of plan '{run_input.plan.name}' on {run_input.paths.repo}",
         static_details=_details(run_input),
+        memo={STATUS_MEMO: RunResult.initial(run_input).as_memo()},
     )
     if detach:
         if json_output:
@@ -130,26 +122,12 @@ async def _status(run_id: str) -> RunResult:
     client = await _client(start_embedded=False)
     handle = client.get_workflow_handle(C.plan_workflow_id(run_id), result_type=RunResult)
     try:
-        description = await handle.describe()
+        result, _ = await read_status(handle)
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
             raise fail(f"unknown run id {run_id}") from None
         raise
-    if description.status == WorkflowExecutionStatus.COMPLETED:
-        return await handle.result()
-    try:
-        snapshot = await handle.query(PlanWorkflow.status, rpc_timeout=QUERY_TIMEOUT)
-    except RPCError:
-        snapshot = None
-    if snapshot is None:
-        raise fail(
-            f"run {run_id} is {description.status.name.lower()} but no worker answers "
-            "for its details; start `magsag worker`",
-            code=1,
-        )
-    if description.status in _STATUS_OF_CLOSED:
-        snapshot.status = _STATUS_OF_CLOSED[description.status]
-    return snapshot
+    return result
 
 
 def _search_attributes(run_input: RunInput) -> TypedSearchAttributes:

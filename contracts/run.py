@@ -5,6 +5,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
+from magsag.contracts.constants import integration_branch
 from magsag.contracts.plan import Plan, PlanTask, RunnerSpec
 
 
@@ -79,3 +80,20 @@ class RunResult(BaseModel):
     started_at: datetime | None = None
     finished_at: datetime | None = None
     tasks: dict[str, TaskResult]
+
+    def as_memo(self) -> dict:
+        """The compact form kept in the plan workflow's memo."""
+        return self.model_dump(mode="json", exclude_none=True)
+
+    @classmethod
+    def initial(cls, inp: RunInput, started_at: datetime | None = None) -> "RunResult":
+        """The state of a run that has just started: every task pending."""
+        return cls(
+            run_id=inp.run_id,
+            plan=inp.plan.name,
+            repo=inp.paths.repo,
+            base=inp.base,
+            integration_branch=integration_branch(inp.run_id),
+            started_at=started_at,
+            tasks={t.name: TaskResult(name=t.name) for t in inp.plan.tasks},
+        )

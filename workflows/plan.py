@@ -33,6 +33,8 @@ with workflow.unsafe.imports_passed_through():
     from magsag.workflows.task import TaskWorkflow
 
 RUN_STATUS_ATTRIBUTE = SearchAttributeKey.for_keyword("MagsagRunStatus")
+# The run's state is also kept in the memo, so `describe` answers without a worker.
+STATUS_MEMO = "magsag_status"
 
 
 @workflow.defn
@@ -47,15 +49,7 @@ class PlanWorkflow:
     @workflow.run
     async def run(self, inp: RunInput) -> RunResult:
         branch = C.integration_branch(inp.run_id)
-        self._result = RunResult(
-            run_id=inp.run_id,
-            plan=inp.plan.name,
-            repo=inp.paths.repo,
-            base=inp.base,
-            integration_branch=branch,
-            started_at=workflow.now(),
-            tasks={t.name: TaskResult(name=t.name) for t in inp.plan.tasks},
-        )
+        self._result = RunResult.initial(inp, started_at=workflow.now())
         prepared = await self._repo_activity(
             "prepare_integration",
             PrepareIntegrationInput(repo=inp.paths.repo, base=inp.base_commit, branch=branch),
@@ -87,6 +81,7 @@ class PlanWorkflow:
                 self._result.tasks[name].status = TaskStatus.RUNNING
                 self._result.tasks[name].started_at = workflow.now()
             self._sync_statuses(scheduler)
+            self._publish()
             if not running:
                 return
             await workflow.wait(list(running.values()), return_when=asyncio.FIRST_COMPLETED)
@@ -161,7 +156,11 @@ class PlanWorkflow:
         self._sync_statuses(scheduler)
         self._result.status = status
         self._result.finished_at = workflow.now()
+        self._publish()
         workflow.upsert_search_attributes([RUN_STATUS_ATTRIBUTE.value_set(status.value)])
+
+    def _publish(self) -> None:
+        workflow.upsert_memo({STATUS_MEMO: self._result.as_memo()})
 
     @staticmethod
     async def _repo_activity(name, arg, result_type, inp: RunInput):

@@ -1,0 +1,139 @@
+"""`magsag run`, `status`, `worker` and `demo` as a user calls them."""
+
+import json
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.support.cli import MAGSAG, magsag, magsag_json, wait_for
+from tests.support.gitrepo import git_out, make_repo
+
+PLAN = """
+name: cli-plan
+runners:
+  sh: {command: [bash, -c, '{prompt}']}
+tasks:
+  - {name: one, prompt: "echo 1 > one.txt"}
+  - {name: two, prompt: "echo 2 > two.txt"}
+  - {name: both, prompt: "cat one.txt two.txt > both.txt", depends_on: [one, two]}
+"""
+
+TASK_KEYS = {"status", "commit", "attempts", "started_at", "finished_at", "error"}
+
+
+@pytest.fixture
+def plan_file(tmp_path) -> Path:
+    path = tmp_path / "plan.yaml"
+    path.write_text(PLAN)
+    return path
+
+
+def test_run_waits_and_reports_the_result_as_json(plan_file, repo, cli_env):
+    done = magsag("run", plan_file, "--repo", repo, "--json", env=cli_env)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["status"] == "succeeded"
+    assert {"run_id", "status", "integration_branch", "integration_commit", "tasks"} <= set(result)
+    assert set(result["tasks"]) == {"one", "two", "both"}
+    assert all(TASK_KEYS <= set(task) for task in result["tasks"].values())
+    branch = result["integration_branch"]
+    assert branch == f"magsag/{result['run_id']}/integration"
+    assert git_out(repo, "rev-parse", branch) == result["integration_commit"]
+    assert git_out(repo, "show", f"{branch}:both.txt") == "1\n2"
+    # No worker was polling, so the CLI ran one itself and said so; progress went by.
+    assert "running one in this process" in done.stderr
+    assert "both" in done.stderr and "succeeded" in done.stderr
+    assert not list((Path(cli_env["MAGSAG_STATE_DIR"]) / "worktrees").glob("*/*"))
+    # The agent's output went to a log file under the state directory.
+    logs = Path(cli_env["MAGSAG_STATE_DIR"]) / "runs" / result["run_id"]
+    assert sorted(p.name for p in logs.iterdir()) == [
+        "both.attempt-1.log", "one.attempt-1.log", "two.attempt-1.log"
+    ]  # fmt: skip
+
+
+def test_run_exits_1_when_the_run_fails(tmp_path, repo, cli_env):
+    plan = tmp_path / "fail.yaml"
+    plan.write_text("runners: {sh: {command: [bash, -c, '{prompt}']}}\n"
+                    "tasks: [{name: bad, prompt: 'exit 4'}]\n")  # fmt: skip
+    done = magsag("run", plan, "--repo", repo, env=cli_env)
+    assert done.returncode == 1
+    assert "failed" in done.stdout and "exited with code 4" in done.stderr
+
+
+def _bad_inputs(tmp_path: Path, repo: Path, plan: Path) -> dict[str, tuple[list, str]]:
+    plain_dir = tmp_path / "plain"
+    plain_dir.mkdir()
+    bare = tmp_path / "bare.git"
+    git_out(tmp_path, "init", "-q", "--bare", str(bare))
+    return {
+        "not-a-repo": (["--repo", plain_dir], "not a git repository"),
+        "missing-repo": (["--repo", tmp_path / "nowhere"], "no such directory"),
+        "bare-repo": (["--repo", bare], "bare repository"),
+        "missing-base": (["--repo", repo, "--base", "nope"], "--base nope: no such branch"),
+        "worktrees-in-repo": (
+            ["--repo", repo, "--worktree-root", repo / "wt"],
+            "inside the repository's tree",
+        ),
+        "concurrency": (["--repo", repo, "--concurrency", "0"], "--concurrency 0: must be"),
+        "missing-plan": (["--repo", repo, "--plan-override"], ""),
+    }
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["not-a-repo", "missing-repo", "bare-repo", "missing-base", "worktrees-in-repo",
+     "concurrency"],
+)  # fmt: skip
+async def test_bad_input_exits_2_and_creates_nothing(case, tmp_path, plan_file, client, cli_env):
+    repo = make_repo(tmp_path / "repo")
+    args, expected = _bad_inputs(tmp_path, repo, plan_file)[case]
+    refs_before = git_out(repo, "for-each-ref")
+    done = magsag("run", plan_file, *args, env=cli_env)
+    assert done.returncode == 2
+    assert done.stderr.strip().startswith("error: ") and expected in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert git_out(repo, "for-each-ref") == refs_before
+    assert not Path(cli_env["MAGSAG_STATE_DIR"]).exists()
+    count = await client.count_workflows(f'MagsagRepo = "{repo}"')
+    assert count.count == 0
+
+
+def test_a_missing_plan_file_exits_2(tmp_path, repo, cli_env):
+    done = magsag("run", tmp_path / "absent.yaml", "--repo", repo, env=cli_env)
+    assert done.returncode == 2 and "plan file not found" in done.stderr
+
+
+def test_detach_returns_the_run_id_and_a_worker_completes_it(plan_file, repo, cli_env):
+    started = magsag_json("run", plan_file, "--repo", repo, "--detach", env=cli_env)
+    run_id = started["run_id"]
+    pending = magsag_json("status", run_id, env=cli_env)
+    assert pending["status"] == "running"
+
+    worker = subprocess.Popen([MAGSAG, "worker"], env=cli_env, stderr=subprocess.PIPE, text=True)
+    try:
+        final = wait_for(
+            lambda: (s := magsag_json("status", run_id, env=cli_env))["status"] != "running" and s,
+            timeout=90,
+            what="the detached run to finish",
+        )
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=30)
+    assert final["status"] == "succeeded"
+    assert {t["status"] for t in final["tasks"].values()} == {"succeeded"}
+    assert worker.returncode == 0
+
+
+def test_status_of_an_unknown_run_exits_2(cli_env):
+    done = magsag("status", "no-such-run", env=cli_env)
+    assert done.returncode == 2 and "unknown run id no-such-run" in done.stderr
+
+
+def test_demo_runs_a_three_phase_plan_and_shows_the_integration_branch(cli_env):
+    done = magsag("demo", env={**cli_env, "MAGSAG_DEMO_THINK_SECONDS": "0.2"}, timeout=180)
+    assert done.returncode == 0, done.stderr
+    assert "run demo-" in done.stdout and "succeeded: 6 succeeded" in done.stdout
+    for subject in ("magsag: changelog", "magsag: integrate", "seed"):
+        assert subject in done.stdout
