@@ -32,8 +32,12 @@ def ensure_server() -> None:
     if connection.reachable(server.address):
         return
     log_path = connection.state_dir() / "server.log"
-    info(f"starting the embedded Temporal server on {server.address} (log: {log_path})")
+    info(
+        f"starting the embedded Temporal server on {server.address} in the background "
+        f"(log: {log_path}, pid in server.pid beside it)"
+    )
     proc = server.start(log_path, detach=True)
+    (connection.state_dir() / "server.pid").write_text(f"{proc.pid}\n")
     server.wait_ready(proc, log_path)
     info(f"Temporal Web UI: {server.ui_url}")
 

@@ -2,9 +2,12 @@
 
 from pathlib import Path
 
+import pytest
+
 from magsag.contracts import constants as C
+from magsag.contracts.plan_loader import load_plan
 from magsag.contracts.run import RunStatus, TaskStatus
-from tests.support.gitrepo import git_out, user_side
+from tests.support.gitrepo import git_out, make_repo, user_side
 from tests.support.runs import bash_plan, branch_files, run_plan, worktrees_left
 
 
@@ -101,3 +104,13 @@ async def test_a_task_that_changes_nothing_succeeds_without_a_commit(
     assert result.status == RunStatus.SUCCEEDED
     assert result.tasks["noop"].commit is None
     assert result.integration_commit == git_out(repo, "rev-parse", "main")
+
+
+EXAMPLES = sorted((Path(__file__).parents[2] / "examples").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+async def test_every_example_plan_runs(path, client, worker, tmp_path):
+    repo = make_repo(tmp_path / "repo")
+    inp, result = await run_plan(client, load_plan(path), repo, tmp_path, worker)
+    assert result.status == RunStatus.SUCCEEDED, result.tasks

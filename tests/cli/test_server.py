@@ -1,0 +1,87 @@
+"""The embedded default: `magsag server`, and `magsag run` starting one when none is up."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from magsag.worker.devserver import temporal_binary
+from tests.support.cli import MAGSAG, magsag, wait_for
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _answers(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _namespace(address: str) -> dict:
+    done = subprocess.run(
+        [temporal_binary(), "operator", "namespace", "describe", "--address", address,
+         "-o", "json", "default"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return json.loads(done.stdout)
+
+
+def _search_attributes(address: str) -> str:
+    return subprocess.run(
+        [temporal_binary(), "operator", "search-attribute", "list", "--address", address],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+
+
+def test_server_runs_in_the_foreground_with_sqlite_retention_and_attributes(tmp_path, cli_env):
+    port, ui_port = _free_port(), _free_port()
+    db = tmp_path / "db" / "temporal.db"
+    env = {k: v for k, v in cli_env.items() if k != "TEMPORAL_ADDRESS"}
+    server = subprocess.Popen(
+        [MAGSAG, "server", "--port", str(port), "--ui-port", str(ui_port), "--db", str(db)],
+        env=env, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        wait_for(lambda: _answers(ui_port) and _answers(port), timeout=60, what="server ports")
+        address = f"localhost:{port}"
+        retention = wait_for(
+            lambda: _namespace(address)["config"]["workflowExecutionRetentionTtl"] == "2592000s",
+            timeout=30,
+            what="retention raised to 30 days",
+        )
+        assert retention
+        assert all(name in _search_attributes(address) for name in ("MagsagRepo", "MagsagPlan"))
+        assert db.exists()  # persisted in SQLite, where --db said
+    finally:
+        server.send_signal(signal.SIGINT)
+        stderr = server.communicate(timeout=30)[1]
+    assert f"Web UI: http://localhost:{ui_port}" in stderr
+
+
+@pytest.mark.skipif(_answers(7233), reason="a server already listens on the default port")
+def test_run_starts_the_embedded_server_when_none_is_configured(tmp_path, repo, cli_env):
+    plan = tmp_path / "plan.yaml"
+    plan.write_text("runners: {sh: {command: [bash, -c, '{prompt}']}}\n"
+                    "tasks: [{name: hello, prompt: 'echo hi > hi.txt'}]\n")  # fmt: skip
+    env = {k: v for k, v in cli_env.items() if k != "TEMPORAL_ADDRESS"}
+    state = Path(env["MAGSAG_STATE_DIR"])
+    try:
+        done = magsag("run", plan, "--repo", repo, env=env, timeout=180)
+        assert done.returncode == 0, done.stderr
+        assert "starting the embedded Temporal server on localhost:7233" in done.stderr
+        assert (state / "temporal.db").exists()
+        # The server outlives the CLI, so the next run and the Web UI find it.
+        assert _answers(7233)
+    finally:
+        pidfile = state / "server.pid"
+        if pidfile.exists():
+            os.kill(int(pidfile.read_text()), signal.SIGTERM)
+            wait_for(lambda: not _answers(7233), timeout=30, what="embedded server to stop")

@@ -1,0 +1,92 @@
+"""Plan files compile to one normalized DAG; durations read as people write them."""
+
+from pathlib import Path
+
+import pytest
+
+from magsag.contracts.durations import format_duration, parse_duration
+from magsag.contracts.plan_loader import PlanError, load_plan, parse_plan
+
+EXAMPLES = sorted((Path(__file__).parents[2] / "examples").glob("*.yaml"))
+RUNNER = {"sh": {"command": ["bash", "-c", "{prompt}"]}}
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_every_example_plan_is_valid(path):
+    assert load_plan(path).tasks
+
+
+def test_phases_compile_to_dependencies_on_the_whole_previous_phase():
+    plan = parse_plan(
+        {
+            "runners": RUNNER,
+            "phases": [
+                {"name": "p1", "tasks": [{"name": "a", "prompt": "x"}, {"name": "b", "prompt": "x"}]},
+                {"name": "p2", "parallel": False, "tasks": [
+                    {"name": "c", "prompt": "x"}, {"name": "d", "prompt": "x"},
+                ]},
+                {"name": "p3", "tasks": [{"name": "e", "prompt": "x"}]},
+            ],
+        }
+    )  # fmt: skip
+    deps = {t.name: t.depends_on for t in plan.tasks}
+    assert deps == {"a": [], "b": [], "c": ["a", "b"], "d": ["a", "b", "c"], "e": ["c", "d"]}
+    assert [t.phase for t in plan.tasks] == ["p1", "p1", "p2", "p2", "p3"]
+
+
+def test_defaults_apply_and_task_values_win():
+    plan = parse_plan(
+        {
+            "name": "n",
+            "runners": {**RUNNER, "other": {"command": ["true"]}},
+            "defaults": {"runner": "sh", "timeout": "2m", "retries": 2},
+            "tasks": [
+                {"name": "a", "prompt": "x"},
+                {"name": "b", "prompt": "x", "runner": "other", "timeout": 30, "retries": 0},
+            ],
+        }
+    )
+    a, b = plan.tasks
+    assert (a.runner, a.timeout_seconds, a.retries) == ("sh", 120, 2)
+    assert (b.runner, b.timeout_seconds, b.retries) == ("other", 30, 0)
+
+
+def test_automatosx_names_are_aliases():
+    plan = parse_plan(
+        {
+            "runners": {"backend": RUNNER["sh"]},
+            "tasks": [
+                {"name": "a", "task": "do a", "agent": "backend"},
+                {"name": "b", "task": "do b", "agent": "backend", "dependencies": ["a"],
+                 "description": "kept for people, ignored by magsag"},
+            ],
+        }
+    )  # fmt: skip
+    assert [(t.prompt, t.runner, t.depends_on) for t in plan.tasks] == [
+        ("do a", "backend", []),
+        ("do b", "backend", ["a"]),
+    ]
+
+
+def test_a_plan_needs_tasks_or_phases_but_not_both():
+    with pytest.raises(PlanError, match="either `tasks:` or `phases:`"):
+        parse_plan({"runners": RUNNER, "tasks": [], "phases": []}, "p.yaml")
+
+
+@pytest.mark.parametrize(
+    "text,seconds", [("90s", 90), ("10m", 600), ("2h", 7200), ("1h30m", 5400), (45, 45)]
+)
+def test_durations(text, seconds):
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["soon", "-5", "0", "10x", ""])
+def test_bad_durations(text):
+    with pytest.raises(ValueError):
+        parse_duration(text)
+
+
+def test_durations_print_compactly():
+    assert [format_duration(s) for s in (45, 90, 1800, 7200, 3900)] == [
+        "45s", "1m30s", "30m", "2h", "1h05m"
+    ]  # fmt: skip
