@@ -21,7 +21,9 @@ def test_phases_compile_to_dependencies_on_the_whole_previous_phase():
         {
             "runners": RUNNER,
             "phases": [
-                {"name": "p1", "tasks": [{"name": "a", "prompt": "x"}, {"name": "b", "prompt": "x"}]},
+                {"name": "p1", "tasks": [
+                    {"name": "a", "prompt": "x"}, {"name": "b", "prompt": "x"},
+                ]},
                 {"name": "p2", "parallel": False, "tasks": [
                     {"name": "c", "prompt": "x"}, {"name": "d", "prompt": "x"},
                 ]},
