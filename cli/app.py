@@ -16,7 +16,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(plan_cmd.app, name="plan")
-app.command()(run_cmd.run)
+app.command(help=run_cmd.RUN_HELP)(run_cmd.run)
 app.command()(run_cmd.status)
 app.command()(server_cmd.server)
 app.command()(server_cmd.worker)

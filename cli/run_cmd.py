@@ -21,6 +21,12 @@ from magsag.worker import connection
 from magsag.worker.devserver import DevServerError
 from magsag.workflows.plan import STATUS_MEMO, PlanWorkflow
 
+RUN_HELP = (
+    "Run a plan on a repository and wait for it (or --detach).\n\n"
+    "Each task works in its own worktree and ends in a checkpoint commit merged into "
+    "magsag/<run-id>/integration. Exit 0 when the run succeeded, 1 when it did not, "
+    "2 on bad input, in which case nothing is created."
+)
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
 
 
@@ -28,20 +34,24 @@ def run(
     plan: Annotated[Path, typer.Argument(help="Plan file (YAML).", show_default=False)],
     repo: Annotated[Path, typer.Option(help="Git repository the agents work on.")] = Path("."),
     base: Annotated[
-        str | None, typer.Option(help="Branch to start from [default: plan's base, else HEAD].")
+        str | None,
+        typer.Option(
+            help="Branch to start from (default: the plan's base, else the checked-out branch)."
+        ),
     ] = None,
     concurrency: Annotated[
-        int | None, typer.Option(help="Tasks running at once [default: plan's, else 4].")
+        int | None, typer.Option(help="Tasks running at once, 1-64 (default: the plan's, else 4).")
     ] = None,
     worktree_root: Annotated[
-        Path | None, typer.Option(help="Where worktrees go [default: <state>/worktrees].")
+        Path | None,
+        typer.Option(
+            help="Where worktrees go (default: <state>/worktrees), outside the repository."
+        ),
     ] = None,
     detach: Annotated[bool, typer.Option(help="Return once the run has started.")] = False,
     json_output: JsonOpt = False,
 ) -> None:
-    """Run a plan: one worktree and one checkpoint commit per task, merged into
-    magsag/<run-id>/integration. Exit 0 when the run succeeded, 1 when it did not,
-    2 on bad input (then nothing is created)."""
+    """Run a plan on a repository and wait for it (or --detach)."""
     run_input = prepare_run(plan, repo, base, concurrency, worktree_root)
     code = asyncio.run(start_and_follow(run_input, detach, json_output))
     raise typer.Exit(code)

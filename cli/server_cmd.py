@@ -19,7 +19,7 @@ def server(
     ui_port: Annotated[int, typer.Option(help="Port of the Temporal Web UI.")] = C.DEFAULT_UI_PORT,
     db: Annotated[
         Path | None,
-        typer.Option(help="SQLite database file [default: <state>/temporal.db]."),
+        typer.Option(help="SQLite database file (default: <state>/temporal.db)."),
     ] = None,
 ) -> None:
     """Run the embedded Temporal dev server in the foreground (SQLite, Web UI)."""
