@@ -111,6 +111,7 @@ async def test_a_timeout_kills_the_agents_whole_process_group(client, worker, re
     assert "timed out after 2s" in result.tasks["slow"].error
     grandchild = int(pidfile.read_text())
     assert not _alive(grandchild)
+    assert worktrees_left(repo) == []
 
 
 def _alive(pid: int) -> bool:
@@ -142,3 +143,4 @@ async def test_a_merge_conflict_marks_the_task_and_keeps_its_branch(client, work
     integration = C.integration_branch(inp.run_id)
     assert git_out(repo, "show", f"{integration}:README.md") == "left"
     assert git_out(repo, "show", f"{C.task_branch(inp.run_id, 'right')}:README.md") == "right"
+    assert worktrees_left(repo) == []

@@ -1,5 +1,6 @@
 """Plans run end to end on a real Temporal server, real git repos, real subprocesses."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -114,3 +115,38 @@ async def test_every_example_plan_runs(path, client, worker, tmp_path):
     repo = make_repo(tmp_path / "repo")
     inp, result = await run_plan(client, load_plan(path), repo, tmp_path, worker)
     assert result.status == RunStatus.SUCCEEDED, result.tasks
+
+
+REPORT_SCRIPT = """
+import json, os, sys
+keys = ["MAGSAG_RUN_ID", "MAGSAG_TASK", "MAGSAG_ATTEMPT", "MAGSAG_WORKTREE", "MAGSAG_PROMPT"]
+report = {"argv": sys.argv[1:], "stdin": sys.stdin.read(), "cwd": os.getcwd()}
+report.update({key: os.environ.get(key) for key in keys})
+open("report.json", "w").write(json.dumps(report))
+"""
+
+
+async def test_the_command_runner_passes_the_prompt_safely_and_sets_the_env(
+    client, worker, repo, tmp_path
+):
+    prompt = "fix it; rm -rf / $(whoami) `id` 'quoted'"
+    plan = bash_plan(
+        [{"name": "report", "prompt": prompt, "runner": "py"}],
+        runners={"py": {"command": ["python3", "-c", REPORT_SCRIPT, "{prompt}", "--flag"]}},
+    )
+    inp, result = await run_plan(client, plan, repo, tmp_path, worker)
+    assert result.status == RunStatus.SUCCEEDED
+    report = json.loads(git_out(repo, "show", f"{C.integration_branch(inp.run_id)}:report.json"))
+    worktree = str(tmp_path / "worktrees" / inp.run_id / "report")
+    assert report == {
+        "argv": [prompt, "--flag"],  # one argv element, never through a shell
+        "stdin": prompt,
+        "cwd": worktree,
+        "MAGSAG_RUN_ID": inp.run_id,
+        "MAGSAG_TASK": "report",
+        "MAGSAG_ATTEMPT": "1",
+        "MAGSAG_WORKTREE": worktree,
+        "MAGSAG_PROMPT": prompt,
+    }
+    log = Path(inp.paths.log_dir) / "report.attempt-1.log"
+    assert log.exists()
