@@ -128,6 +128,7 @@ class PlanWorkflow:
             ),
             IntegrateOutput,
             inp,
+            summary="integrate " + ", ".join(item.task for item in items),
         )
         self._result.integration_commit = out.tip
         by_task = {r.name: r for r in results}
@@ -163,7 +164,7 @@ class PlanWorkflow:
         workflow.upsert_memo({STATUS_MEMO: self._result.as_memo()})
 
     @staticmethod
-    async def _repo_activity(name, arg, result_type, inp: RunInput):
+    async def _repo_activity(name, arg, result_type, inp: RunInput, summary: str | None = None):
         return await workflow.execute_activity(
             name,
             arg,
@@ -171,7 +172,7 @@ class PlanWorkflow:
             task_queue=inp.host_queue,
             start_to_close_timeout=C.GIT_ACTIVITY_TIMEOUT,
             retry_policy=RetryPolicy(maximum_interval=C.RETRY_MAX_INTERVAL),
-            summary=name,
+            summary=summary or name,
         )
 
 
