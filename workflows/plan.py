@@ -75,22 +75,39 @@ class PlanWorkflow:
         return self._result
 
     async def _drive(self, inp: RunInput, scheduler: Scheduler, running: dict) -> None:
+        """Start what is ready, wait for a task or the integration in flight, repeat.
+
+        A task's slot frees when its agent is done; it counts as succeeded for its
+        dependents only once merged. Integration runs beside the tasks, one batch at a
+        time, so independent tasks never wait for a merge.
+        """
+        merging: asyncio.Task[dict[str, TaskStatus]] | None = None
+        to_merge: list[TaskResult] = []
         while True:
             for name in scheduler.next_to_start():
                 running[name] = asyncio.create_task(self._run_task(inp, name))
-                self._result.tasks[name].status = TaskStatus.RUNNING
                 self._result.tasks[name].started_at = workflow.now()
             self._sync_statuses(scheduler)
             self._publish()
-            if not running:
+            pending = list(running.values()) + ([merging] if merging else [])
+            if not pending:
                 return
-            await workflow.wait(list(running.values()), return_when=asyncio.FIRST_COMPLETED)
-            finished = [name for name, fut in running.items() if fut.done()]
-            results = [running.pop(name).result() for name in finished]
-            await self._integrate(inp, [r for r in results if r.status == TaskStatus.SUCCEEDED])
-            for result in results:
-                self._result.tasks[result.name] = result
-                scheduler.finish(result.name, result.status)
+            await workflow.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            for name in [name for name, fut in running.items() if fut.done()]:
+                result = running.pop(name).result()
+                self._result.tasks[name] = result
+                if result.status == TaskStatus.SUCCEEDED and result.commit:
+                    scheduler.agent_done(name)
+                    to_merge.append(result)
+                else:
+                    scheduler.finish(name, result.status)
+            if merging and merging.done():
+                for name, status in merging.result().items():
+                    scheduler.finish(name, status)
+                merging = None
+            if merging is None and to_merge:
+                merging = asyncio.create_task(self._integrate(inp, to_merge))
+                to_merge = []
 
     async def _run_task(self, inp: RunInput, name: str) -> TaskResult:
         task = inp.plan.task(name)
@@ -114,10 +131,9 @@ class PlanWorkflow:
         except ChildWorkflowError as err:
             return _failed_result(name, err, self._result.tasks[name])
 
-    async def _integrate(self, inp: RunInput, results: list[TaskResult]) -> None:
-        items = [IntegrateItem(task=r.name, commit=r.commit) for r in results if r.commit]
-        if not items:
-            return
+    async def _integrate(self, inp: RunInput, results: list[TaskResult]) -> dict[str, TaskStatus]:
+        """Merge finished tasks in order; returns each task's final status."""
+        items = [IntegrateItem(task=r.name, commit=r.commit) for r in results]
         out = await self._repo_activity(
             "integrate",
             IntegrateInput(
@@ -131,13 +147,15 @@ class PlanWorkflow:
             summary="integrate " + ", ".join(item.task for item in items),
         )
         self._result.integration_commit = out.tip
-        by_task = {r.name: r for r in results}
+        statuses = {}
         for outcome in out.outcomes:
+            statuses[outcome.task] = TaskStatus.SUCCEEDED
             if not outcome.merged:
-                result = by_task[outcome.task]
-                result.status = TaskStatus.CONFLICTED
+                statuses[outcome.task] = TaskStatus.CONFLICTED
+                result = self._result.tasks[outcome.task]
                 result.conflict_files = outcome.conflict_files
                 result.error = "merge conflict in " + ", ".join(outcome.conflict_files)
+        return statuses
 
     async def _cancel_running(self, running: dict) -> None:
         # Cancel the children explicitly and wait for their cleanup: cancelling the

@@ -16,16 +16,22 @@ class Scheduler:
         self._order = {task.name: index for index, task in enumerate(plan.tasks)}
         self.status: dict[str, TaskStatus] = {t.name: TaskStatus.PENDING for t in plan.tasks}
         self.stopping = False
+        # Tasks whose agent is done and whose commit waits to be merged: still RUNNING
+        # for their dependents, but no longer holding a concurrency slot.
+        self._merging: set[str] = set()
 
     def running(self) -> list[str]:
         return [name for name, status in self.status.items() if status == TaskStatus.RUNNING]
+
+    def agent_done(self, name: str) -> None:
+        self._merging.add(name)
 
     def next_to_start(self) -> list[str]:
         """Mark and return the tasks to start now."""
         self._skip_unreachable()
         if self.stopping:
             return []
-        running = self.running()
+        running = [name for name in self.running() if name not in self._merging]
         per_runner: dict[str, int] = {}
         for name in running:
             runner = self._plan.task(name).runner
@@ -50,6 +56,7 @@ class Scheduler:
         return started
 
     def finish(self, name: str, status: TaskStatus) -> None:
+        self._merging.discard(name)
         self.status[name] = status
         task = self._plan.task(name)
         if status in (TaskStatus.FAILED, TaskStatus.CONFLICTED) and task.critical:
