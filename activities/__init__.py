@@ -2,6 +2,6 @@
 
 from magsag.activities.agent import run_agent
 from magsag.activities.integration import integrate, prepare_integration
-from magsag.activities.worktree import close_worktree, create_worktree
+from magsag.activities.worktree import close_worktree
 
-ALL_ACTIVITIES = [prepare_integration, create_worktree, run_agent, close_worktree, integrate]
+ALL_ACTIVITIES = [prepare_integration, run_agent, close_worktree, integrate]

@@ -1,8 +1,11 @@
-"""run_agent: one attempt of a task's agent, then its Definition of Done.
+"""run_agent: one attempt of a task, from its worktree to its checkpoint commit.
 
-Every attempt starts from the task's base commit (reset + clean) after killing any
-process group an earlier attempt left behind, so a retry after a crash converges
-(invariant 2). The agent runs in its own process group, which is killed on cancel,
+The attempt creates (or reuses) the worktree, runs the agent and the Definition of
+Done, commits the checkpoint and removes the worktree, all in one activity so a task
+costs one round trip. Every attempt starts from the task's base commit (reset + clean)
+after killing any process group an earlier attempt left behind, and an attempt whose
+checkpoint already exists only finishes the removal, so a retry after a crash
+converges (invariant 2). The agent runs in its own process group, which is killed on cancel,
 timeout or worker shutdown (invariant 4). Output goes to a log file, never to history.
 """
 
@@ -14,11 +17,18 @@ from pathlib import Path
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from magsag.activities.git import git
+from magsag.activities.git import git, has_trailers, resolve_commit
 from magsag.activities.process import kill_group, kill_recorded_group, write_pidfile
 from magsag.activities.runners import build_argv
+from magsag.activities.worktree import close_worktree, create_worktree
 from magsag.contracts import constants as C
-from magsag.contracts.activities import AgentInput, AgentOutput
+from magsag.contracts.activities import (
+    AgentInput,
+    AgentOutput,
+    CloseWorktreeInput,
+    CloseWorktreeOutput,
+    CreateWorktreeInput,
+)
 
 ERROR_TAIL_CHARS = 600
 
@@ -35,33 +45,72 @@ async def run_agent(inp: AgentInput) -> AgentOutput:
     stale = kill_recorded_group(pidfile)
     if stale:
         activity.logger.warning("killed process group %s left by an earlier attempt", stale)
-    await _reset_to_base(worktree, inp.base_commit)
-
-    log_path = Path(inp.log_dir) / f"{inp.task}.attempt-{attempt}.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    deadline = started + inp.timeout_seconds
+    log_path = Path(inp.log_dir) / f"{inp.task}.attempt-{attempt}.log"
+    created = await create_worktree(
+        CreateWorktreeInput(
+            repo=inp.repo, path=inp.worktree, branch=inp.branch, base_commit=inp.base_commit
+        )
+    )
+    checkpoint = CloseWorktreeInput(
+        repo=inp.repo,
+        path=inp.worktree,
+        branch=inp.branch,
+        run_id=inp.run_id,
+        task=inp.task,
+        mode="checkpoint",
+        message=f"magsag: {inp.task}",
+    )
+    if await _checkpoint_exists(inp):
+        # An earlier attempt committed its work, then its worker died before reporting.
+        activity.logger.info("checkpoint of %s already made; not running the agent again", inp.task)
+        return _output(attempt, log_path, started, await close_worktree(checkpoint))
+    if created.reused:
+        await _reset_to_base(worktree, inp.base_commit)
+
+    try:
+        await _attempt(inp, worktree, pidfile, attempt, log_path, started + inp.timeout_seconds)
+    finally:
+        # Every process of the attempt is dead by now (see _run_group); the pidfile is
+        # only for a worker that dies without reaching this line.
+        pidfile.unlink(missing_ok=True)
+    return _output(attempt, log_path, started, await close_worktree(checkpoint))
+
+
+async def _attempt(inp: AgentInput, worktree, pidfile, attempt, log_path, deadline) -> None:
+    """Run the agent, then the Definition of Done; raise on any shortfall."""
     argv = build_argv(inp.runner, inp.prompt)
     env = _agent_env(inp, attempt)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:
         try:
-            exit_code = await _run_group(
+            code = await _run_group(
                 argv, worktree, env, log, pidfile, attempt, deadline, stdin=inp.prompt.encode()
             )
-            if exit_code != 0:
-                raise _failure(
-                    f"agent exited with code {exit_code}", "AgentFailed", attempt, log_path
-                )
+            if code != 0:
+                raise _failure(f"agent exited with code {code}", "AgentFailed", attempt, log_path)
             await _definition_of_done(inp, worktree, env, log, pidfile, attempt, deadline, log_path)
         except _DeadlineReached:
             message = f"timed out after {inp.timeout_seconds:g}s"
             raise _failure(message, "AgentTimeout", attempt, log_path) from None
-    pidfile.unlink(missing_ok=True)
+
+
+def _output(attempt, log_path, started, closed: CloseWorktreeOutput) -> AgentOutput:
     return AgentOutput(
         attempt=attempt,
-        exit_code=exit_code,
         log_path=str(log_path),
         duration_seconds=round(time.monotonic() - started, 3),
+        commit=closed.commit,
+        changed_files=closed.changed_files,
+    )
+
+
+async def _checkpoint_exists(inp: AgentInput) -> bool:
+    tip = await resolve_commit(f"refs/heads/{inp.branch}", inp.repo)
+    return (
+        tip is not None
+        and tip != inp.base_commit
+        and await has_trailers(tip, inp.run_id, inp.task, inp.repo)
     )
 
 

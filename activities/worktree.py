@@ -33,6 +33,16 @@ from magsag.contracts.activities import (
     CreateWorktreeOutput,
 )
 
+# git 2.39 fails concurrent `git worktree add/remove/list` on one repository ("failed
+# to read .git/worktrees/<x>/commondir"), so this worker runs them one at a time.
+_ADMIN_LOCKS: dict[str, asyncio.Lock] = {}
+
+
+async def _worktree_admin(repo: str, *args: str):
+    lock = _ADMIN_LOCKS.setdefault(os.path.realpath(repo), asyncio.Lock())
+    async with lock:
+        return await git("worktree", *args, cwd=repo)
+
 
 @dataclass(frozen=True)
 class Worktree:
@@ -42,7 +52,7 @@ class Worktree:
 
 
 async def list_worktrees(repo: str) -> list[Worktree]:
-    out = await git("worktree", "list", "--porcelain", "-z", cwd=repo)
+    out = await _worktree_admin(repo, "list", "--porcelain", "-z")
     found: list[Worktree] = []
     fields: dict[str, str] = {}
     for line in out.stdout.split("\0"):
@@ -75,7 +85,6 @@ def _clear_path(path: Path) -> Path | None:
     return aside
 
 
-@activity.defn
 async def create_worktree(input: CreateWorktreeInput) -> CreateWorktreeOutput:
     repo, ref = input.repo, f"refs/heads/{input.branch}"
     await check_branch_name(input.branch, repo)
@@ -91,7 +100,7 @@ async def create_worktree(input: CreateWorktreeInput) -> CreateWorktreeOutput:
         if any(w.prunable for w in worktrees):
             # Their directories are gone, so pruning loses nothing; it frees their
             # branches and paths (a registration left by a crash would block ours).
-            await git("worktree", "prune", cwd=repo)
+            await _worktree_admin(repo, "prune")
             worktrees = [w for w in worktrees if not w.prunable]
         mine = _find(worktrees, input.path)
         if mine is not None:
@@ -115,7 +124,7 @@ async def create_worktree(input: CreateWorktreeInput) -> CreateWorktreeOutput:
             await git(
                 "update-ref", "-m", "magsag: task branch", ref, base, "", cwd=repo, check=False
             )
-        await git("worktree", "add", "--quiet", input.path, input.branch, cwd=repo)
+        await _worktree_admin(repo, "add", "--quiet", input.path, input.branch)
     except GitError as err:
         raise to_application_error(err) from err
     activity.logger.info("created worktree %s on %s", input.path, input.branch)
@@ -180,7 +189,7 @@ async def close_worktree(input: CloseWorktreeInput) -> CloseWorktreeOutput:
         mine = _find(await list_worktrees(repo), input.path)
         if mine is None or mine.prunable:
             if mine is not None:
-                await git("worktree", "prune", cwd=repo)
+                await _worktree_admin(repo, "prune")
             activity.logger.info("worktree %s already removed", input.path)
             return await _already_closed(input)
         if mine.branch != ref:
@@ -194,7 +203,7 @@ async def close_worktree(input: CloseWorktreeInput) -> CloseWorktreeOutput:
         files = await changed_files(commit, repo) if commit else []
         # No --force: git itself refuses to remove a worktree with uncommitted changes
         # (ignored files go with it, which is what they are for).
-        await git("worktree", "remove", input.path, cwd=repo)
+        await _worktree_admin(repo, "remove", input.path)
     except GitError as err:
         raise to_application_error(err) from err
     _remove_if_empty(Path(input.path).parent)  # the run's folder under the worktree root

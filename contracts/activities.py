@@ -78,10 +78,19 @@ class IntegrateOutput(BaseModel):
 
 
 class AgentInput(BaseModel):
+    """One attempt of a task, from worktree to checkpoint.
+
+    The attempt creates (or reuses) the worktree, resets it to base_commit, runs the
+    agent and the Definition of Done, then makes the checkpoint commit and removes the
+    worktree: one activity, so the task's critical path is one round trip.
+    """
+
     run_id: str
     task: str
     prompt: str
     runner: RunnerSpec
+    repo: str
+    branch: str
     worktree: str
     base_commit: str
     log_dir: str
@@ -92,6 +101,7 @@ class AgentInput(BaseModel):
 
 class AgentOutput(BaseModel):
     attempt: int
-    exit_code: int
     log_path: str
     duration_seconds: float
+    commit: str | None = Field(description="the checkpoint, None when nothing changed")
+    changed_files: list[str] = []

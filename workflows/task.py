@@ -1,9 +1,9 @@
 """TaskWorkflow (SAG): one task in its own worktree, from base commit to checkpoint.
 
-create_worktree -> run_agent (retried by policy; checks inside each attempt) ->
-close_worktree(checkpoint). On failure or cancellation the worktree is closed in
-"wip" mode instead, so partial work is committed to the task branch before the
-worktree goes (invariant 3).
+run_agent is one activity per attempt, retried by policy: create the worktree, run
+the agent and its checks, make the checkpoint commit, remove the worktree. When the
+attempts are spent or the task is cancelled, close_worktree commits the partial work
+as WIP on the task branch before the worktree goes (invariant 3).
 """
 
 import asyncio
@@ -20,8 +20,6 @@ with workflow.unsafe.imports_passed_through():
         AgentOutput,
         CloseWorktreeInput,
         CloseWorktreeOutput,
-        CreateWorktreeInput,
-        CreateWorktreeOutput,
     )
     from magsag.contracts.run import TaskInput, TaskResult, TaskStatus
 
@@ -37,30 +35,11 @@ class TaskWorkflow:
         result = TaskResult(name=task.name, status=TaskStatus.RUNNING, started_at=workflow.now())
         branch = C.task_branch(inp.run_id, task.name)
         worktree = f"{inp.paths.worktree_root}/{inp.run_id}/{task.name}"
-        await self._git_activity(
-            "create_worktree",
-            CreateWorktreeInput(
-                repo=inp.paths.repo, path=worktree, branch=branch, base_commit=inp.base_commit
-            ),
-            CreateWorktreeOutput,
-            inp,
-        )
-        close = CloseWorktreeInput(
-            repo=inp.paths.repo,
-            path=worktree,
-            branch=branch,
-            run_id=inp.run_id,
-            task=task.name,
-            mode="checkpoint",
-            message=f"magsag: {task.name}",
-        )
         try:
-            agent = await self._run_agent(inp, worktree)
+            agent = await self._run_agent(inp, branch, worktree)
         except (ActivityError, asyncio.CancelledError) as err:
-            cancelled = isinstance(err, asyncio.CancelledError)
-            wip = close.model_copy(update={"mode": "wip"})
-            saved = await self._git_activity("close_worktree", wip, CloseWorktreeOutput, inp)
-            if cancelled:
+            saved = await self._save_partial_work(inp, branch, worktree)
+            if isinstance(err, asyncio.CancelledError):
                 raise
             result.status = TaskStatus.FAILED
             result.error = _error_text(err)
@@ -73,16 +52,15 @@ class TaskWorkflow:
                 type="TaskFailed",
                 non_retryable=True,
             ) from None
-        closed = await self._git_activity("close_worktree", close, CloseWorktreeOutput, inp)
         result.status = TaskStatus.SUCCEEDED
         result.attempts = agent.attempt
-        result.commit = closed.commit
-        result.changed_files = closed.changed_files
+        result.commit = agent.commit
+        result.changed_files = agent.changed_files
         result.log_path = agent.log_path
         result.finished_at = workflow.now()
         return result
 
-    async def _run_agent(self, inp: TaskInput, worktree: str) -> AgentOutput:
+    async def _run_agent(self, inp: TaskInput, branch: str, worktree: str) -> AgentOutput:
         task = inp.task
         return await workflow.execute_activity(
             "run_agent",
@@ -91,6 +69,8 @@ class TaskWorkflow:
                 task=task.name,
                 prompt=task.prompt,
                 runner=inp.runner,
+                repo=inp.paths.repo,
+                branch=branch,
                 worktree=worktree,
                 base_commit=inp.base_commit,
                 log_dir=inp.paths.log_dir,
@@ -113,15 +93,23 @@ class TaskWorkflow:
         )
 
     @staticmethod
-    async def _git_activity(name, arg, result_type, inp: TaskInput):
+    async def _save_partial_work(inp: TaskInput, branch: str, worktree: str):
         return await workflow.execute_activity(
-            name,
-            arg,
-            result_type=result_type,
+            "close_worktree",
+            CloseWorktreeInput(
+                repo=inp.paths.repo,
+                path=worktree,
+                branch=branch,
+                run_id=inp.run_id,
+                task=inp.task.name,
+                mode="wip",
+                message=f"magsag: {inp.task.name}",
+            ),
+            result_type=CloseWorktreeOutput,
             task_queue=inp.host_queue,
             start_to_close_timeout=C.GIT_ACTIVITY_TIMEOUT,
             retry_policy=RetryPolicy(maximum_interval=C.RETRY_MAX_INTERVAL),
-            summary=f"{inp.task.name}: {name}",
+            summary=f"{inp.task.name}: save partial work",
         )
 
 

@@ -1,0 +1,87 @@
+"""run_agent as one attempt: worktree in, checkpoint out, converging when re-run."""
+
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
+
+from magsag.activities.agent import run_agent
+from magsag.activities.process import write_pidfile
+from magsag.contracts.activities import AgentInput
+from magsag.contracts.plan import RunnerSpec
+from tests.support.gitrepo import git_out
+from tests.support.runs import worktrees_left
+
+RUN, TASK = "r1", "t1"
+
+
+def agent_input(repo: Path, tmp_path: Path, script: str, **extra) -> AgentInput:
+    return AgentInput(
+        run_id=RUN,
+        task=TASK,
+        prompt=script,
+        runner=RunnerSpec(command=["bash", "-c", "{prompt}"]),
+        repo=str(repo),
+        branch=f"magsag/{RUN}/tasks/{TASK}",
+        worktree=str(tmp_path / "worktrees" / RUN / TASK),
+        base_commit=git_out(repo, "rev-parse", "main"),
+        log_dir=str(tmp_path / "logs"),
+        timeout_seconds=60,
+        **extra,
+    )
+
+
+async def test_an_attempt_goes_from_worktree_to_checkpoint(repo, tmp_path):
+    inp = agent_input(repo, tmp_path, "echo hello > hello.txt")
+    out = await ActivityEnvironment().run(run_agent, inp)
+    assert out.changed_files == ["hello.txt"]
+    assert git_out(repo, "rev-parse", inp.branch) == out.commit
+    assert "Magsag-Task: t1" in git_out(repo, "log", "-1", "--format=%B", out.commit)
+    assert worktrees_left(repo) == [] and not Path(inp.worktree).exists()
+    assert "hello" not in Path(out.log_path).read_text()  # stdout of echo went to the file
+    assert not Path(f"{inp.worktree}.pid").exists()
+
+
+async def test_a_rerun_after_the_checkpoint_does_not_run_the_agent_again(repo, tmp_path):
+    # The worker died after committing but before reporting: the retry must converge
+    # on the same commit instead of redoing (and possibly changing) the work.
+    runs = tmp_path / "runs.log"
+    inp = agent_input(repo, tmp_path, f"echo run >> {runs}; date +%s%N > stamp.txt")
+    first = await ActivityEnvironment().run(run_agent, inp)
+    second = await ActivityEnvironment().run(run_agent, inp)
+    assert second.commit == first.commit
+    assert runs.read_text().count("run") == 1
+    assert git_out(repo, "rev-list", "--count", f"main..{inp.branch}") == "1"
+
+
+async def test_an_attempt_kills_the_process_group_an_earlier_attempt_left(repo, tmp_path):
+    inp = agent_input(repo, tmp_path, "true")
+    orphan = subprocess.Popen(["sleep", "300"], start_new_session=True)
+    try:
+        write_pidfile(Path(f"{inp.worktree}.pid"), orphan.pid, attempt=1)
+        await ActivityEnvironment().run(run_agent, inp)
+        assert orphan.wait(timeout=10) == -signal.SIGKILL
+    finally:
+        if orphan.poll() is None:
+            os.killpg(orphan.pid, signal.SIGKILL)
+
+
+async def test_a_missing_executable_is_not_retryable(repo, tmp_path):
+    inp = agent_input(repo, tmp_path, "x")
+    inp.runner = RunnerSpec(command=["no-such-agent-binary", "{prompt}"])
+    with pytest.raises(ApplicationError) as caught:
+        await ActivityEnvironment().run(run_agent, inp)
+    assert caught.value.non_retryable and caught.value.type == "RunnerNotFound"
+    assert "no-such-agent-binary" in str(caught.value)
+
+
+async def test_a_runner_env_name_missing_on_the_worker_is_not_retryable(repo, tmp_path):
+    inp = agent_input(repo, tmp_path, "true")
+    inp.runner = RunnerSpec(command=["bash", "-c", "{prompt}"], env=["MAGSAG_TEST_UNSET_VAR"])
+    with pytest.raises(ApplicationError) as caught:
+        await ActivityEnvironment().run(run_agent, inp)
+    assert caught.value.non_retryable and "MAGSAG_TEST_UNSET_VAR" in str(caught.value)
