@@ -20,14 +20,23 @@ _STATUS_OF_CLOSED = {
 
 
 async def follow_run(handle: WorkflowHandle, quiet: bool = False) -> RunResult:
-    """Wait for the run, printing each task's state as it changes."""
+    """Wait for the run, printing each task's state as it changes.
+
+    The result is awaited directly (a long poll answered the moment the run ends);
+    progress comes from the workflow's memo between polls.
+    """
     shown: dict[str, tuple] = {}
-    while True:
-        result, closed = await read_status(handle)
-        _show_changes(result, shown, quiet)
-        if closed:
-            return result
-        await asyncio.sleep(POLL_SECONDS)
+    outcome = asyncio.ensure_future(handle.result())
+    while not outcome.done():
+        await asyncio.wait([outcome], timeout=POLL_SECONDS)
+        if not outcome.done():
+            _show_changes((await read_status(handle))[0], shown, quiet)
+    if outcome.exception() is None:
+        result = outcome.result()
+    else:  # cancelled or failed from outside: its last published state says the rest
+        result, _ = await read_status(handle)
+    _show_changes(result, shown, quiet)
+    return result
 
 
 async def read_status(handle: WorkflowHandle) -> tuple[RunResult, bool]:

@@ -13,7 +13,6 @@ from temporalio.client import Client
 
 from magsag.cli.console import info
 from magsag.worker import connection
-from magsag.worker.assembly import running_workers
 from magsag.worker.devserver import DevServer
 
 # A live worker long-polls about once a minute; older pollers are taken as gone.
@@ -85,5 +84,7 @@ async def worker_if_needed(client: Client, host_queue: str) -> AsyncIterator[boo
         yield False
         return
     info("no magsag worker is polling; running one in this process while it waits")
+    from magsag.worker.assembly import running_workers  # only this path needs a worker
+
     async with running_workers(client, host_queue):
         yield True
