@@ -5,7 +5,7 @@ import sys
 
 import typer
 
-from magsag.cli import demo_cmd, plan_cmd, run_cmd, server_cmd
+from magsag.cli import control_cmd, demo_cmd, plan_cmd, run_cmd, server_cmd
 
 app = typer.Typer(
     name="magsag",
@@ -17,7 +17,9 @@ app = typer.Typer(
 )
 app.add_typer(plan_cmd.app, name="plan")
 app.command(help=run_cmd.RUN_HELP)(run_cmd.run)
-app.command()(run_cmd.status)
+app.command()(control_cmd.status)
+app.command()(control_cmd.watch)
+app.command()(control_cmd.cancel)
 app.command()(server_cmd.server)
 app.command()(server_cmd.worker)
 app.command()(demo_cmd.demo)

@@ -5,20 +5,17 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from temporalio.client import Client
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
-from temporalio.service import RPCError, RPCStatusCode
 
 from magsag.cli import inputs
 from magsag.cli.console import fail, info, print_json
+from magsag.cli.control_cmd import report
 from magsag.cli.plan_cmd import load_or_exit
-from magsag.cli.progress import follow_run, read_status
-from magsag.cli.render import result_json, run_summary, task_line
-from magsag.cli.runtime import ensure_server, worker_if_needed, workers_present
+from magsag.cli.progress import follow_run
+from magsag.cli.runtime import connect_or_exit, worker_if_needed, workers_present
 from magsag.contracts import constants as C
 from magsag.contracts.run import RunInput, RunPaths, RunResult, RunStatus
 from magsag.worker import connection
-from magsag.worker.devserver import DevServerError
 from magsag.workflows.plan import STATUS_MEMO, PlanWorkflow
 
 RUN_HELP = (
@@ -85,7 +82,7 @@ def prepare_run(
 
 
 async def start_and_follow(run_input: RunInput, detach: bool, json_output: bool) -> int:
-    client = await _client(start_embedded=True)
+    client = await connect_or_exit(start_embedded=True)
     handle = await client.start_workflow(
         PlanWorkflow.run,
         run_input,
@@ -110,34 +107,7 @@ async def start_and_follow(run_input: RunInput, detach: bool, json_output: bool)
     )
     async with worker_if_needed(client, run_input.host_queue):
         result = await follow_run(handle, quiet=False)
-    return _report(result, json_output)
-
-
-def status(
-    run_id: Annotated[str, typer.Argument(help="Run id printed by `magsag run`.")],
-    json_output: JsonOpt = False,
-) -> None:
-    """Show a run's state and each task's status, while it runs or after it ended."""
-    result = asyncio.run(_status(run_id))
-    if json_output:
-        print_json(result_json(result))
-    else:
-        for task in result.tasks.values():
-            info(task_line(task))
-        for line in run_summary(result):
-            print(line)
-
-
-async def _status(run_id: str) -> RunResult:
-    client = await _client(start_embedded=False)
-    handle = client.get_workflow_handle(C.plan_workflow_id(run_id), result_type=RunResult)
-    try:
-        result, _ = await read_status(handle)
-    except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:
-            raise fail(f"unknown run id {run_id}") from None
-        raise
-    return result
+    return report(result, json_output)
 
 
 def _search_attributes(run_input: RunInput) -> TypedSearchAttributes:
@@ -161,22 +131,3 @@ def _details(run_input: RunInput) -> str:
         f"concurrency: {run_input.concurrency}\n"
         f"integration branch: {C.integration_branch(run_input.run_id)}\n\ntasks:\n{tasks}"
     )
-
-
-def _report(result: RunResult, json_output: bool) -> int:
-    if json_output:
-        print_json(result_json(result))
-    else:
-        for line in run_summary(result):
-            print(line, flush=True)
-    return 0 if result.status == RunStatus.SUCCEEDED else 1
-
-
-async def _client(start_embedded: bool) -> Client:
-    try:
-        if start_embedded:
-            await asyncio.to_thread(ensure_server)
-        return await connection.connect()
-    except (DevServerError, RuntimeError) as err:
-        address = connection.connect_config()["target_host"]
-        raise fail(f"cannot reach Temporal at {address}: {err}") from None

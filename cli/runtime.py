@@ -1,5 +1,6 @@
 """What a CLI command needs around it: a reachable server and, if none polls, a worker."""
 
+import asyncio
 import contextlib
 import os
 import socket
@@ -11,9 +12,9 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
-from magsag.cli.console import info
+from magsag.cli.console import fail, info
 from magsag.worker import connection
-from magsag.worker.devserver import DevServer
+from magsag.worker.devserver import DevServer, DevServerError
 
 # A live worker long-polls about once a minute; older pollers are taken as gone.
 POLLER_FRESHNESS = timedelta(seconds=75)
@@ -39,6 +40,17 @@ def ensure_server() -> None:
     (connection.state_dir() / "server.pid").write_text(f"{proc.pid}\n")
     server.wait_ready(proc, log_path)
     info(f"Temporal Web UI: {server.ui_url}")
+
+
+async def connect_or_exit(start_embedded: bool) -> Client:
+    """A client for the configured server; `run` may start the embedded one first."""
+    try:
+        if start_embedded:
+            await asyncio.to_thread(ensure_server)
+        return await connection.connect()
+    except (DevServerError, RuntimeError) as err:
+        address = connection.connect_config()["target_host"]
+        raise fail(f"cannot reach Temporal at {address}: {err}") from None
 
 
 async def has_poller(client: Client, queue: str, kind: TaskQueueType.ValueType) -> bool:

@@ -23,8 +23,11 @@ MAX_CONCURRENCY = 64
 
 # Activity timing. The agent activity heartbeats every HEARTBEAT_INTERVAL; a
 # worker that dies is noticed after HEARTBEAT_TIMEOUT and the attempt retried.
-HEARTBEAT_INTERVAL = timedelta(seconds=5)
-HEARTBEAT_TIMEOUT = timedelta(seconds=20)
+# Cancellation reaches an activity only with a heartbeat the SDK actually sends, so
+# the worker sends them at least every HEARTBEAT_THROTTLE (not 0.8 x the timeout).
+HEARTBEAT_INTERVAL = timedelta(seconds=2)
+HEARTBEAT_TIMEOUT = timedelta(seconds=10)
+HEARTBEAT_THROTTLE = timedelta(seconds=2)
 GIT_ACTIVITY_TIMEOUT = timedelta(minutes=5)
 # Extra time Temporal allows past the agent's own timeout, which the activity
 # enforces itself so it can kill the process group first.

@@ -39,6 +39,8 @@ def build_workers(
             max_concurrent_activities=MAX_CONCURRENT_ACTIVITIES,
             identity=identity,
             graceful_shutdown_timeout=C.HEARTBEAT_INTERVAL,
+            max_heartbeat_throttle_interval=C.HEARTBEAT_THROTTLE,
+            default_heartbeat_throttle_interval=C.HEARTBEAT_THROTTLE,
         ),
     ]
 

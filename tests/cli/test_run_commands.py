@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.cli import MAGSAG, magsag, magsag_json, wait_for
+from tests.support.cli import MAGSAG, magsag, magsag_json
 from tests.support.gitrepo import git_out, make_repo
+from tests.support.poll import wait_for
 
 PLAN = """
 name: cli-plan

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from magsag.worker.devserver import temporal_binary
-from tests.support.cli import MAGSAG, magsag, wait_for
+from tests.support.cli import MAGSAG, magsag
+from tests.support.poll import wait_for
 
 
 def _free_port() -> int:

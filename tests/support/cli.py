@@ -3,7 +3,6 @@
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 MAGSAG = str(Path(sys.executable).parent / "magsag")
@@ -19,15 +18,3 @@ def magsag_json(*args: str, env: dict) -> dict:
     done = magsag(*args, "--json", env=env)
     assert done.returncode in (0, 1), done.stderr
     return json.loads(done.stdout)
-
-
-def wait_for(predicate, timeout: float = 60, interval: float = 0.5, what: str = "condition"):
-    """Poll until predicate() returns something truthy; return it."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)

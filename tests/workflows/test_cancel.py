@@ -1,0 +1,74 @@
+"""Cancelling a run reaches every agent, saves partial work, removes every worktree."""
+
+import os
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowFailureError
+from temporalio.exceptions import CancelledError
+
+from magsag.contracts import constants as C
+from magsag.contracts.run import RunResult, TaskStatus
+from magsag.workflows.plan import STATUS_MEMO
+from tests.support.gitrepo import git_out
+from tests.support.poll import eventually
+from tests.support.runs import bash_plan, branch_files, run_input, start_run, worktrees_left
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+async def test_cancel_stops_agents_saves_wip_and_removes_worktrees(client, worker, repo, tmp_path):
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    busy = (
+        f"echo partial > partial-$MAGSAG_TASK.txt; sleep 300 & echo $! > {pids}/$MAGSAG_TASK; wait"
+    )
+    plan = bash_plan(
+        [
+            {"name": "quick", "prompt": "echo q > quick.txt", "priority": 9},
+            {"name": "busy-a", "prompt": busy},
+            {"name": "busy-b", "prompt": busy},
+            {"name": "later", "prompt": "true", "depends_on": ["busy-a"]},
+        ],
+        concurrency=3,
+    )
+    inp = run_input(plan, repo, tmp_path, worker)
+    handle = await start_run(client, inp, worker)
+
+    async def both_busy_and_quick_merged():
+        description = await handle.describe()
+        result = await description.memo_value(STATUS_MEMO, None, type_hint=RunResult)
+        merged = result is not None and result.tasks["quick"].status == TaskStatus.SUCCEEDED
+        return merged and len(list(pids.iterdir())) == 2
+
+    await eventually(both_busy_and_quick_merged, timeout=30, what="agents to be busy")
+    agent_pids = {p.name: int(p.read_text()) for p in pids.iterdir()}
+    await handle.cancel()
+    with pytest.raises(WorkflowFailureError) as failure:
+        await handle.result()
+    assert isinstance(failure.value.cause, CancelledError)
+
+    # Every agent process is gone (heartbeat timeout is the bound; it is much faster).
+    for pid in agent_pids.values():
+        await eventually(lambda pid=pid: not _alive(pid), timeout=C.HEARTBEAT_TIMEOUT.seconds)
+    final = await (await handle.describe()).memo_value(STATUS_MEMO, type_hint=RunResult)
+    assert final.status == "cancelled"
+    assert {n: t.status for n, t in final.tasks.items()} == {
+        "quick": TaskStatus.SUCCEEDED,
+        "busy-a": TaskStatus.CANCELLED,
+        "busy-b": TaskStatus.CANCELLED,
+        "later": TaskStatus.CANCELLED,
+    }
+    for name in ("busy-a", "busy-b"):
+        branch = C.task_branch(inp.run_id, name)
+        assert git_out(repo, "show", f"{branch}:partial-{name}.txt") == "partial"
+        assert git_out(repo, "log", "-1", "--format=%s", branch).startswith("WIP")
+    assert worktrees_left(repo) == []
+    assert "quick.txt" in branch_files(repo, C.integration_branch(inp.run_id))
