@@ -39,7 +39,7 @@ class _DeadlineReached(Exception):
 
 @activity.defn
 async def run_agent(inp: AgentInput) -> AgentOutput:
-    attempt = activity.info().attempt
+    attempt = inp.attempt
     worktree = Path(inp.worktree)
     pidfile = Path(f"{inp.worktree}.pid")
     stale = kill_recorded_group(pidfile)

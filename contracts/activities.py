@@ -87,6 +87,7 @@ class AgentInput(BaseModel):
 
     run_id: str
     task: str
+    attempt: int = Field(description="the task's attempt, 1-based; MAGSAG_ATTEMPT")
     prompt: str
     runner: RunnerSpec
     repo: str

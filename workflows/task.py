@@ -1,9 +1,13 @@
 """TaskWorkflow (SAG): one task in its own worktree, from base commit to checkpoint.
 
-run_agent is one activity per attempt, retried by policy: create the worktree, run
-the agent and its checks, make the checkpoint commit, remove the worktree. When the
-attempts are spent or the task is cancelled, close_worktree commits the partial work
-as WIP on the task branch before the worktree goes (invariant 3).
+run_agent is one activity per attempt: create the worktree, run the agent and its
+checks, make the checkpoint commit, remove the worktree. Two kinds of retry:
+- the task's own `retries`: an attempt whose agent or checks failed is followed by a
+  new attempt, counted here, after a backoff;
+- infrastructure: a worker that dies mid-attempt (heartbeat timeout) is retried by
+  Temporal as the same attempt, so a crash never uses up the task's retries.
+When the attempts are spent or the task is cancelled, close_worktree commits the
+partial work as WIP on the task branch before the worktree goes (invariant 3).
 """
 
 import asyncio
@@ -23,8 +27,12 @@ with workflow.unsafe.imports_passed_through():
     )
     from magsag.contracts.run import TaskInput, TaskResult, TaskStatus
 
-# Errors a retry cannot fix; the activity also marks them non_retryable.
-NON_RETRYABLE_AGENT_ERRORS = ["RunnerNotFound", "RunnerEnvMissing"]
+# Failures of the attempt itself: Temporal must not retry them as infrastructure.
+ATTEMPT_FAILURES = ["AgentFailed", "AgentTimeout", "CheckFailed", "OutputMissing"]
+# Failures no attempt can fix.
+PERMANENT_FAILURES = ["RunnerNotFound", "RunnerEnvMissing"]
+# Temporal retries of one attempt lost to a dead worker before the task gives up.
+MAX_INFRASTRUCTURE_RETRIES = 10
 
 
 @workflow.defn
@@ -35,15 +43,24 @@ class TaskWorkflow:
         result = TaskResult(name=task.name, status=TaskStatus.RUNNING, started_at=workflow.now())
         branch = C.task_branch(inp.run_id, task.name)
         worktree = f"{inp.paths.worktree_root}/{inp.run_id}/{task.name}"
+        attempt = 1
         try:
-            agent = await self._run_agent(inp, branch, worktree)
+            while True:
+                try:
+                    agent = await self._run_agent(inp, branch, worktree, attempt)
+                    break
+                except ActivityError as err:
+                    if attempt > task.retries or not _worth_another_attempt(err):
+                        raise
+                    attempt += 1
+                    await workflow.sleep(_backoff(attempt))
         except (ActivityError, asyncio.CancelledError) as err:
             saved = await self._save_partial_work(inp, branch, worktree)
             if isinstance(err, asyncio.CancelledError):
                 raise
             result.status = TaskStatus.FAILED
             result.error = _error_text(err)
-            result.attempts = _failed_attempt(err) or task.retries + 1
+            result.attempts = attempt
             result.commit = saved.commit
             result.finished_at = workflow.now()
             raise ApplicationError(
@@ -60,13 +77,16 @@ class TaskWorkflow:
         result.finished_at = workflow.now()
         return result
 
-    async def _run_agent(self, inp: TaskInput, branch: str, worktree: str) -> AgentOutput:
+    async def _run_agent(
+        self, inp: TaskInput, branch: str, worktree: str, attempt: int
+    ) -> AgentOutput:
         task = inp.task
         return await workflow.execute_activity(
             "run_agent",
             AgentInput(
                 run_id=inp.run_id,
                 task=task.name,
+                attempt=attempt,
                 prompt=task.prompt,
                 runner=inp.runner,
                 repo=inp.paths.repo,
@@ -83,13 +103,13 @@ class TaskWorkflow:
             start_to_close_timeout=timedelta(seconds=task.timeout_seconds) + C.AGENT_TIMEOUT_GRACE,
             heartbeat_timeout=C.HEARTBEAT_TIMEOUT,
             retry_policy=RetryPolicy(
-                maximum_attempts=task.retries + 1,
+                maximum_attempts=MAX_INFRASTRUCTURE_RETRIES,
                 initial_interval=C.RETRY_INITIAL_INTERVAL,
                 maximum_interval=C.RETRY_MAX_INTERVAL,
-                non_retryable_error_types=NON_RETRYABLE_AGENT_ERRORS,
+                non_retryable_error_types=ATTEMPT_FAILURES + PERMANENT_FAILURES,
             ),
             cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-            summary=f"{task.name}: agent ({task.runner})",
+            summary=f"{task.name}: agent ({task.runner}), attempt {attempt}",
         )
 
     @staticmethod
@@ -118,10 +138,12 @@ def _error_text(err: BaseException) -> str:
     return str(cause) or type(cause).__name__
 
 
-def _failed_attempt(err: BaseException) -> int | None:
-    cause = err.cause if isinstance(err, ActivityError) else None
-    if isinstance(cause, ApplicationError) and cause.details:
-        detail = cause.details[0]
-        if isinstance(detail, dict):
-            return detail.get("attempt")
-    return None
+def _worth_another_attempt(err: ActivityError) -> bool:
+    cause = err.cause
+    return not (isinstance(cause, ApplicationError) and cause.type in PERMANENT_FAILURES)
+
+
+def _backoff(attempt: int) -> timedelta:
+    """Wait before attempt n (n >= 2): 1s, 2s, 4s, ... up to RETRY_MAX_INTERVAL."""
+    delay = C.RETRY_INITIAL_INTERVAL * 2 ** (attempt - 2)
+    return min(delay, C.RETRY_MAX_INTERVAL)

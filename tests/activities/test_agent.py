@@ -23,6 +23,7 @@ def agent_input(repo: Path, tmp_path: Path, script: str, **extra) -> AgentInput:
     return AgentInput(
         run_id=RUN,
         task=TASK,
+        attempt=1,
         prompt=script,
         runner=RunnerSpec(command=["bash", "-c", "{prompt}"]),
         repo=str(repo),
