@@ -1,5 +1,6 @@
 """Shared fixtures: one real Temporal dev server per session, a fresh queue per test."""
 
+import os
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -63,7 +64,15 @@ def repo(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    state = tmp_path / "state"
-    monkeypatch.setenv("MAGSAG_STATE_DIR", str(state))
-    return state
+def cli_env(temporal_env, tmp_path) -> dict:
+    """Environment of a user whose magsag points at the test server, isolated per test."""
+    suffix = uuid.uuid4().hex[:8]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "MAGSAG_"))}
+    env.update(
+        TEMPORAL_ADDRESS=temporal_env.client.service_client.config.target_host,
+        MAGSAG_STATE_DIR=str(tmp_path / "state"),
+        MAGSAG_TASK_QUEUE=f"cli-{suffix}",
+        MAGSAG_HOST=f"cli-host-{suffix}",
+        COLUMNS="200",
+    )
+    return env

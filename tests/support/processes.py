@@ -1,0 +1,53 @@
+"""Real magsag processes for crash tests: start them, SIGKILL them, never leak them."""
+
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+from tests.support.cli import MAGSAG
+
+
+class Processes:
+    """Starts `magsag ...` processes; stop_all() kills whatever is still running."""
+
+    def __init__(self, env: dict, log_dir: Path) -> None:
+        self.env = env
+        self.log_dir = log_dir
+        self._started: list[subprocess.Popen] = []
+
+    def start(self, *args: str, name: str) -> subprocess.Popen:
+        log = (self.log_dir / f"{name}.log").open("ab")
+        proc = subprocess.Popen(
+            [MAGSAG, *args], env=self.env, stdout=log, stderr=log, start_new_session=True
+        )
+        self._started.append(proc)
+        return proc
+
+    @staticmethod
+    def kill_hard(proc: subprocess.Popen) -> None:
+        """SIGKILL the process alone (not its group): what an OOM kill or a crash does."""
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+
+    def stop_all(self) -> None:
+        for proc in self._started:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+                try:
+                    proc.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait(timeout=5)
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
