@@ -36,11 +36,11 @@ def server(
         raise fail(str(err)) from None
     info(f"Temporal server on {dev.address}, database {dev.db}")
     info(f"Web UI: {dev.ui_url}   (Ctrl-C stops the server; runs resume when it is back)")
-    try:
-        code = proc.wait()
-    except KeyboardInterrupt:
-        proc.send_signal(signal.SIGINT)
-        code = proc.wait()
+    # Stopping magsag stops the server: forward SIGTERM as well as Ctrl-C, or the
+    # server would live on without us.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda signum, _frame: proc.send_signal(signum))
+    code = proc.wait()
     raise typer.Exit(code if code and code > 0 else 0)
 
 

@@ -5,7 +5,9 @@ serves the Web UI. magsag registers its search attributes at start and raises th
 namespace retention from the dev server's 24h so runs stay visible in the UI.
 """
 
+import ctypes
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -61,6 +63,9 @@ class DevServer:
             stdout=log,
             stderr=log,
             start_new_session=detach,
+            # In the foreground the server lives exactly as long as `magsag server`,
+            # even when that is SIGKILLed.
+            preexec_fn=None if detach else _die_with_parent,
         )
 
     def wait_ready(self, proc: subprocess.Popen, log_path: Path, timeout: float = 60) -> None:
@@ -93,6 +98,11 @@ class DevServer:
             timeout=30,
         )
         return done.returncode == 0
+
+
+def _die_with_parent() -> None:
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def temporal_binary() -> str:

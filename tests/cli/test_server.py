@@ -62,9 +62,11 @@ def test_server_runs_in_the_foreground_with_sqlite_retention_and_attributes(tmp_
         assert all(name in _search_attributes(address) for name in ("MagsagRepo", "MagsagPlan"))
         assert db.exists()  # persisted in SQLite, where --db said
     finally:
-        server.send_signal(signal.SIGINT)
+        server.send_signal(signal.SIGTERM)
         stderr = server.communicate(timeout=30)[1]
     assert f"Web UI: http://localhost:{ui_port}" in stderr
+    # Stopping `magsag server` stopped the Temporal server it runs.
+    wait_for(lambda: not _answers(port), timeout=30, what="the server to stop")
 
 
 @pytest.mark.skipif(_answers(7233), reason="a server already listens on the default port")
