@@ -8,6 +8,7 @@ pidfile stores the group leader's start time too, so a recycled pid is never kil
 import json
 import os
 import signal
+import time
 from pathlib import Path
 
 
@@ -38,6 +39,29 @@ def kill_group(pgid: int) -> bool:
         return False
 
 
+def group_members(pgid: int) -> list[int]:
+    """Live (not zombie) processes of the group, read from /proc."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended while we looked
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            members.append(int(stat.parent.name))
+    return members
+
+
+def kill_group_and_wait(pgid: int, timeout: float = 5.0) -> bool:
+    """SIGKILL the group and wait until none of it runs: a signal is delivered
+    asynchronously, and the next attempt must not start beside the last one."""
+    killed = kill_group(pgid)
+    deadline = time.monotonic() + timeout
+    while killed and group_members(pgid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return killed
+
+
 def kill_recorded_group(path: Path) -> int | None:
     """Kill the group a pidfile names if its leader is still the same process.
 
@@ -53,6 +77,6 @@ def kill_recorded_group(path: Path) -> int | None:
     # dead leader may still have group members, and its pgid cannot be reused while
     # they live, so the group is killed.
     recycled = leader_start is not None and leader_start != record.get("start_time")
-    killed = pgid if pgid > 1 and not recycled and kill_group(pgid) else None
+    killed = pgid if pgid > 1 and not recycled and kill_group_and_wait(pgid) else None
     path.unlink(missing_ok=True)
     return killed

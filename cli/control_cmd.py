@@ -1,18 +1,21 @@
 """Commands on a run that exists: `status`, `watch`, `cancel`."""
 
 import asyncio
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
+from magsag.cli import inputs
 from magsag.cli.console import fail, info, print_json
-from magsag.cli.progress import follow_run, read_status
+from magsag.cli.progress import follow_run, read_status, report
 from magsag.cli.render import result_json, run_summary, task_line
+from magsag.cli.run_cmd import start_and_follow
 from magsag.cli.runtime import connect_or_exit, worker_if_needed
 from magsag.contracts import constants as C
-from magsag.contracts.run import RunResult, RunStatus
+from magsag.contracts.run import RunInput, RunResult, RunStatus, TaskStatus
 from magsag.worker import connection
 
 RunIdArg = Annotated[str, typer.Argument(help="Run id printed by `magsag run`.")]
@@ -80,11 +83,72 @@ async def existing_run(client: Client, run_id: str) -> WorkflowHandle:
     return handle
 
 
-def report(result: RunResult, json_output: bool) -> int:
-    """Print the final result; the exit code a waiting command returns."""
-    if json_output:
-        print_json(result_json(result))
-    else:
-        for line in run_summary(result):
-            print(line, flush=True)
-    return 0 if result.status == RunStatus.SUCCEEDED else 1
+def resume(
+    run_id: RunIdArg,
+    task: Annotated[
+        str | None,
+        typer.Option(help="Resume only this task and what depends on it (it runs again)."),
+    ] = None,
+    detach: Annotated[bool, typer.Option(help="Return once the new run has started.")] = False,
+    json_output: JsonOpt = False,
+) -> None:
+    """Resume a failed or cancelled run: a new run of the same plan on top of its
+    integration branch, running only what did not succeed and what depends on it."""
+    new_input = asyncio.run(_resumed_input(run_id, task))
+    info(f"resuming run {run_id} as {new_input.run_id}")
+    raise typer.Exit(asyncio.run(start_and_follow(new_input, detach, json_output)))
+
+
+async def _resumed_input(run_id: str, only: str | None) -> RunInput:
+    client = await connect_or_exit(start_embedded=False)
+    handle = await existing_run(client, run_id)
+    result, closed = await read_status(handle)
+    if not closed:
+        raise fail(f"run {run_id} is still running; cancel it first or wait for it")
+    old = await _run_input_of(client, handle)
+    if only is not None and only not in result.tasks:
+        raise fail(f"--task {only}: no such task in run {run_id}")
+    if only is None and result.status == RunStatus.SUCCEEDED:
+        raise fail(f"run {run_id} succeeded; nothing to resume")
+    unfinished = {n for n, t in result.tasks.items() if t.status != TaskStatus.SUCCEEDED}
+    rerun = _with_dependents(old, {only} if only else unfinished)
+    try:
+        tip = inputs.check_base(Path(old.paths.repo), result.integration_branch)[1]
+    except inputs.InputError:
+        raise fail(f"the integration branch {result.integration_branch} is gone") from None
+    new_id = inputs.new_run_id(old.plan.name)
+    return old.model_copy(
+        update={
+            "run_id": new_id,
+            "base": result.integration_branch,
+            "base_commit": tip,
+            "paths": old.paths.model_copy(
+                update={"log_dir": str(connection.state_dir() / "runs" / new_id)}
+            ),
+            "host_queue": C.host_queue(connection.hostname()),
+            "resumed_from": run_id,
+            "carried": {n: t for n, t in result.tasks.items() if n not in rerun},
+        }
+    )
+
+
+async def _run_input_of(client: Client, handle: WorkflowHandle) -> RunInput:
+    """The input a run was started with: the first event of its history."""
+    async for event in handle.fetch_history_events():
+        payloads = event.workflow_execution_started_event_attributes.input.payloads
+        [run_input] = await client.data_converter.decode(payloads, [RunInput])
+        return run_input
+    raise fail(f"run {handle.id} has no history")
+
+
+def _with_dependents(run_input: RunInput, names: set[str]) -> set[str]:
+    """names plus every task that depends on them, directly or not."""
+    selected = set(names)
+    changed = True
+    while changed:
+        changed = False
+        for task in run_input.plan.tasks:
+            if task.name not in selected and selected.intersection(task.depends_on):
+                selected.add(task.name)
+                changed = True
+    return selected

@@ -4,8 +4,8 @@ import asyncio
 
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 
-from magsag.cli.console import info
-from magsag.cli.render import task_line
+from magsag.cli.console import info, print_json
+from magsag.cli.render import result_json, run_summary, task_line
 from magsag.contracts.run import RunResult, RunStatus
 from magsag.workflows.plan import STATUS_MEMO
 
@@ -61,3 +61,13 @@ def _show_changes(result: RunResult | None, shown: dict[str, tuple], quiet: bool
         if shown.get(task.name) != key:
             shown[task.name] = key
             info(task_line(task))
+
+
+def report(result: RunResult, json_output: bool) -> int:
+    """Print the final result; the exit code a waiting command returns."""
+    if json_output:
+        print_json(result_json(result))
+    else:
+        for line in run_summary(result):
+            print(line, flush=True)
+    return 0 if result.status == RunStatus.SUCCEEDED else 1

@@ -36,6 +36,8 @@ def run_summary(result: RunResult) -> list[str]:
     lines = [f"run {result.run_id} {result.status.value}: {tally}"]
     tip = (result.integration_commit or "")[:10]
     lines.append(f"integration branch {result.integration_branch} at {tip}")
+    if result.resumed_from:
+        lines.append(f"resumed from run {result.resumed_from}")
     return lines
 
 

@@ -9,9 +9,8 @@ from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSear
 
 from magsag.cli import inputs
 from magsag.cli.console import fail, info, print_json
-from magsag.cli.control_cmd import report
 from magsag.cli.plan_cmd import load_or_exit
-from magsag.cli.progress import follow_run
+from magsag.cli.progress import follow_run, report
 from magsag.cli.runtime import connect_or_exit, worker_if_needed, workers_present
 from magsag.contracts import constants as C
 from magsag.contracts.run import RunInput, RunPaths, RunResult, RunStatus
@@ -129,5 +128,7 @@ def _details(run_input: RunInput) -> str:
     return (
         f"repo: {run_input.paths.repo}\nbase: {run_input.base} ({run_input.base_commit[:10]})\n"
         f"concurrency: {run_input.concurrency}\n"
-        f"integration branch: {C.integration_branch(run_input.run_id)}\n\ntasks:\n{tasks}"
+        f"integration branch: {C.integration_branch(run_input.run_id)}\n"
+        + (f"resumed from run: {run_input.resumed_from}\n" if run_input.resumed_from else "")
+        + f"\ntasks:\n{tasks}"
     )

@@ -37,25 +37,6 @@ class RunPaths(BaseModel):
     log_dir: str = Field(description="<state>/runs/<run-id>: per-task logs")
 
 
-class RunInput(BaseModel):
-    run_id: str
-    plan: Plan
-    base: str = Field(description="branch the run starts from; never written")
-    base_commit: str = Field(description="the base's commit when the run was started")
-    paths: RunPaths
-    host_queue: str
-    concurrency: int
-
-
-class TaskInput(BaseModel):
-    run_id: str
-    task: PlanTask
-    runner: RunnerSpec
-    base_commit: str = Field(description="integration tip when the task starts")
-    paths: RunPaths
-    host_queue: str
-
-
 class TaskResult(BaseModel):
     name: str
     status: TaskStatus = TaskStatus.PENDING
@@ -69,6 +50,30 @@ class TaskResult(BaseModel):
     log_path: str | None = None
 
 
+class RunInput(BaseModel):
+    run_id: str
+    plan: Plan
+    base: str = Field(description="branch the run starts from; never written")
+    base_commit: str = Field(description="the base's commit when the run was started")
+    paths: RunPaths
+    host_queue: str
+    concurrency: int
+    resumed_from: str | None = Field(default=None, description="run id this run resumes")
+    carried: dict[str, TaskResult] = Field(
+        default_factory=dict,
+        description="results kept from the resumed run; these tasks do not run again",
+    )
+
+
+class TaskInput(BaseModel):
+    run_id: str
+    task: PlanTask
+    runner: RunnerSpec
+    base_commit: str = Field(description="integration tip when the task starts")
+    paths: RunPaths
+    host_queue: str
+
+
 class RunResult(BaseModel):
     run_id: str
     plan: str
@@ -77,6 +82,7 @@ class RunResult(BaseModel):
     base: str
     integration_branch: str
     integration_commit: str | None = None
+    resumed_from: str | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
     tasks: dict[str, TaskResult]
@@ -94,6 +100,9 @@ class RunResult(BaseModel):
             repo=inp.paths.repo,
             base=inp.base,
             integration_branch=integration_branch(inp.run_id),
+            resumed_from=inp.resumed_from,
             started_at=started_at,
-            tasks={t.name: TaskResult(name=t.name) for t in inp.plan.tasks},
+            tasks={
+                t.name: inp.carried.get(t.name, TaskResult(name=t.name)) for t in inp.plan.tasks
+            },
         )

@@ -57,7 +57,8 @@ class PlanWorkflow:
             inp,
         )
         self._result.integration_commit = prepared.tip
-        scheduler = Scheduler(inp.plan, inp.concurrency)
+        carried = {name: result.status for name, result in inp.carried.items()}
+        scheduler = Scheduler(inp.plan, inp.concurrency, carried)
         running: dict[str, asyncio.Task[TaskResult]] = {}
         try:
             await self._drive(inp, scheduler, running)

@@ -10,11 +10,15 @@ from magsag.contracts.run import TaskStatus
 
 
 class Scheduler:
-    def __init__(self, plan: Plan, concurrency: int) -> None:
+    def __init__(
+        self, plan: Plan, concurrency: int, carried: dict[str, TaskStatus] | None = None
+    ) -> None:
+        """carried: statuses kept from a resumed run; those tasks never start."""
         self._plan = plan
         self._concurrency = concurrency
         self._order = {task.name: index for index, task in enumerate(plan.tasks)}
         self.status: dict[str, TaskStatus] = {t.name: TaskStatus.PENDING for t in plan.tasks}
+        self.status.update(carried or {})
         self.stopping = False
         # Tasks whose agent is done and whose commit waits to be merged: still RUNNING
         # for their dependents, but no longer holding a concurrency slot.

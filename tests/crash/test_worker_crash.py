@@ -39,7 +39,9 @@ def test_a_killed_worker_mid_agent_is_replaced_and_nothing_is_lost(procs, cli_en
     victim = (
         f'echo "$MAGSAG_ATTEMPT $$" >> {marks}/victim.runs; '
         f"if [ ! -e {marks}/sleeper ]; then sleep 300 & echo $! > {marks}/sleeper; wait; fi; "
-        f"kill -0 $(cat {marks}/sleeper) 2>/dev/null && echo alive > {marks}/orphan-seen; "
+        # A zombie is dead; only a running or sleeping orphan counts as alive.
+        f"state=$(cut -d' ' -f3 /proc/$(cat {marks}/sleeper)/stat 2>/dev/null); "
+        f'[ -n "$state" ] && [ "$state" != Z ] && echo "$state" > {marks}/orphan-seen; '
         "echo v > victim.txt"
     )
     plan = _write_plan(tmp_path / "plan.json", [
