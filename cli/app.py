@@ -5,7 +5,7 @@ import sys
 
 import typer
 
-from magsag.cli import control_cmd, demo_cmd, plan_cmd, run_cmd, server_cmd
+from magsag.cli import control_cmd, demo_cmd, gc_cmd, plan_cmd, run_cmd, server_cmd
 
 app = typer.Typer(
     name="magsag",
@@ -21,6 +21,7 @@ app.command()(control_cmd.status)
 app.command()(control_cmd.watch)
 app.command()(control_cmd.cancel)
 app.command()(control_cmd.resume)
+app.command()(gc_cmd.gc)
 app.command()(server_cmd.server)
 app.command()(server_cmd.worker)
 app.command()(demo_cmd.demo)

@@ -28,6 +28,12 @@ from magsag.contracts.plan import (
 )
 
 MAX_PLAN_BYTES = 1_000_000
+# What one run's workflow can hold. Its input carries the whole plan (Temporal warns
+# at 512 KB payloads and refuses 2 MB), and its live state is rewritten at every task
+# change, so history grows with the square of the task count: 250 tasks make about
+# 6 MB, well under Temporal's 50 MB limit.
+MAX_TASKS = 250
+MAX_NORMALIZED_BYTES = 512 * 1024
 
 
 class PlanError(ValueError):
@@ -82,13 +88,28 @@ def _compile(raw: PlanFile, source: str, default_name: str) -> Plan:
 
     tasks = [_resolve_task(spec, deps, phase, raw, fail) for spec, (deps, phase) in specs]
     _check_acyclic(tasks, fail)
-    return Plan(
+    plan = Plan(
         name=raw.name or default_name,
         concurrency=concurrency,
         base=raw.base,
         runners=raw.runners,
         tasks=tasks,
     )
+    _check_size(plan, fail)
+    return plan
+
+
+def _check_size(plan: Plan, fail) -> None:
+    if len(plan.tasks) > MAX_TASKS:
+        raise fail(
+            f"{len(plan.tasks)} tasks; one run holds at most {MAX_TASKS} (split the plan)"
+        )
+    size = len(plan.model_dump_json())
+    if size > MAX_NORMALIZED_BYTES:
+        raise fail(
+            f"the plan is {size // 1024} KB; one run holds at most "
+            f"{MAX_NORMALIZED_BYTES // 1024} KB (put long prompts in files the agents read)"
+        )
 
 
 def _flatten(raw: PlanFile) -> list[tuple[TaskSpec, tuple[list[str], str | None]]]:

@@ -88,8 +88,16 @@ class RunResult(BaseModel):
     tasks: dict[str, TaskResult]
 
     def as_memo(self) -> dict:
-        """The compact form kept in the plan workflow's memo."""
-        return self.model_dump(mode="json", exclude_none=True)
+        """The compact form kept in the plan workflow's memo for the live view.
+
+        It is rewritten at every change, so its size counts once per change in the
+        run's history: lists of files stay out (the final result has them)."""
+        return self.model_dump(
+            mode="json",
+            exclude_none=True,
+            exclude_defaults=True,
+            exclude={"tasks": {"__all__": {"changed_files", "log_path"}}},
+        )
 
     @classmethod
     def initial(cls, inp: RunInput, started_at: datetime | None = None) -> "RunResult":

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from magsag.contracts.durations import format_duration, parse_duration
-from magsag.contracts.plan_loader import PlanError, load_plan, parse_plan
+from magsag.contracts.plan_loader import MAX_TASKS, PlanError, load_plan, parse_plan
 
 EXAMPLES = sorted((Path(__file__).parents[2] / "examples").glob("*.yaml"))
 RUNNER = {"sh": {"command": ["bash", "-c", "{prompt}"]}}
@@ -92,3 +92,14 @@ def test_durations_print_compactly():
     assert [format_duration(s) for s in (45, 90, 1800, 7200, 3900)] == [
         "45s", "1m30s", "30m", "2h", "1h05m"
     ]  # fmt: skip
+
+
+def test_a_plan_larger_than_a_run_can_hold_is_rejected():
+    many = [{"name": f"t{i}", "prompt": "x"} for i in range(MAX_TASKS + 1)]
+    with pytest.raises(PlanError, match=f"{MAX_TASKS + 1} tasks; one run holds at most"):
+        parse_plan({"runners": RUNNER, "tasks": many}, "p.yaml")
+    huge = [{"name": "t", "prompt": "x" * 600_000}]
+    with pytest.raises(PlanError, match="the plan is 58[0-9] KB; one run holds at most 512 KB"):
+        parse_plan({"runners": RUNNER, "tasks": huge}, "p.yaml")
+    fits = [{"name": f"t{i}", "prompt": "y" * 1000} for i in range(MAX_TASKS)]
+    assert len(parse_plan({"runners": RUNNER, "tasks": fits}, "p.yaml").tasks) == MAX_TASKS

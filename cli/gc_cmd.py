@@ -1,0 +1,76 @@
+"""`magsag gc`: clean up after runs that are over, never touching a running one."""
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.service import RPCError, RPCStatusCode
+
+from magsag.activities import janitor
+from magsag.cli import inputs
+from magsag.cli.console import fail, info, print_json
+from magsag.cli.runtime import connect_or_exit
+from magsag.contracts import constants as C
+from magsag.worker import connection
+
+
+def gc(
+    repo: Annotated[
+        Path | None,
+        typer.Option(help="Also look in this repository (worktrees under any root)."),
+    ] = None,
+    dry_run: Annotated[bool, typer.Option(help="Only say what would be cleaned.")] = False,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print what was done as JSON.")
+    ] = False,
+) -> None:
+    """Remove worktrees and agent processes left by runs that are no longer running
+    (ended, terminated, or their history gone), after saving their work as WIP commits
+    on the task branches. Looks under <state>/worktrees, and in --repo."""
+    try:
+        repo_path = inputs.check_repo(repo) if repo else None
+    except inputs.InputError as err:
+        raise fail(str(err)) from None
+    actions = asyncio.run(_gc(repo_path, dry_run))
+    if json_output:
+        print_json(actions)
+    elif not actions:
+        info("nothing to clean up")
+
+
+async def _gc(repo: Path | None, dry_run: bool) -> list[dict]:
+    leftovers = await janitor.find_under_root(connection.state_dir() / "worktrees")
+    if repo:
+        leftovers += await janitor.find_in_repo(str(repo))
+    unique = {item.worktree: item for item in leftovers}.values()
+    client = await connect_or_exit(start_embedded=False)
+    actions = []
+    for item in unique:
+        state = await _run_state(client, item.run_id)
+        action = {"run_id": item.run_id, "task": item.task, "worktree": item.worktree,
+                  "run": state, "commit": None}  # fmt: skip
+        if state == "running":
+            action["action"] = "kept (run is running)"
+        elif dry_run:
+            action["action"] = "would save and remove"
+        else:
+            action["commit"] = await janitor.clean(item)
+            action["action"] = "saved and removed" if action["commit"] else "removed"
+        info(f"{item.run_id}/{item.task}: {action['action']} ({item.worktree})")
+        actions.append(action)
+    return actions
+
+
+async def _run_state(client: Client, run_id: str) -> str:
+    """running, an ended status, or "gone" when the server has no such run any more."""
+    try:
+        description = await client.get_workflow_handle(C.plan_workflow_id(run_id)).describe()
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            return "gone"
+        raise
+    if description.status == WorkflowExecutionStatus.RUNNING:
+        return "running"
+    return description.status.name.lower()
