@@ -34,6 +34,7 @@ def check_base(repo_path: Path, base: str | None) -> tuple[str, str]:
     """Resolve the base branch (default: the checked-out one); returns (name, commit)."""
     repo = git.Repo(repo_path)
     if base is None:
+        _check_no_operation_in_progress(repo)
         if repo.head.is_detached:
             raise InputError("--base: HEAD is detached; name the branch to start from")
         try:
@@ -45,6 +46,36 @@ def check_base(repo_path: Path, base: str | None) -> tuple[str, str]:
     except (git.BadName, ValueError):
         raise InputError(f"--base {base}: no such branch or commit in {repo_path}") from None
     return base, commit
+
+
+# Files git keeps while an operation on the checked-out branch is unfinished.
+_IN_PROGRESS = {
+    "MERGE_HEAD": "a merge",
+    "rebase-merge": "a rebase",
+    "rebase-apply": "a rebase",
+    "CHERRY_PICK_HEAD": "a cherry-pick",
+    "REVERT_HEAD": "a revert",
+}
+
+
+def _check_no_operation_in_progress(repo: git.Repo) -> None:
+    """Starting from the checked-out branch mid-merge would start from half a state."""
+    for name, what in _IN_PROGRESS.items():
+        if (Path(repo.git_dir) / name).exists():
+            raise InputError(
+                f"--repo {repo.working_tree_dir}: {what} is in progress on the checked-out "
+                "branch; finish or abort it, or name the branch with --base"
+            )
+
+
+def uncommitted_note(repo_path: Path) -> str | None:
+    """A run starts from commits only: say so when the user's checkout has more."""
+    if git.Repo(repo_path).is_dirty(untracked_files=False):
+        return (
+            f"note: uncommitted changes in {repo_path} are not part of the run "
+            "(it starts from the base branch's last commit)"
+        )
+    return None
 
 
 def check_worktree_root(root: Path, repo_path: Path) -> Path:

@@ -66,6 +66,9 @@ def prepare_run(
         root = inputs.check_worktree_root(worktree_root or state / "worktrees", repo_path)
     except inputs.InputError as err:
         raise fail(str(err)) from None
+    note = inputs.uncommitted_note(repo_path)
+    if note:
+        info(note)
     run_id = inputs.new_run_id(loaded.name)
     return RunInput(
         run_id=run_id,

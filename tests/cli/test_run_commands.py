@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.cli import MAGSAG, magsag, magsag_json
-from tests.support.gitrepo import git_out, make_repo
+from tests.support.gitrepo import commit_file, git_out, make_repo
 from tests.support.poll import wait_for
 
 PLAN = """
@@ -58,38 +58,55 @@ def test_run_exits_1_when_the_run_fails(tmp_path, repo, cli_env):
     plan = tmp_path / "fail.yaml"
     plan.write_text("runners: {sh: {command: [bash, -c, '{prompt}']}}\n"
                     "tasks: [{name: bad, prompt: 'exit 4'}]\n")  # fmt: skip
+    (repo / "README.md").write_text("uncommitted edit\n")
     done = magsag("run", plan, "--repo", repo, env=cli_env)
     assert done.returncode == 1
     assert "failed" in done.stdout and "exited with code 4" in done.stderr
+    assert "uncommitted changes in" in done.stderr  # the run starts from commits only
+    assert (repo / "README.md").read_text() == "uncommitted edit\n"  # and leaves them be
 
 
-def _bad_inputs(tmp_path: Path, repo: Path, plan: Path) -> dict[str, tuple[list, str]]:
-    plain_dir = tmp_path / "plain"
-    plain_dir.mkdir()
-    bare = tmp_path / "bare.git"
-    git_out(tmp_path, "init", "-q", "--bare", str(bare))
-    return {
-        "not-a-repo": (["--repo", plain_dir], "not a git repository"),
-        "missing-repo": (["--repo", tmp_path / "nowhere"], "no such directory"),
-        "bare-repo": (["--repo", bare], "bare repository"),
-        "missing-base": (["--repo", repo, "--base", "nope"], "--base nope: no such branch"),
-        "worktrees-in-repo": (
-            ["--repo", repo, "--worktree-root", repo / "wt"],
-            "inside the repository's tree",
-        ),
-        "concurrency": (["--repo", repo, "--concurrency", "0"], "--concurrency 0: must be"),
-        "missing-plan": (["--repo", repo, "--plan-override"], ""),
-    }
+def _mid_merge(repo: Path) -> Path:
+    """Leave the repository in a merge with a conflict, as a user might."""
+    git_out(repo, "checkout", "-q", "-b", "other")
+    commit_file(repo, "README.md", "other\n", "other side")
+    git_out(repo, "checkout", "-q", "main")
+    commit_file(repo, "README.md", "main\n", "main side")
+    subprocess.run(["git", "merge", "other"], cwd=repo, capture_output=True)
+    assert (repo / ".git" / "MERGE_HEAD").exists()
+    return repo
 
 
-@pytest.mark.parametrize(
-    "case",
-    ["not-a-repo", "missing-repo", "bare-repo", "missing-base", "worktrees-in-repo",
-     "concurrency"],
-)  # fmt: skip
+def _bare(tmp_path: Path) -> Path:
+    git_out(tmp_path, "init", "-q", "--bare", str(tmp_path / "bare.git"))
+    return tmp_path / "bare.git"
+
+
+def _plain_dir(tmp_path: Path) -> Path:
+    (tmp_path / "plain").mkdir()
+    return tmp_path / "plain"
+
+
+# Each case: (arguments after the plan, built from tmp_path and the repo; expected text).
+BAD_INPUTS = {
+    "not-a-repo": (lambda t, r: ["--repo", _plain_dir(t)], "not a git repository"),
+    "missing-repo": (lambda t, r: ["--repo", t / "nowhere"], "no such directory"),
+    "bare-repo": (lambda t, r: ["--repo", _bare(t)], "bare repository"),
+    "missing-base": (lambda t, r: ["--repo", r, "--base", "nope"], "--base nope: no such"),
+    "worktrees-in-repo": (
+        lambda t, r: ["--repo", r, "--worktree-root", r / "wt"],
+        "inside the repository's tree",
+    ),
+    "concurrency": (lambda t, r: ["--repo", r, "--concurrency", "0"], "--concurrency 0: must"),
+    "merge-in-progress": (lambda t, r: ["--repo", _mid_merge(r)], "a merge is in progress"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
 async def test_bad_input_exits_2_and_creates_nothing(case, tmp_path, plan_file, client, cli_env):
     repo = make_repo(tmp_path / "repo")
-    args, expected = _bad_inputs(tmp_path, repo, plan_file)[case]
+    make_args, expected = BAD_INPUTS[case]
+    args = make_args(tmp_path, repo)
     refs_before = git_out(repo, "for-each-ref")
     done = magsag("run", plan_file, *args, env=cli_env)
     assert done.returncode == 2
