@@ -52,14 +52,8 @@ async def run_agent(inp: AgentInput) -> AgentOutput:
             repo=inp.repo, path=inp.worktree, branch=inp.branch, base_commit=inp.base_commit
         )
     )
-    checkpoint = CloseWorktreeInput(
-        repo=inp.repo,
-        path=inp.worktree,
-        branch=inp.branch,
-        run_id=inp.run_id,
-        task=inp.task,
-        mode="checkpoint",
-        message=f"magsag: {inp.task}",
+    checkpoint = CloseWorktreeInput.for_task(
+        inp.repo, inp.worktree, inp.run_id, inp.task, mode="checkpoint"
     )
     if await _checkpoint_exists(inp):
         # An earlier attempt committed its work, then its worker died before reporting.

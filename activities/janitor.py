@@ -72,14 +72,8 @@ async def clean(item: Leftover) -> str | None:
     worktree. Returns the WIP commit, or None when there was nothing to save."""
     kill_recorded_group(Path(f"{item.worktree}.pid"))
     closed = await close_worktree(
-        CloseWorktreeInput(
-            repo=item.repo,
-            path=item.worktree,
-            branch=item.branch,
-            run_id=item.run_id,
-            task=item.task,
-            mode="wip",
-            message=f"magsag gc: {item.task}",
+        CloseWorktreeInput.for_task(
+            item.repo, item.worktree, item.run_id, item.task, "wip", f"magsag gc: {item.task}"
         )
     )
     return closed.commit

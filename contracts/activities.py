@@ -2,6 +2,7 @@
 
 from pydantic import BaseModel, Field
 
+from magsag.contracts.constants import task_branch
 from magsag.contracts.plan import RunnerSpec
 
 
@@ -44,6 +45,21 @@ class CloseWorktreeInput(BaseModel):
     task: str
     mode: str = Field(pattern="^(checkpoint|wip)$")
     message: str
+
+    @classmethod
+    def for_task(
+        cls, repo: str, worktree: str, run_id: str, task: str, mode: str, message: str = ""
+    ) -> "CloseWorktreeInput":
+        """Close the worktree of a task on its own branch magsag/<run>/tasks/<task>."""
+        return cls(
+            repo=repo,
+            path=worktree,
+            branch=task_branch(run_id, task),
+            run_id=run_id,
+            task=task,
+            mode=mode,
+            message=message or f"magsag: {task}",
+        )
 
 
 class CloseWorktreeOutput(BaseModel):

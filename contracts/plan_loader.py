@@ -101,9 +101,7 @@ def _compile(raw: PlanFile, source: str, default_name: str) -> Plan:
 
 def _check_size(plan: Plan, fail) -> None:
     if len(plan.tasks) > MAX_TASKS:
-        raise fail(
-            f"{len(plan.tasks)} tasks; one run holds at most {MAX_TASKS} (split the plan)"
-        )
+        raise fail(f"{len(plan.tasks)} tasks; one run holds at most {MAX_TASKS} (split the plan)")
     size = len(plan.model_dump_json())
     if size > MAX_NORMALIZED_BYTES:
         raise fail(

@@ -55,7 +55,7 @@ class TaskWorkflow:
                     attempt += 1
                     await workflow.sleep(_backoff(attempt))
         except (ActivityError, asyncio.CancelledError) as err:
-            saved = await self._save_partial_work(inp, branch, worktree)
+            saved = await self._save_partial_work(inp, worktree)
             if isinstance(err, asyncio.CancelledError):
                 raise
             result.status = TaskStatus.FAILED
@@ -113,17 +113,11 @@ class TaskWorkflow:
         )
 
     @staticmethod
-    async def _save_partial_work(inp: TaskInput, branch: str, worktree: str):
+    async def _save_partial_work(inp: TaskInput, worktree: str):
         return await workflow.execute_activity(
             "close_worktree",
-            CloseWorktreeInput(
-                repo=inp.paths.repo,
-                path=worktree,
-                branch=branch,
-                run_id=inp.run_id,
-                task=inp.task.name,
-                mode="wip",
-                message=f"magsag: {inp.task.name}",
+            CloseWorktreeInput.for_task(
+                inp.paths.repo, worktree, inp.run_id, inp.task.name, mode="wip"
             ),
             result_type=CloseWorktreeOutput,
             task_queue=inp.host_queue,

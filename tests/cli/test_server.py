@@ -3,7 +3,6 @@
 import json
 import os
 import signal
-import socket
 import subprocess
 from pathlib import Path
 
@@ -11,19 +10,8 @@ import pytest
 
 from magsag.worker.devserver import temporal_binary
 from tests.support.cli import MAGSAG, magsag
+from tests.support.net import answers, free_port
 from tests.support.poll import wait_for
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _answers(port: int) -> bool:
-    with socket.socket() as s:
-        s.settimeout(0.2)
-        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 def _namespace(address: str) -> dict:
@@ -43,7 +31,7 @@ def _search_attributes(address: str) -> str:
 
 
 def test_server_runs_in_the_foreground_with_sqlite_retention_and_attributes(tmp_path, cli_env):
-    port, ui_port = _free_port(), _free_port()
+    port, ui_port = free_port(), free_port()
     db = tmp_path / "db" / "temporal.db"
     env = {k: v for k, v in cli_env.items() if k != "TEMPORAL_ADDRESS"}
     server = subprocess.Popen(
@@ -51,7 +39,7 @@ def test_server_runs_in_the_foreground_with_sqlite_retention_and_attributes(tmp_
         env=env, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
-        wait_for(lambda: _answers(ui_port) and _answers(port), timeout=60, what="server ports")
+        wait_for(lambda: answers(ui_port) and answers(port), timeout=60, what="server ports")
         address = f"localhost:{port}"
         retention = wait_for(
             lambda: _namespace(address)["config"]["workflowExecutionRetentionTtl"] == "2592000s",
@@ -66,10 +54,10 @@ def test_server_runs_in_the_foreground_with_sqlite_retention_and_attributes(tmp_
         stderr = server.communicate(timeout=30)[1]
     assert f"Web UI: http://localhost:{ui_port}" in stderr
     # Stopping `magsag server` stopped the Temporal server it runs.
-    wait_for(lambda: not _answers(port), timeout=30, what="the server to stop")
+    wait_for(lambda: not answers(port), timeout=30, what="the server to stop")
 
 
-@pytest.mark.skipif(_answers(7233), reason="a server already listens on the default port")
+@pytest.mark.skipif(answers(7233), reason="a server already listens on the default port")
 def test_run_starts_the_embedded_server_when_none_is_configured(tmp_path, repo, cli_env):
     plan = tmp_path / "plan.yaml"
     plan.write_text("runners: {sh: {command: [bash, -c, '{prompt}']}}\n"
@@ -82,9 +70,9 @@ def test_run_starts_the_embedded_server_when_none_is_configured(tmp_path, repo, 
         assert "starting the embedded Temporal server on localhost:7233" in done.stderr
         assert (state / "temporal.db").exists()
         # The server outlives the CLI, so the next run and the Web UI find it.
-        assert _answers(7233)
+        assert answers(7233)
     finally:
         pidfile = state / "server.pid"
         if pidfile.exists():
             os.kill(int(pidfile.read_text()), signal.SIGTERM)
-            wait_for(lambda: not _answers(7233), timeout=30, what="embedded server to stop")
+            wait_for(lambda: not answers(7233), timeout=30, what="embedded server to stop")

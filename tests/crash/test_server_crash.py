@@ -3,24 +3,12 @@
 import json
 import os
 import signal
-import socket
 import time
 
 from tests.support.cli import magsag, magsag_json
+from tests.support.net import answers, free_port
 from tests.support.poll import wait_for
 from tests.support.runs import worktrees_left
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _answers(port: int) -> bool:
-    with socket.socket() as s:
-        s.settimeout(0.2)
-        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 def _status_when_up(run_id: str, env: dict) -> dict | None:
@@ -32,12 +20,12 @@ def _status_when_up(run_id: str, env: dict) -> dict | None:
 def test_a_killed_server_restarted_on_its_database_completes_the_run(
     procs, cli_env, repo, tmp_path
 ):
-    port, ui_port = _free_port(), _free_port()
+    port, ui_port = free_port(), free_port()
     db = tmp_path / "server" / "temporal.db"
     procs.env = {**cli_env, "TEMPORAL_ADDRESS": f"localhost:{port}"}
     server_args = ("server", "--port", str(port), "--ui-port", str(ui_port), "--db", str(db))
     server = procs.start(*server_args, name="server-1")
-    wait_for(lambda: _answers(port), timeout=60, what="the server")
+    wait_for(lambda: answers(port), timeout=60, what="the server")
     procs.start("worker", name="worker")
     marks = tmp_path / "marks"
     marks.mkdir()
@@ -54,7 +42,7 @@ def test_a_killed_server_restarted_on_its_database_completes_the_run(
 
     os.killpg(server.pid, signal.SIGKILL)  # magsag server and its temporal process, hard
     server.wait(timeout=10)
-    wait_for(lambda: not _answers(port), timeout=10, what="the server to be gone")
+    wait_for(lambda: not answers(port), timeout=10, what="the server to be gone")
     time.sleep(2)  # the run stays down a while: workers and agents must ride it out
     procs.start(*server_args, name="server-2")
     final = wait_for(

@@ -67,6 +67,7 @@ def test_a_killed_worker_mid_agent_is_replaced_and_nothing_is_lost(procs, cli_en
         what="the run to finish on the new worker",
     )
     recovery = time.monotonic() - killed_at
+    print(f"recovery after worker kill: {recovery:.1f}s")  # read by soak runs (pytest -s)
 
     assert final["status"] == "succeeded", final
     assert not pid_alive(orphan)
