@@ -37,6 +37,11 @@ def status(run_id: RunIdArg, json_output: JsonOpt = False) -> None:
 async def _status(run_id: str) -> RunResult:
     client = await connect_or_exit(start_embedded=False)
     result, _ = await read_status(await existing_run(client, run_id))
+    query = f'MagsagResumedFrom = "{run_id}"'
+    result.resumed_as = [
+        execution.id.removeprefix(C.WORKFLOW_ID_PREFIX)
+        async for execution in client.list_workflows(query)
+    ]
     return result
 
 

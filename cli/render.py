@@ -38,6 +38,8 @@ def run_summary(result: RunResult) -> list[str]:
     lines.append(f"integration branch {result.integration_branch} at {tip}")
     if result.resumed_from:
         lines.append(f"resumed from run {result.resumed_from}")
+    for later in result.resumed_as:
+        lines.append(f"resumed as run {later}")
     return lines
 
 

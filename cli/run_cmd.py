@@ -11,7 +11,12 @@ from magsag.cli import inputs
 from magsag.cli.console import fail, info, print_json
 from magsag.cli.plan_cmd import load_or_exit
 from magsag.cli.progress import follow_run, report
-from magsag.cli.runtime import connect_or_exit, worker_if_needed, workers_present
+from magsag.cli.runtime import (
+    connect_or_exit,
+    ensure_search_attributes,
+    worker_if_needed,
+    workers_present,
+)
 from magsag.contracts import constants as C
 from magsag.contracts.run import RunInput, RunPaths, RunResult, RunStatus
 from magsag.worker import connection
@@ -85,6 +90,7 @@ def prepare_run(
 
 async def start_and_follow(run_input: RunInput, detach: bool, json_output: bool) -> int:
     client = await connect_or_exit(start_embedded=True)
+    await ensure_search_attributes(client)
     handle = await client.start_workflow(
         PlanWorkflow.run,
         run_input,
@@ -118,6 +124,8 @@ def _search_attributes(run_input: RunInput) -> TypedSearchAttributes:
         "MagsagPlan": run_input.plan.name,
         "MagsagRunStatus": RunStatus.RUNNING.value,
     }
+    if run_input.resumed_from:
+        values["MagsagResumedFrom"] = run_input.resumed_from
     return TypedSearchAttributes(
         [SearchAttributePair(SearchAttributeKey.for_keyword(k), v) for k, v in values.items()]
     )

@@ -7,12 +7,18 @@ import socket
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
-from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.enums.v1 import IndexedValueType, TaskQueueType
+from temporalio.api.operatorservice.v1 import (
+    AddSearchAttributesRequest,
+    ListSearchAttributesRequest,
+)
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
+from temporalio.service import RPCError
 
 from magsag.cli.console import fail, info
+from magsag.contracts import constants as C
 from magsag.worker import connection
 from magsag.worker.devserver import DevServer, DevServerError
 
@@ -51,6 +57,29 @@ async def connect_or_exit(start_embedded: bool) -> Client:
     except (DevServerError, RuntimeError) as err:
         address = connection.connect_config()["target_host"]
         raise fail(f"cannot reach Temporal at {address}: {err}") from None
+
+
+async def ensure_search_attributes(client: Client) -> None:
+    """Register magsag's search attributes where they are missing (a server started
+    by an older magsag, or a self-hosted one); a server that refuses gets a clear
+    error instead of a failed start."""
+    listed = await client.operator_service.list_search_attributes(
+        ListSearchAttributesRequest(namespace=client.namespace)
+    )
+    missing = {
+        name: IndexedValueType.Value(f"INDEXED_VALUE_TYPE_{kind.upper()}")
+        for name, kind in C.SEARCH_ATTRIBUTES.items()
+        if name not in listed.custom_attributes
+    }
+    if not missing:
+        return
+    try:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(namespace=client.namespace, search_attributes=missing)
+        )
+    except RPCError as err:
+        names = ", ".join(missing)
+        raise fail(f"the server lacks magsag's search attributes ({names}): {err}") from None
 
 
 async def has_poller(client: Client, queue: str, kind: TaskQueueType.ValueType) -> bool:

@@ -46,6 +46,7 @@ SEARCH_ATTRIBUTES = {
     "MagsagRepo": "Keyword",
     "MagsagPlan": "Keyword",
     "MagsagRunStatus": "Keyword",
+    "MagsagResumedFrom": "Keyword",
 }
 
 # Environment variables set for every agent process.

@@ -83,6 +83,9 @@ class RunResult(BaseModel):
     integration_branch: str
     integration_commit: str | None = None
     resumed_from: str | None = None
+    resumed_as: list[str] = Field(
+        default_factory=list, description="runs that resumed this one (filled in by status)"
+    )
     started_at: datetime | None = None
     finished_at: datetime | None = None
     tasks: dict[str, TaskResult]

@@ -7,6 +7,7 @@ import pytest
 
 from tests.support.cli import magsag, magsag_json
 from tests.support.gitrepo import git_out
+from tests.support.poll import wait_for
 
 
 @pytest.fixture
@@ -58,9 +59,15 @@ def test_resume_runs_only_what_did_not_succeed(flaky_plan, repo, cli_env):
     files = set(git_out(repo, "ls-tree", "-r", "--name-only", tip).splitlines())
     assert {"a.txt", "b.txt", "c.txt", "d.txt"} <= files
     git_out(repo, "merge-base", "--is-ancestor", failed["integration_commit"], tip)
-    # The new run names the run it resumes, in status as in --json.
+    # The runs name each other in status, whichever one a user looks at.
     status = magsag("status", resumed["run_id"], env=cli_env)
     assert f"resumed from run {failed['run_id']}" in status.stdout
+    old_status = wait_for(  # visibility, which finds the later run, lags a moment
+        lambda: (s := magsag_json("status", failed["run_id"], env=cli_env))["resumed_as"] and s,
+        timeout=30,
+        what="the old run to list the new one",
+    )
+    assert old_status["resumed_as"] == [resumed["run_id"]]
 
 
 def test_resume_of_one_task_runs_it_and_its_dependents_only(flaky_plan, repo, cli_env):

@@ -7,7 +7,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
+from temporalio.testing import WorkflowEnvironment
 
+from magsag.cli.runtime import ensure_search_attributes
+from magsag.contracts.constants import SEARCH_ATTRIBUTES
 from magsag.worker.devserver import temporal_binary
 from tests.support.cli import MAGSAG, magsag
 from tests.support.net import answers, free_port
@@ -76,3 +80,18 @@ def test_run_starts_the_embedded_server_when_none_is_configured(tmp_path, repo, 
         if pidfile.exists():
             os.kill(int(pidfile.read_text()), signal.SIGTERM)
             wait_for(lambda: not answers(7233), timeout=30, what="embedded server to stop")
+
+
+async def test_missing_search_attributes_are_registered_before_a_run_starts():
+    # A server that has never seen magsag (or an older magsag) lacks its attributes.
+    env = await WorkflowEnvironment.start_local(dev_server_existing_path=temporal_binary())
+    try:
+        client = env.client
+        await ensure_search_attributes(client)
+        listed = await client.operator_service.list_search_attributes(
+            ListSearchAttributesRequest(namespace=client.namespace)
+        )
+        assert set(SEARCH_ATTRIBUTES) <= set(listed.custom_attributes)
+        await ensure_search_attributes(client)  # and again: nothing left to add
+    finally:
+        await env.shutdown()
