@@ -31,6 +31,8 @@ from magsag.contracts.activities import (
 )
 
 ERROR_TAIL_CHARS = 600
+# How much of a failing check's output the next attempt's prompt carries.
+FEEDBACK_CHARS = 1500
 
 
 class _DeadlineReached(Exception):
@@ -73,13 +75,14 @@ async def run_agent(inp: AgentInput) -> AgentOutput:
 
 async def _attempt(inp: AgentInput, worktree, pidfile, attempt, log_path, deadline) -> None:
     """Run the agent, then the Definition of Done; raise on any shortfall."""
-    argv = build_argv(inp.runner, inp.prompt)
-    env = _agent_env(inp, attempt)
+    prompt = attempt_prompt(inp)
+    argv = build_argv(inp.runner, prompt)
+    env = _agent_env(inp, attempt, prompt)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:
         try:
             code = await _run_group(
-                argv, worktree, env, log, pidfile, attempt, deadline, stdin=inp.prompt.encode()
+                argv, worktree, env, log, pidfile, attempt, deadline, stdin=prompt.encode()
             )
             if code != 0:
                 raise _failure(f"agent exited with code {code}", "AgentFailed", attempt, log_path)
@@ -113,7 +116,17 @@ async def _reset_to_base(worktree: Path, base_commit: str) -> None:
     await git("clean", "-fdxq", cwd=worktree)
 
 
-def _agent_env(inp: AgentInput, attempt: int) -> dict[str, str]:
+def attempt_prompt(inp: AgentInput) -> str:
+    """The task's prompt; after a failed Definition of Done, with what failed."""
+    if not inp.feedback:
+        return inp.prompt
+    return (
+        f"{inp.prompt}\n\n---\nYour previous attempt (attempt {inp.attempt - 1}) was not "
+        f"accepted. {inp.feedback}\nFix this in your work."
+    )
+
+
+def _agent_env(inp: AgentInput, attempt: int, prompt: str) -> dict[str, str]:
     missing = [name for name in inp.runner.env if name not in os.environ]
     if missing:
         raise ApplicationError(
@@ -128,24 +141,38 @@ def _agent_env(inp: AgentInput, attempt: int) -> dict[str, str]:
             C.ENV_TASK: inp.task,
             C.ENV_ATTEMPT: str(attempt),
             C.ENV_WORKTREE: inp.worktree,
-            C.ENV_PROMPT: inp.prompt,
+            C.ENV_PROMPT: prompt,
         }
     )
     return env
 
 
 async def _definition_of_done(inp, worktree, env, log, pidfile, attempt, deadline, log_path):
+    """Checks, then outputs. A shortfall carries feedback for the next attempt's prompt:
+    the failing command and the tail of its own output."""
     for check in inp.checks:
         log.write(f"\n--- magsag check: {check}\n".encode())
         log.flush()
+        start = log.tell()
         code = await _run_group(
             ["bash", "-c", check], worktree, env, log, pidfile, attempt, deadline
         )
         if code != 0:
-            raise _failure(f"check failed (exit {code}): {check}", "CheckFailed", attempt, log_path)
+            output = _read_from(log_path, start)[-FEEDBACK_CHARS:].strip()
+            feedback = f"The check `{check}` failed (exit {code}). The end of its output:\n{output}"
+            message = f"check failed (exit {code}): {check}"
+            raise _failure(message, "CheckFailed", attempt, log_path, feedback)
     missing = [path for path in inp.outputs if not (worktree / path).exists()]
     if missing:
-        raise _failure(f"expected output missing: {missing[0]}", "OutputMissing", attempt, log_path)
+        feedback = f"The expected output `{missing[0]}` does not exist in the worktree."
+        message = f"expected output missing: {missing[0]}"
+        raise _failure(message, "OutputMissing", attempt, log_path, feedback)
+
+
+def _read_from(path: Path, offset: int) -> str:
+    with path.open("rb") as f:
+        f.seek(offset)
+        return f.read().decode(errors="replace")
 
 
 async def _run_group(argv, cwd, env, log, pidfile, attempt, deadline, stdin: bytes = b"") -> int:
@@ -197,10 +224,13 @@ async def _feed_stdin(proc: asyncio.subprocess.Process, data: bytes) -> None:
         pass  # the agent does not read stdin; the prompt is also in argv and env
 
 
-def _failure(message: str, kind: str, attempt: int, log_path: Path) -> ApplicationError:
+def _failure(
+    message: str, kind: str, attempt: int, log_path: Path, feedback: str | None = None
+) -> ApplicationError:
     tail = _tail(log_path)
     text = f"{message}; last output: {tail}" if tail else message
-    return ApplicationError(text, {"attempt": attempt, "log_path": str(log_path)}, type=kind)
+    details = {"attempt": attempt, "log_path": str(log_path), "feedback": feedback}
+    return ApplicationError(text, details, type=kind)
 
 
 def _tail(path: Path) -> str:

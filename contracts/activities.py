@@ -105,6 +105,9 @@ class AgentInput(BaseModel):
     task: str
     attempt: int = Field(description="the task's attempt, 1-based; MAGSAG_ATTEMPT")
     prompt: str
+    feedback: str | None = Field(
+        default=None, description="what failed the previous attempt's Definition of Done"
+    )
     runner: RunnerSpec
     repo: str
     branch: str

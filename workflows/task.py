@@ -43,16 +43,16 @@ class TaskWorkflow:
         result = TaskResult(name=task.name, status=TaskStatus.RUNNING, started_at=workflow.now())
         branch = C.task_branch(inp.run_id, task.name)
         worktree = f"{inp.paths.worktree_root}/{inp.run_id}/{task.name}"
-        attempt = 1
+        attempt, feedback = 1, None
         try:
             while True:
                 try:
-                    agent = await self._run_agent(inp, branch, worktree, attempt)
+                    agent = await self._run_agent(inp, branch, worktree, attempt, feedback)
                     break
                 except ActivityError as err:
                     if attempt > task.retries or not _worth_another_attempt(err):
                         raise
-                    attempt += 1
+                    attempt, feedback = attempt + 1, _feedback(err)
                     await workflow.sleep(_backoff(attempt))
         except (ActivityError, asyncio.CancelledError) as err:
             saved = await self._save_partial_work(inp, worktree)
@@ -78,7 +78,7 @@ class TaskWorkflow:
         return result
 
     async def _run_agent(
-        self, inp: TaskInput, branch: str, worktree: str, attempt: int
+        self, inp: TaskInput, branch: str, worktree: str, attempt: int, feedback: str | None
     ) -> AgentOutput:
         task = inp.task
         return await workflow.execute_activity(
@@ -88,6 +88,7 @@ class TaskWorkflow:
                 task=task.name,
                 attempt=attempt,
                 prompt=task.prompt,
+                feedback=feedback,
                 runner=inp.runner,
                 repo=inp.paths.repo,
                 branch=branch,
@@ -130,6 +131,16 @@ class TaskWorkflow:
 def _error_text(err: BaseException) -> str:
     cause = err.cause if isinstance(err, ActivityError) and err.cause else err
     return str(cause) or type(cause).__name__
+
+
+def _feedback(err: ActivityError) -> str | None:
+    """What the failed attempt's Definition of Done said, for the next prompt."""
+    cause = err.cause
+    if isinstance(cause, ApplicationError) and cause.details:
+        detail = cause.details[0]
+        if isinstance(detail, dict):
+            return detail.get("feedback")
+    return None
 
 
 def _worth_another_attempt(err: ActivityError) -> bool:

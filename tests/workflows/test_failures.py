@@ -144,3 +144,29 @@ async def test_a_merge_conflict_marks_the_task_and_keeps_its_branch(client, work
     assert git_out(repo, "show", f"{integration}:README.md") == "left"
     assert git_out(repo, "show", f"{C.task_branch(inp.run_id, 'right')}:README.md") == "right"
     assert worktrees_left(repo) == []
+
+
+async def test_the_next_attempt_is_told_which_check_failed_and_how(client, worker, repo, tmp_path):
+    prompts = tmp_path / "prompts"
+    prompts.mkdir()
+    # A scripted agent that only gets it right when its prompt says what the check wants.
+    agent = tmp_path / "agent.sh"
+    agent.write_text(
+        f'printf "%s" "$MAGSAG_PROMPT" > {prompts}/$MAGSAG_ATTEMPT\n'
+        'case "$MAGSAG_PROMPT" in *"want=42"*) echo 42 > n.txt;; *) echo 0 > n.txt;; esac\n'
+    )
+    check = 'grep -q 42 n.txt || { echo "want=42 got=$(cat n.txt)"; exit 1; }'
+    plan = bash_plan(
+        [{"name": "learns", "prompt": "Write the number.", "runner": "agent",
+          "checks": [check], "retries": 1}],
+        runners={"agent": {"command": ["bash", str(agent)]}},
+    )  # fmt: skip
+    _, result = await run_plan(client, plan, repo, tmp_path, worker)
+
+    assert result.tasks["learns"].status == TaskStatus.SUCCEEDED
+    assert result.tasks["learns"].attempts == 2
+    assert (prompts / "1").read_text() == "Write the number."
+    second = (prompts / "2").read_text()
+    assert second.startswith("Write the number.")  # the task's own prompt comes first
+    assert f"The check `{check}` failed (exit 1)" in second
+    assert "want=42 got=0" in second
