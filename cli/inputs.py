@@ -95,6 +95,24 @@ def check_concurrency(value: int | None) -> int | None:
     return value
 
 
+def parse_provider_map(text: str | None) -> dict[str, str]:
+    """ "backend=codex,frontend=claude" -> {"backend": "codex", "frontend": "claude"}."""
+    mapping: dict[str, str] = {}
+    for pair in (text or "").split(","):
+        if not pair.strip():
+            continue
+        category, sep, runner = (part.strip() for part in pair.partition("="))
+        if not sep or not category or not runner:
+            raise InputError(f"--provider-map {text}: write CATEGORY=RUNNER[,CATEGORY=RUNNER]")
+        mapping[category] = runner
+    return mapping
+
+
+def check_max_cost(value: float | None) -> None:
+    if value is not None and value <= 0:
+        raise InputError(f"--max-cost {value}: must be more than 0")
+
+
 def new_run_id(plan_name: str) -> str:
     """Readable, unique and safe as a branch segment: <plan>-<utc time>-<random>."""
     slug = re.sub(r"[^a-z0-9]+", "-", plan_name.lower()).strip("-")[:24].strip("-") or "run"

@@ -17,9 +17,9 @@ PlanArg = Annotated[Path, typer.Argument(help="Plan file (YAML).", show_default=
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the normalized plan as JSON.")]
 
 
-def load_or_exit(path: Path) -> Plan:
+def load_or_exit(path: Path, provider_map: dict[str, str] | None = None) -> Plan:
     try:
-        return load_plan(path)
+        return load_plan(path, provider_map)
     except PlanError as err:
         raise fail(str(err)) from None
 

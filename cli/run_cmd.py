@@ -49,20 +49,46 @@ def run(
             help="Where worktrees go (default: <state>/worktrees), outside the repository."
         ),
     ] = None,
+    provider_map: Annotated[
+        str | None,
+        typer.Option(
+            help="Runner per agent category, e.g. backend=codex,frontend=claude "
+            "(overrides the plan's provider_map)."
+        ),
+    ] = None,
+    max_cost: Annotated[
+        float | None,
+        typer.Option(help="Budget in USD: past it no new task starts (overrides the plan's)."),
+    ] = None,
     detach: Annotated[bool, typer.Option(help="Return once the run has started.")] = False,
     json_output: JsonOpt = False,
 ) -> None:
     """Run a plan on a repository and wait for it (or --detach)."""
-    run_input = prepare_run(plan, repo, base, concurrency, worktree_root)
+    run_input = prepare_run(
+        plan, repo, base, concurrency, worktree_root, provider_map=provider_map, max_cost=max_cost
+    )
     code = asyncio.run(start_and_follow(run_input, detach, json_output))
     raise typer.Exit(code)
 
 
 def prepare_run(
-    plan: Path, repo: Path, base: str | None, concurrency: int | None, worktree_root: Path | None
+    plan: Path,
+    repo: Path,
+    base: str | None,
+    concurrency: int | None,
+    worktree_root: Path | None,
+    provider_map: str | None = None,
+    max_cost: float | None = None,
 ) -> RunInput:
     """Check every input and build the run's input; exits 2 before anything exists."""
-    loaded = load_or_exit(plan)
+    try:
+        mapping = inputs.parse_provider_map(provider_map)
+        inputs.check_max_cost(max_cost)
+    except inputs.InputError as err:
+        raise fail(str(err)) from None
+    loaded = load_or_exit(plan, mapping)
+    if max_cost is not None:
+        loaded.budget.max_cost_usd = max_cost
     state = connection.state_dir()
     try:
         repo_path = inputs.check_repo(repo)

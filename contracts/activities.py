@@ -4,6 +4,7 @@ from pydantic import BaseModel, Field
 
 from magsag.contracts.constants import task_branch
 from magsag.contracts.plan import RunnerSpec
+from magsag.contracts.run import Usage
 
 
 class PrepareIntegrationInput(BaseModel):
@@ -125,3 +126,4 @@ class AgentOutput(BaseModel):
     duration_seconds: float
     commit: str | None = Field(description="the checkpoint, None when nothing changed")
     changed_files: list[str] = []
+    usage: Usage = Field(default_factory=Usage)

@@ -70,6 +70,13 @@ class Defaults(_Strict):
     retries: int | None = Field(default=None, ge=0)
 
 
+class Budget(_Strict):
+    """When spent, no new task starts; running ones finish; the run ends budget_exceeded."""
+
+    max_cost_usd: float | None = Field(default=None, gt=0)
+    max_attempts: int | None = Field(default=None, ge=1)
+
+
 class PlanFile(_Strict):
     """The YAML document as written; either `tasks` or `phases`."""
 
@@ -79,6 +86,10 @@ class PlanFile(_Strict):
     concurrency: int | None = None
     base: str | None = None
     runners: dict[str, RunnerSpec] = Field(default_factory=dict)
+    provider_map: dict[str, str] = Field(
+        default_factory=dict, description="agent category -> runner, e.g. backend: codex"
+    )
+    budget: Budget = Field(default_factory=Budget)
     defaults: Defaults = Field(default_factory=Defaults)
     tasks: list[TaskSpec] | None = None
     phases: list[PhaseSpec] | None = None
@@ -90,6 +101,7 @@ class PlanTask(BaseModel):
     name: str
     prompt: str
     runner: str
+    category: str | None = Field(default=None, description="the agent category it asked for")
     depends_on: list[str] = Field(default_factory=list)
     priority: int = 0
     timeout_seconds: float
@@ -107,6 +119,7 @@ class Plan(BaseModel):
     concurrency: int
     base: str | None = None
     runners: dict[str, RunnerSpec]
+    budget: Budget = Field(default_factory=Budget)
     tasks: list[PlanTask]
 
     def task(self, name: str) -> PlanTask:

@@ -40,7 +40,7 @@ class PlanError(ValueError):
     """A plan that cannot run; str() is the one line to show the user."""
 
 
-def load_plan(path: str | Path) -> Plan:
+def load_plan(path: str | Path, provider_map: dict[str, str] | None = None) -> Plan:
     source = Path(path)
     if not source.is_file():
         raise PlanError(f"{source}: plan file not found")
@@ -50,16 +50,18 @@ def load_plan(path: str | Path) -> Plan:
         data = yaml.safe_load(source.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as err:
         raise PlanError(f"{source}: not valid YAML: {_first_line(err)}") from None
-    return parse_plan(data, str(source))
+    return parse_plan(data, str(source), provider_map)
 
 
-def parse_plan(data: Any, source: str = "plan") -> Plan:
+def parse_plan(data: Any, source: str = "plan", provider_map: dict[str, str] | None = None) -> Plan:
+    """provider_map (from --provider-map) overrides the plan's own `provider_map:`."""
     if not isinstance(data, dict):
         raise PlanError(f"{source}: a plan is a YAML mapping with `tasks:` or `phases:`")
     try:
         raw = PlanFile.model_validate(data)
     except ValidationError as err:
         raise PlanError(f"{source}: {_describe(err, data)}") from None
+    raw.provider_map.update(provider_map or {})
     return _compile(raw, source, default_name=Path(source).stem)
 
 
@@ -70,6 +72,10 @@ def _compile(raw: PlanFile, source: str, default_name: str) -> Plan:
     _reject_unknown_keys(raw.model_extra, "plan", fail)
     if (raw.tasks is None) == (raw.phases is None):
         raise fail("a plan has either `tasks:` or `phases:` (exactly one of them)")
+    for category, runner in raw.provider_map.items():
+        if runner not in raw.runners:
+            known = ", ".join(sorted(raw.runners)) or "none defined"
+            raise fail(f"provider map: {category}={runner}: unknown runner (runners: {known})")
     concurrency = raw.concurrency if raw.concurrency is not None else DEFAULT_CONCURRENCY
     if not 1 <= concurrency <= MAX_CONCURRENCY:
         raise fail(f"concurrency must be between 1 and {MAX_CONCURRENCY}, got {concurrency}")
@@ -93,6 +99,7 @@ def _compile(raw: PlanFile, source: str, default_name: str) -> Plan:
         concurrency=concurrency,
         base=raw.base,
         runners=raw.runners,
+        budget=raw.budget,
         tasks=tasks,
     )
     _check_size(plan, fail)
@@ -135,7 +142,9 @@ def _resolve_task(spec: TaskSpec, implied: list[str], phase, raw: PlanFile, fail
     _reject_unknown_keys(spec.model_extra, where, fail)
     if not spec.prompt or not spec.prompt.strip():
         raise fail(f"{where}: missing prompt (`prompt:` or `task:`)")
-    runner = spec.runner or raw.defaults.runner
+    category = spec.runner or raw.defaults.runner
+    # A task names a runner, or an agent category the provider map turns into one.
+    runner = raw.provider_map.get(category, category) if category else None
     if runner is None and len(raw.runners) == 1:
         runner = next(iter(raw.runners))
     if runner is None:
@@ -154,6 +163,7 @@ def _resolve_task(spec: TaskSpec, implied: list[str], phase, raw: PlanFile, fail
         name=spec.name,
         prompt=spec.prompt,
         runner=runner,
+        category=category if category != runner else None,
         depends_on=depends_on,
         priority=spec.priority,
         timeout_seconds=timeout,

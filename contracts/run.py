@@ -14,6 +14,28 @@ class RunStatus(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    BUDGET_EXCEEDED = "budget_exceeded"
+
+
+class Usage(BaseModel):
+    """Tokens and cost of agent work; cost_estimated when magsag priced the tokens."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    cost_usd: float = 0.0
+    cost_estimated: bool = False
+
+    def __add__(self, other: "Usage") -> "Usage":
+        return Usage(
+            input_tokens=self.input_tokens + other.input_tokens,
+            output_tokens=self.output_tokens + other.output_tokens,
+            cache_read_tokens=self.cache_read_tokens + other.cache_read_tokens,
+            cache_write_tokens=self.cache_write_tokens + other.cache_write_tokens,
+            cost_usd=round(self.cost_usd + other.cost_usd, 6),
+            cost_estimated=self.cost_estimated or other.cost_estimated,
+        )
 
 
 class TaskStatus(StrEnum):
@@ -48,6 +70,8 @@ class TaskResult(BaseModel):
     error: str | None = None
     conflict_files: list[str] = Field(default_factory=list)
     log_path: str | None = None
+    usage: Usage = Field(default_factory=Usage, description="all attempts together")
+    attempt_usage: list[Usage] = Field(default_factory=list, description="one per attempt")
 
 
 class RunInput(BaseModel):
@@ -88,6 +112,7 @@ class RunResult(BaseModel):
     )
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    usage: Usage = Field(default_factory=Usage, description="all tasks together")
     tasks: dict[str, TaskResult]
 
     def as_memo(self) -> dict:
@@ -99,7 +124,7 @@ class RunResult(BaseModel):
             mode="json",
             exclude_none=True,
             exclude_defaults=True,
-            exclude={"tasks": {"__all__": {"changed_files", "log_path"}}},
+            exclude={"tasks": {"__all__": {"changed_files", "log_path", "attempt_usage"}}},
         )
 
     @classmethod

@@ -41,6 +41,8 @@ STATUS_MEMO = "magsag_status"
 class PlanWorkflow:
     def __init__(self) -> None:
         self._result: RunResult | None = None
+        self._budget_spent = False
+        self._attempts = 0  # of the tasks this run ran (a resumed run's carried ones aside)
 
     @workflow.query
     def status(self) -> RunResult | None:
@@ -70,9 +72,10 @@ class PlanWorkflow:
             status in (TaskStatus.FAILED, TaskStatus.CONFLICTED) and inp.plan.task(name).critical
             for name, status in scheduler.status.items()
         )
-        self._settle(
-            scheduler, RunStatus.FAILED if failed else RunStatus.SUCCEEDED, TaskStatus.SKIPPED
-        )
+        status = RunStatus.FAILED if failed else RunStatus.SUCCEEDED
+        if self._budget_spent and any(s == TaskStatus.PENDING for s in scheduler.status.values()):
+            status = RunStatus.BUDGET_EXCEEDED
+        self._settle(scheduler, status, TaskStatus.SKIPPED)
         return self._result
 
     async def _drive(self, inp: RunInput, scheduler: Scheduler, running: dict) -> None:
@@ -97,6 +100,7 @@ class PlanWorkflow:
             for name in [name for name, fut in running.items() if fut.done()]:
                 result = running.pop(name).result()
                 self._result.tasks[name] = result
+                self._account(inp, scheduler, result)
                 if result.status == TaskStatus.SUCCEEDED and result.commit:
                     scheduler.agent_done(name)
                     to_merge.append(result)
@@ -109,6 +113,19 @@ class PlanWorkflow:
             if merging is None and to_merge:
                 merging = asyncio.create_task(self._integrate(inp, to_merge))
                 to_merge = []
+
+    def _account(self, inp: RunInput, scheduler: Scheduler, result: TaskResult) -> None:
+        """Add the task's usage to the run's; past the budget, nothing new starts."""
+        self._result.usage = self._result.usage + result.usage
+        self._attempts += result.attempts
+        budget = inp.plan.budget
+        over_cost = budget.max_cost_usd is not None and (
+            self._result.usage.cost_usd >= budget.max_cost_usd
+        )
+        over_attempts = budget.max_attempts is not None and self._attempts >= budget.max_attempts
+        if over_cost or over_attempts:
+            self._budget_spent = True
+            scheduler.stop()
 
     async def _run_task(self, inp: RunInput, name: str) -> TaskResult:
         task = inp.plan.task(name)

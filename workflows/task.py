@@ -25,7 +25,7 @@ with workflow.unsafe.imports_passed_through():
         CloseWorktreeInput,
         CloseWorktreeOutput,
     )
-    from magsag.contracts.run import TaskInput, TaskResult, TaskStatus
+    from magsag.contracts.run import TaskInput, TaskResult, TaskStatus, Usage
 
 # Failures of the attempt itself: Temporal must not retry them as infrastructure.
 ATTEMPT_FAILURES = ["AgentFailed", "AgentTimeout", "CheckFailed", "OutputMissing"]
@@ -44,12 +44,14 @@ class TaskWorkflow:
         branch = C.task_branch(inp.run_id, task.name)
         worktree = f"{inp.paths.worktree_root}/{inp.run_id}/{task.name}"
         attempt, feedback = 1, None
+        usages: list[Usage] = []
         try:
             while True:
                 try:
                     agent = await self._run_agent(inp, branch, worktree, attempt, feedback)
                     break
                 except ActivityError as err:
+                    usages.append(_usage_of(err))
                     if attempt > task.retries or not _worth_another_attempt(err):
                         raise
                     attempt, feedback = attempt + 1, _feedback(err)
@@ -61,6 +63,8 @@ class TaskWorkflow:
             result.status = TaskStatus.FAILED
             result.error = _error_text(err)
             result.attempts = attempt
+            result.attempt_usage = usages
+            result.usage = sum(usages, Usage())
             result.commit = saved.commit
             result.finished_at = workflow.now()
             raise ApplicationError(
@@ -69,6 +73,9 @@ class TaskWorkflow:
                 type="TaskFailed",
                 non_retryable=True,
             ) from None
+        usages.append(agent.usage)
+        result.attempt_usage = usages
+        result.usage = sum(usages, Usage())
         result.status = TaskStatus.SUCCEEDED
         result.attempts = agent.attempt
         result.commit = agent.commit
@@ -133,14 +140,24 @@ def _error_text(err: BaseException) -> str:
     return str(cause) or type(cause).__name__
 
 
-def _feedback(err: ActivityError) -> str | None:
-    """What the failed attempt's Definition of Done said, for the next prompt."""
+def _detail(err: ActivityError, key: str):
+    """A value the activity put in its failure's details (they arrive as plain dicts)."""
     cause = err.cause
     if isinstance(cause, ApplicationError) and cause.details:
         detail = cause.details[0]
         if isinstance(detail, dict):
-            return detail.get("feedback")
+            return detail.get(key)
     return None
+
+
+def _feedback(err: ActivityError) -> str | None:
+    """What the failed attempt's Definition of Done said, for the next prompt."""
+    return _detail(err, "feedback")
+
+
+def _usage_of(err: ActivityError) -> Usage:
+    """A failed attempt costs too; a worker that died reported nothing."""
+    return Usage.model_validate(_detail(err, "usage") or {})
 
 
 def _worth_another_attempt(err: ActivityError) -> bool:

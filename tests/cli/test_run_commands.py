@@ -155,3 +155,27 @@ def test_demo_runs_a_three_phase_plan_and_shows_the_integration_branch(cli_env):
     assert "run demo-" in done.stdout and "succeeded: 6 succeeded" in done.stdout
     for subject in ("magsag: changelog", "magsag: integrate", "seed"):
         assert subject in done.stdout
+
+
+PROVIDER_PLAN = """
+runners:
+  first: {command: [bash, -c, "echo first > ran-by.txt"]}
+  second: {command: [bash, -c, "echo second > ran-by.txt"]}
+provider_map: {backend: first}
+tasks:
+  - {name: api, agent: backend, task: "build the api"}
+"""
+
+
+def test_provider_map_moves_a_category_to_another_runner_without_edits(tmp_path, repo, cli_env):
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(PROVIDER_PLAN)
+    by_plan = magsag_json("run", plan, "--repo", repo, env=cli_env)
+    moved = magsag_json("run", plan, "--repo", repo, "--provider-map", "backend=second",
+                        env=cli_env)  # fmt: skip
+    assert git_out(repo, "show", f"{by_plan['integration_branch']}:ran-by.txt") == "first"
+    assert git_out(repo, "show", f"{moved['integration_branch']}:ran-by.txt") == "second"
+    bad = magsag("run", plan, "--repo", repo, "--provider-map", "backend", env=cli_env)
+    assert bad.returncode == 2 and "write CATEGORY=RUNNER" in bad.stderr
+    unknown = magsag("run", plan, "--repo", repo, "--provider-map", "backend=gpt", env=cli_env)
+    assert unknown.returncode == 2 and "backend=gpt: unknown runner" in unknown.stderr

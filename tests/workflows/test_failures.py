@@ -170,3 +170,15 @@ async def test_the_next_attempt_is_told_which_check_failed_and_how(client, worke
     assert second.startswith("Write the number.")  # the task's own prompt comes first
     assert f"The check `{check}` failed (exit 1)" in second
     assert "want=42 got=0" in second
+
+
+async def test_a_spent_budget_starts_nothing_new_and_says_so(client, worker, repo, tmp_path):
+    plan = bash_plan(
+        [{"name": f"t{i}", "prompt": f"echo {i} > t{i}.txt"} for i in range(4)],
+        concurrency=1,
+        budget={"max_attempts": 2},
+    )
+    _, result = await run_plan(client, plan, repo, tmp_path, worker)
+    assert result.status == "budget_exceeded"
+    statuses = [result.tasks[f"t{i}"].status for i in range(4)]
+    assert statuses == ["succeeded", "succeeded", "skipped", "skipped"]

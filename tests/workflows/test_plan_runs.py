@@ -150,3 +150,24 @@ async def test_the_command_runner_passes_the_prompt_safely_and_sets_the_env(
     }
     log = Path(inp.paths.log_dir) / "report.attempt-1.log"
     assert log.exists()
+
+
+async def test_a_runners_max_parallel_holds_beside_the_global_cap(client, worker, repo, tmp_path):
+    capped_log, free_log = tmp_path / "capped.log", tmp_path / "free.log"
+
+    def script(log):
+        return f'echo "+ $(date +%s.%N)" >> {log}; sleep 1; echo "- $(date +%s.%N)" >> {log}'
+
+    plan = bash_plan(
+        [{"name": f"c{i}", "prompt": "x", "runner": "capped"} for i in range(3)]
+        + [{"name": f"f{i}", "prompt": "x", "runner": "free"} for i in range(2)],
+        runners={
+            "capped": {"command": ["bash", "-c", script(capped_log)], "max_parallel": 1},
+            "free": {"command": ["bash", "-c", script(free_log)]},
+        },
+        concurrency=4,
+    )
+    _, result = await run_plan(client, plan, repo, tmp_path, worker)
+    assert result.status == RunStatus.SUCCEEDED
+    assert _max_overlap(capped_log) == 1
+    assert _max_overlap(free_log) == 2
