@@ -9,7 +9,6 @@ converges (invariant 2). The agent runs in its own process group, which is kille
 timeout or worker shutdown (invariant 4). Output goes to a log file, never to history.
 """
 
-import asyncio
 import os
 import time
 from pathlib import Path
@@ -18,7 +17,8 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from magsag.activities.git import git, has_trailers, resolve_commit
-from magsag.activities.process import kill_group, kill_recorded_group, write_pidfile
+from magsag.activities.group_run import DeadlineReached, run_in_group
+from magsag.activities.process import kill_recorded_group
 from magsag.activities.runners import build_argv
 from magsag.activities.worktree import close_worktree, create_worktree
 from magsag.contracts import constants as C
@@ -33,10 +33,6 @@ from magsag.contracts.activities import (
 ERROR_TAIL_CHARS = 600
 # How much of a failing check's output the next attempt's prompt carries.
 FEEDBACK_CHARS = 1500
-
-
-class _DeadlineReached(Exception):
-    """The task's timeout ran out while a process of the attempt was running."""
 
 
 @activity.defn
@@ -81,13 +77,13 @@ async def _attempt(inp: AgentInput, worktree, pidfile, attempt, log_path, deadli
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:
         try:
-            code = await _run_group(
+            code = await run_in_group(
                 argv, worktree, env, log, pidfile, attempt, deadline, stdin=prompt.encode()
             )
             if code != 0:
                 raise _failure(f"agent exited with code {code}", "AgentFailed", attempt, log_path)
             await _definition_of_done(inp, worktree, env, log, pidfile, attempt, deadline, log_path)
-        except _DeadlineReached:
+        except DeadlineReached:
             message = f"timed out after {inp.timeout_seconds:g}s"
             raise _failure(message, "AgentTimeout", attempt, log_path) from None
 
@@ -154,7 +150,7 @@ async def _definition_of_done(inp, worktree, env, log, pidfile, attempt, deadlin
         log.write(f"\n--- magsag check: {check}\n".encode())
         log.flush()
         start = log.tell()
-        code = await _run_group(
+        code = await run_in_group(
             ["bash", "-c", check], worktree, env, log, pidfile, attempt, deadline
         )
         if code != 0:
@@ -173,55 +169,6 @@ def _read_from(path: Path, offset: int) -> str:
     with path.open("rb") as f:
         f.seek(offset)
         return f.read().decode(errors="replace")
-
-
-async def _run_group(argv, cwd, env, log, pidfile, attempt, deadline, stdin: bytes = b"") -> int:
-    """Run argv in a new process group, heartbeating; kill the group however this ends."""
-    try:
-        proc = await asyncio.create_subprocess_exec(
-            *argv,
-            cwd=cwd,
-            env=env,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=log,
-            stderr=log,
-            start_new_session=True,
-        )
-    except FileNotFoundError:
-        raise ApplicationError(
-            f"runner executable not found: {argv[0]}", type="RunnerNotFound", non_retryable=True
-        ) from None
-    except PermissionError:
-        raise ApplicationError(
-            f"runner executable not runnable: {argv[0]}", type="RunnerNotFound", non_retryable=True
-        ) from None
-    write_pidfile(pidfile, proc.pid, attempt)
-    try:
-        await _feed_stdin(proc, stdin)
-        while True:
-            activity.heartbeat({"pgid": proc.pid, "attempt": attempt})
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise _DeadlineReached
-            try:
-                interval = min(C.HEARTBEAT_INTERVAL.total_seconds(), remaining)
-                return await asyncio.wait_for(asyncio.shield(proc.wait()), interval)
-            except TimeoutError:
-                continue
-    finally:
-        # Whatever ended the wait (exit, timeout, cancellation, shutdown), nothing of
-        # this attempt may outlive it.
-        kill_group(proc.pid)
-
-
-async def _feed_stdin(proc: asyncio.subprocess.Process, data: bytes) -> None:
-    try:
-        if data:
-            proc.stdin.write(data)
-            await proc.stdin.drain()
-        proc.stdin.close()
-    except (BrokenPipeError, ConnectionResetError):
-        pass  # the agent does not read stdin; the prompt is also in argv and env
 
 
 def _failure(
