@@ -11,7 +11,7 @@ partial work as WIP on the task branch before the worktree goes (invariant 3).
 """
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -28,9 +28,22 @@ with workflow.unsafe.imports_passed_through():
     from magsag.contracts.run import TaskInput, TaskResult, TaskStatus, Usage
 
 # Failures of the attempt itself: Temporal must not retry them as infrastructure.
-ATTEMPT_FAILURES = ["AgentFailed", "AgentTimeout", "CheckFailed", "OutputMissing"]
+ATTEMPT_FAILURES = [
+    "AgentFailed",
+    "AgentTimeout",
+    "AgentNoResult",
+    "AgentHung",
+    "AgentApiError",
+    "CheckFailed",
+    "OutputMissing",
+    "RateLimited",
+]
 # Failures no attempt can fix.
-PERMANENT_FAILURES = ["RunnerNotFound", "RunnerEnvMissing"]
+PERMANENT_FAILURES = ["RunnerNotFound", "RunnerEnvMissing", "AgentAuthError", "AgentBadArguments"]
+# A rate-limited attempt waits for the reset and runs again without using a retry;
+# this many waits in a row end the task.
+MAX_RATE_LIMIT_WAITS = 20
+DEFAULT_RATE_LIMIT_WAIT = timedelta(minutes=1)
 # Temporal retries of one attempt lost to a dead worker before the task gives up.
 MAX_INFRASTRUCTURE_RETRIES = 10
 
@@ -45,6 +58,7 @@ class TaskWorkflow:
         worktree = f"{inp.paths.worktree_root}/{inp.run_id}/{task.name}"
         attempt, feedback = 1, None
         usages: list[Usage] = []
+        rate_limit_waits = 0
         try:
             while True:
                 try:
@@ -52,6 +66,11 @@ class TaskWorkflow:
                     break
                 except ActivityError as err:
                     usages.append(_usage_of(err))
+                    wait = _rate_limit_wait(err)
+                    if wait is not None and rate_limit_waits < MAX_RATE_LIMIT_WAITS:
+                        rate_limit_waits += 1
+                        await workflow.sleep(wait)
+                        continue
                     if attempt > task.retries or not _worth_another_attempt(err):
                         raise
                     attempt, feedback = attempt + 1, _feedback(err)
@@ -158,6 +177,18 @@ def _feedback(err: ActivityError) -> str | None:
 def _usage_of(err: ActivityError) -> Usage:
     """A failed attempt costs too; a worker that died reported nothing."""
     return Usage.model_validate(_detail(err, "usage") or {})
+
+
+def _rate_limit_wait(err: ActivityError) -> timedelta | None:
+    """How long to wait for a rate limit's reset; None when the failure is another."""
+    cause = err.cause
+    if not (isinstance(cause, ApplicationError) and cause.type == "RateLimited"):
+        return None
+    reset = _detail(err, "rate_limit_reset")
+    if not reset:
+        return DEFAULT_RATE_LIMIT_WAIT
+    delay = datetime.fromisoformat(reset) - workflow.now()
+    return max(delay, timedelta(seconds=1))
 
 
 def _worth_another_attempt(err: ActivityError) -> bool:
