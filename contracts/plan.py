@@ -5,7 +5,7 @@ every dependency explicitly, in plan order. Loading and checking the file is in
 contracts/plan_loader.py; this module only defines the shapes.
 """
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field
 
@@ -28,15 +28,20 @@ class _Strict(BaseModel):
 class RunnerSpec(_Strict):
     """How to start one kind of agent. `env` names variables, never values (invariant 5)."""
 
-    kind: Literal["command"] = "command"
+    kind: Literal["command", "claude", "codex", "gemini"] = "command"
     command: list[str] = Field(
         default_factory=list,
-        description="argv run in the worktree without a shell; '{prompt}' is replaced",
+        description="command: argv run in the worktree without a shell, '{prompt}' replaced; "
+        "claude/codex/gemini: optionally the CLI's path",
     )
     model: str | None = None
     args: list[str] = Field(default_factory=list)
     env: list[str] = Field(default_factory=list, description="environment variable names")
     max_parallel: int | None = Field(default=None, ge=1)
+    options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="kind-specific settings (permission_mode, allowed_tools, sandbox, prices)",
+    )
 
 
 class TaskSpec(_Strict):
