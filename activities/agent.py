@@ -17,9 +17,9 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from magsag.activities.git import git, has_trailers, resolve_commit
-from magsag.activities.group_run import DeadlineReached, run_in_group
+from magsag.activities.group_run import DeadlineReached, HungAfterResult, run_in_group
 from magsag.activities.process import kill_recorded_group
-from magsag.activities.runners import build_argv
+from magsag.activities.runners import build_argv, new_parser, prompt_on_stdin
 from magsag.activities.worktree import close_worktree, create_worktree
 from magsag.contracts import constants as C
 from magsag.contracts.activities import (
@@ -29,8 +29,11 @@ from magsag.contracts.activities import (
     CloseWorktreeOutput,
     CreateWorktreeInput,
 )
+from magsag.contracts.run import Usage
 
 ERROR_TAIL_CHARS = 600
+# Agent failures no new attempt can fix (the workflow also knows them).
+PERMANENT_AGENT_ERRORS = ("AgentAuthError", "AgentBadArguments")
 # How much of a failing check's output the next attempt's prompt carries.
 FEEDBACK_CHARS = 1500
 
@@ -61,36 +64,88 @@ async def run_agent(inp: AgentInput) -> AgentOutput:
         await _reset_to_base(worktree, inp.base_commit)
 
     try:
-        await _attempt(inp, worktree, pidfile, attempt, log_path, started + inp.timeout_seconds)
+        usage = await _attempt(
+            inp, worktree, pidfile, attempt, log_path, started + inp.timeout_seconds
+        )
     finally:
         # Every process of the attempt is dead by now (see _run_group); the pidfile is
         # only for a worker that dies without reaching this line.
         pidfile.unlink(missing_ok=True)
-    return _output(attempt, log_path, started, await close_worktree(checkpoint))
+    return _output(attempt, log_path, started, await close_worktree(checkpoint), usage)
 
 
-async def _attempt(inp: AgentInput, worktree, pidfile, attempt, log_path, deadline) -> None:
-    """Run the agent, then the Definition of Done; raise on any shortfall."""
+async def _attempt(inp: AgentInput, worktree, pidfile, attempt, log_path, deadline) -> Usage:
+    """Run the agent, then the Definition of Done; raise on any shortfall. Returns what
+    the agent reported it used."""
     prompt = attempt_prompt(inp)
     argv = build_argv(inp.runner, prompt)
     env = _agent_env(inp, attempt, prompt)
+    parser = new_parser(inp.runner)
+    stdin = prompt.encode() if prompt_on_stdin(inp.runner) else b""
+    events = Path(inp.log_dir) / f"{inp.task}.jsonl"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:
         try:
             code = await run_in_group(
-                argv, worktree, env, log, pidfile, attempt, deadline, stdin=prompt.encode()
+                argv, worktree, env, log, pidfile, attempt, deadline, stdin, parser, events
             )
-            if code != 0:
-                raise _failure(f"agent exited with code {code}", "AgentFailed", attempt, log_path)
+        except (DeadlineReached, HungAfterResult) as stopped:
+            kind, message = (
+                ("AgentTimeout", f"timed out after {inp.timeout_seconds:g}s")
+                if isinstance(stopped, DeadlineReached)
+                else ("AgentHung", "the agent printed its result but did not exit; stopped")
+            )
+            raise _failure(message, kind, attempt, log_path, usage=_usage(parser)) from None
+        usage = _check_outcome(parser, code, attempt, log_path)
+        try:
             await _definition_of_done(inp, worktree, env, log, pidfile, attempt, deadline, log_path)
         except DeadlineReached:
-            message = f"timed out after {inp.timeout_seconds:g}s"
-            raise _failure(message, "AgentTimeout", attempt, log_path) from None
+            message = f"timed out after {inp.timeout_seconds:g}s (in the checks)"
+            raise _failure(message, "AgentTimeout", attempt, log_path, usage=usage) from None
+    return usage
 
 
-def _output(attempt, log_path, started, closed: CloseWorktreeOutput) -> AgentOutput:
+def _check_outcome(parser, code: int, attempt: int, log_path: Path) -> Usage:
+    """The attempt's usage when the agent succeeded; else the failure, by its kind."""
+    if parser is None:
+        if code != 0:
+            raise _failure(f"agent exited with code {code}", "AgentFailed", attempt, log_path)
+        return Usage()
+    outcome = parser.outcome(code)
+    usage = _usage(parser, outcome)
+    if not outcome.ok:
+        raise ApplicationError(
+            f"{outcome.kind}: {outcome.message}",
+            {
+                "attempt": attempt,
+                "log_path": str(log_path),
+                "usage": usage.model_dump(),
+                "rate_limit_reset": outcome.to_dict()["rate_limit_reset"],
+            },
+            type=outcome.kind,
+            non_retryable=outcome.kind in PERMANENT_AGENT_ERRORS,
+        )
+    return usage
+
+
+def _usage(parser, outcome=None) -> Usage:
+    """An outcome's tokens and cost in the contracts' terms (zero for a plain command)."""
+    if parser is None:
+        return Usage()
+    outcome = outcome or parser.outcome(-1)
+    return Usage(
+        **outcome.usage.to_dict(),
+        cost_usd=outcome.cost_usd or 0.0,
+        cost_estimated=outcome.cost_estimated,
+    )
+
+
+def _output(
+    attempt, log_path, started, closed: CloseWorktreeOutput, usage: Usage | None = None
+) -> AgentOutput:
     return AgentOutput(
         attempt=attempt,
+        usage=usage or Usage(),
         log_path=str(log_path),
         duration_seconds=round(time.monotonic() - started, 3),
         commit=closed.commit,
@@ -172,11 +227,21 @@ def _read_from(path: Path, offset: int) -> str:
 
 
 def _failure(
-    message: str, kind: str, attempt: int, log_path: Path, feedback: str | None = None
+    message: str,
+    kind: str,
+    attempt: int,
+    log_path: Path,
+    feedback: str | None = None,
+    usage: Usage | None = None,
 ) -> ApplicationError:
     tail = _tail(log_path)
     text = f"{message}; last output: {tail}" if tail else message
-    details = {"attempt": attempt, "log_path": str(log_path), "feedback": feedback}
+    details = {
+        "attempt": attempt,
+        "log_path": str(log_path),
+        "feedback": feedback,
+        "usage": (usage or Usage()).model_dump(),
+    }
     return ApplicationError(text, details, type=kind)
 
 

@@ -8,6 +8,7 @@ after its final result message is stopped as hung.
 
 import asyncio
 import json
+import os
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,8 +20,13 @@ from temporalio.exceptions import ApplicationError
 from magsag.activities.process import kill_group, write_pidfile
 from magsag.contracts import constants as C
 
-# How long an agent may keep running after printing its final result.
+# How long an agent may keep running after printing its final result; the worker's
+# MAGSAG_RESULT_EXIT_GRACE (seconds) overrides it.
 RESULT_EXIT_GRACE_SECONDS = 30.0
+
+
+def result_exit_grace() -> float:
+    return float(os.environ.get("MAGSAG_RESULT_EXIT_GRACE", RESULT_EXIT_GRACE_SECONDS))
 
 
 class DeadlineReached(Exception):
@@ -65,7 +71,7 @@ async def run_in_group(
         reader = asyncio.create_task(_read_stream(proc, parser, log, events_path, attempt))
     try:
         await _feed_stdin(proc, stdin)
-        result_seen_at = None
+        result_seen_at, grace = None, result_exit_grace()
         while True:
             activity.heartbeat({"pgid": proc.pid, "attempt": attempt})
             now = time.monotonic()
@@ -73,7 +79,7 @@ async def run_in_group(
                 raise DeadlineReached
             if parser and parser.saw_result:
                 result_seen_at = result_seen_at or now
-                if now - result_seen_at > RESULT_EXIT_GRACE_SECONDS:
+                if now - result_seen_at > grace:
                     raise HungAfterResult
             try:
                 interval = min(C.HEARTBEAT_INTERVAL.total_seconds(), deadline - now)

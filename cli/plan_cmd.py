@@ -5,6 +5,7 @@ from typing import Annotated
 
 import typer
 
+from magsag.activities.runners import check_spec
 from magsag.cli.console import fail, out_console, print_json
 from magsag.cli.render import critical_path, plan_layers
 from magsag.contracts.durations import format_duration
@@ -19,9 +20,15 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print the normalized plan
 
 def load_or_exit(path: Path, provider_map: dict[str, str] | None = None) -> Plan:
     try:
-        return load_plan(path, provider_map)
+        plan = load_plan(path, provider_map)
     except PlanError as err:
         raise fail(str(err)) from None
+    for name, runner in plan.runners.items():
+        try:
+            check_spec(runner)
+        except ValueError as err:
+            raise fail(f"{path}: runner '{name}': {err}") from None
+    return plan
 
 
 @app.command()
