@@ -2,7 +2,7 @@
 
 from magsag.contracts.durations import format_duration
 from magsag.contracts.plan import Plan
-from magsag.contracts.run import RunResult, TaskResult, TaskStatus
+from magsag.contracts.run import RunResult, TaskResult, TaskStatus, Usage
 
 MARKS = {
     TaskStatus.PENDING: "·",
@@ -23,6 +23,8 @@ def task_line(task: TaskResult) -> str:
         parts.append(f"after {task.attempts} attempts")
     if task.commit:
         parts.append(task.commit[:10])
+    if task.usage.cost_usd or task.usage.output_tokens:
+        parts.append(cost_text(task.usage))
     if task.error:
         parts.append(f"— {task.error}")
     return "  ".join(parts)
@@ -34,6 +36,8 @@ def run_summary(result: RunResult) -> list[str]:
         counts[task.status.value] = counts.get(task.status.value, 0) + 1
     tally = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
     lines = [f"run {result.run_id} {result.status.value}: {tally}"]
+    if result.usage.cost_usd or result.usage.output_tokens:
+        lines.append(f"usage: {cost_text(result.usage)}")
     tip = (result.integration_commit or "")[:10]
     lines.append(f"integration branch {result.integration_branch} at {tip}")
     if result.resumed_from:
@@ -41,6 +45,12 @@ def run_summary(result: RunResult) -> list[str]:
     for later in result.resumed_as:
         lines.append(f"resumed as run {later}")
     return lines
+
+
+def cost_text(usage: Usage) -> str:
+    tokens = f"{usage.input_tokens + usage.cache_read_tokens} in / {usage.output_tokens} out"
+    estimate = " (estimated)" if usage.cost_estimated else ""
+    return f"${usage.cost_usd:.4f}{estimate}, {tokens} tokens"
 
 
 def result_json(result: RunResult) -> dict:

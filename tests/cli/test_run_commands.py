@@ -179,3 +179,19 @@ def test_provider_map_moves_a_category_to_another_runner_without_edits(tmp_path,
     assert bad.returncode == 2 and "write CATEGORY=RUNNER" in bad.stderr
     unknown = magsag("run", plan, "--repo", repo, "--provider-map", "backend=gpt", env=cli_env)
     assert unknown.returncode == 2 and "backend=gpt: unknown runner" in unknown.stderr
+
+
+def test_run_shows_agent_cost_and_exits_1_past_the_budget(tmp_path, repo, cli_env):
+    standins = Path(__file__).parents[1] / "runners" / "standins"
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(
+        "runners: {claude: {kind: claude}}\n"
+        "tasks: [{name: a, prompt: x}, {name: b, prompt: y, depends_on: [a]}]\n"
+    )
+    env = {**cli_env, "PATH": f"{standins}:{cli_env['PATH']}", "STANDIN_WRITE": "{task}.md"}
+    done = magsag("run", plan, "--repo", repo, "--max-cost", "0.01", env=env)
+    assert done.returncode == 1
+    assert "budget_exceeded: 1 skipped, 1 succeeded" in done.stdout
+    assert "usage: $0.0125, 110 in / 50 out tokens" in done.stdout
+    bad = magsag("run", plan, "--repo", repo, "--max-cost", "0", env=env)
+    assert bad.returncode == 2 and "--max-cost 0.0: must be more than 0" in bad.stderr

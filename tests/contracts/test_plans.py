@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from magsag.activities.runners import check_spec
 from magsag.contracts.durations import format_duration, parse_duration
 from magsag.contracts.plan_loader import MAX_TASKS, PlanError, load_plan, parse_plan
 
@@ -13,7 +14,10 @@ RUNNER = {"sh": {"command": ["bash", "-c", "{prompt}"]}}
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
 def test_every_example_plan_is_valid(path):
-    assert load_plan(path).tasks
+    plan = load_plan(path)
+    assert plan.tasks
+    for runner in plan.runners.values():
+        check_spec(runner)  # kind-specific options too
 
 
 def test_phases_compile_to_dependencies_on_the_whole_previous_phase():
