@@ -1,11 +1,12 @@
 """Commands on a run that exists: `status`, `watch`, `cancel`."""
 
 import asyncio
+import getpass
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from magsag.cli import inputs
@@ -15,8 +16,9 @@ from magsag.cli.render import result_json, run_summary, task_line
 from magsag.cli.run_cmd import start_and_follow
 from magsag.cli.runtime import connect_or_exit, worker_if_needed
 from magsag.contracts import constants as C
-from magsag.contracts.run import RunInput, RunResult, RunStatus, TaskStatus
+from magsag.contracts.run import GateDecision, RunInput, RunResult, RunStatus, TaskStatus
 from magsag.worker import connection
+from magsag.workflows.plan import PlanWorkflow
 
 RunIdArg = Annotated[str, typer.Argument(help="Run id printed by `magsag run`.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
@@ -157,3 +159,53 @@ def _with_dependents(run_input: RunInput, names: set[str]) -> set[str]:
                 selected.add(task.name)
                 changed = True
     return selected
+
+
+GateOpts = {
+    "phase": typer.Option(help="The phase whose approval to give."),
+    "task": typer.Option(help="The task whose approval to give."),
+    "by": typer.Option(help="Who decides (default: your user name).", envvar="MAGSAG_USER"),
+}
+
+
+def approve(
+    run_id: RunIdArg,
+    phase: Annotated[str | None, GateOpts["phase"]] = None,
+    task: Annotated[str | None, GateOpts["task"]] = None,
+    by: Annotated[str | None, GateOpts["by"]] = None,
+) -> None:
+    """Let a phase or task that waits for approval start. With neither --phase nor
+    --task, approves the one approval the run waits for."""
+    decision = GateDecision(phase=phase, task=task, by=by or getpass.getuser())
+    asyncio.run(_decide(run_id, decision, approving=True))
+
+
+def reject(
+    run_id: RunIdArg,
+    phase: Annotated[str | None, GateOpts["phase"]] = None,
+    task: Annotated[str | None, GateOpts["task"]] = None,
+    reason: Annotated[str | None, typer.Option(help="Why; recorded in the run.")] = None,
+    by: Annotated[str | None, GateOpts["by"]] = None,
+) -> None:
+    """End a waiting phase or task as skipped (its dependents too), recording why."""
+    decision = GateDecision(phase=phase, task=task, by=by or getpass.getuser(), reason=reason)
+    asyncio.run(_decide(run_id, decision, approving=False))
+
+
+async def _decide(run_id: str, decision: GateDecision, approving: bool) -> None:
+    if decision.phase and decision.task:
+        raise fail("name --phase or --task, not both")
+    client = await connect_or_exit(start_embedded=False)
+    handle = await existing_run(client, run_id)
+    _, closed = await read_status(handle)
+    if closed:
+        raise fail(f"run {run_id} already ended")
+    update = PlanWorkflow.approve if approving else PlanWorkflow.reject
+    # An update is answered by the workflow, so some worker must run it.
+    async with worker_if_needed(client, C.host_queue(connection.hostname()), quiet=True):
+        try:
+            gate = await handle.execute_update(update, decision)
+        except WorkflowUpdateFailedError as err:
+            raise fail(str(err.cause.message if err.cause else err)) from None
+    verb = "approved" if approving else "rejected"
+    info(f"{gate.id} {verb} by {gate.by} at {gate.at:%Y-%m-%d %H:%M:%S} UTC")

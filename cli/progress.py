@@ -5,8 +5,8 @@ import asyncio
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 
 from magsag.cli.console import info, print_json
-from magsag.cli.render import result_json, run_summary, task_line
-from magsag.contracts.run import RunResult, RunStatus
+from magsag.cli.render import gate_line, result_json, run_summary, task_line
+from magsag.contracts.run import GateStatus, RunResult, RunStatus
 from magsag.workflows.plan import STATUS_MEMO
 
 POLL_SECONDS = 0.5
@@ -61,6 +61,10 @@ def _show_changes(result: RunResult | None, shown: dict[str, tuple], quiet: bool
         if shown.get(task.name) != key:
             shown[task.name] = key
             info(task_line(task))
+    for gate in result.gates.values():
+        if shown.get(gate.id) != (gate.status,) and gate.status != GateStatus.NOT_REACHED:
+            shown[gate.id] = (gate.status,)
+            info(gate_line(result.run_id, gate))
 
 
 def report(result: RunResult, json_output: bool) -> int:

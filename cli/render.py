@@ -2,7 +2,7 @@
 
 from magsag.contracts.durations import format_duration
 from magsag.contracts.plan import Plan
-from magsag.contracts.run import RunResult, TaskResult, TaskStatus, Usage
+from magsag.contracts.run import Gate, GateStatus, RunResult, TaskResult, TaskStatus, Usage
 
 MARKS = {
     TaskStatus.PENDING: "·",
@@ -40,11 +40,28 @@ def run_summary(result: RunResult) -> list[str]:
         lines.append(f"usage: {cost_text(result.usage)}")
     tip = (result.integration_commit or "")[:10]
     lines.append(f"integration branch {result.integration_branch} at {tip}")
+    for gate in result.gates.values():
+        lines.append(gate_line(result.run_id, gate))
     if result.resumed_from:
         lines.append(f"resumed from run {result.resumed_from}")
     for later in result.resumed_as:
         lines.append(f"resumed as run {later}")
     return lines
+
+
+def gate_line(run_id: str, gate: Gate) -> str:
+    kind, _, name = gate.id.partition(":")
+    if gate.status == GateStatus.WAITING:
+        return (
+            f"⏸ {gate.id} waits for approval: magsag approve {run_id} --{kind} {name}"
+            f" (or magsag reject ...)"
+        )
+    if gate.status == GateStatus.NOT_REACHED:
+        return f"· {gate.id} will wait for approval"
+    reason = f": {gate.reason}" if gate.reason else ""
+    when = f" at {gate.at:%Y-%m-%d %H:%M:%S}" if gate.at else ""
+    mark = "✓" if gate.status == GateStatus.APPROVED else "✗"
+    return f"{mark} {gate.id} {gate.status.value} by {gate.by}{when}{reason}"
 
 
 def cost_text(usage: Usage) -> str:

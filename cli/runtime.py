@@ -119,12 +119,15 @@ async def workers_present(client: Client, host_queue: str) -> bool:
 
 
 @contextlib.asynccontextmanager
-async def worker_if_needed(client: Client, host_queue: str) -> AsyncIterator[bool]:
+async def worker_if_needed(
+    client: Client, host_queue: str, quiet: bool = False
+) -> AsyncIterator[bool]:
     """Run workers in this process while the block runs, unless some already poll."""
     if await workers_present(client, host_queue):
         yield False
         return
-    info("no magsag worker is polling; running one in this process while it waits")
+    if not quiet:
+        info("no magsag worker is polling; running one in this process while it waits")
     from magsag.worker.assembly import running_workers  # only this path needs a worker
 
     async with running_workers(client, host_queue):

@@ -61,11 +61,13 @@ class TaskSpec(_Strict):
     checks: list[str] = Field(default_factory=list)
     outputs: list[str] = Field(default_factory=list)
     critical: bool = True
+    approval: bool = Field(default=False, description="wait for `magsag approve` before it starts")
 
 
 class PhaseSpec(_Strict):
     name: str
     parallel: bool = True
+    approval: bool = Field(default=False, description="one approval before the phase starts")
     tasks: list[TaskSpec]
 
 
@@ -115,6 +117,9 @@ class PlanTask(BaseModel):
     outputs: list[str] = Field(default_factory=list)
     critical: bool = True
     phase: str | None = None
+    gate: str | None = Field(
+        default=None, description='approval it waits for: "phase:<name>" or "task:<name>"'
+    )
 
 
 class Plan(BaseModel):

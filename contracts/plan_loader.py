@@ -117,11 +117,11 @@ def _check_size(plan: Plan, fail) -> None:
         )
 
 
-def _flatten(raw: PlanFile) -> list[tuple[TaskSpec, tuple[list[str], str | None]]]:
-    """Pair each task with the dependencies its place in the plan implies."""
+def _flatten(raw: PlanFile) -> list[tuple[TaskSpec, tuple[list[str], object]]]:
+    """Pair each task with the dependencies its place in the plan implies (and its phase)."""
     if raw.tasks is not None:
         return [(spec, ([], None)) for spec in raw.tasks]
-    flat: list[tuple[TaskSpec, tuple[list[str], str | None]]] = []
+    flat: list[tuple[TaskSpec, tuple[list[str], object]]] = []
     previous_phase: list[str] = []
     for phase in raw.phases or []:
         current: list[str] = []
@@ -131,7 +131,7 @@ def _flatten(raw: PlanFile) -> list[tuple[TaskSpec, tuple[list[str], str | None]
             implied = list(previous_phase)
             if not phase.parallel and current:
                 implied.append(current[-1])
-            flat.append((spec, (implied, phase.name)))
+            flat.append((spec, (implied, phase)))
             current.append(spec.name)
         previous_phase = current
     return flat
@@ -171,8 +171,18 @@ def _resolve_task(spec: TaskSpec, implied: list[str], phase, raw: PlanFile, fail
         checks=spec.checks,
         outputs=spec.outputs,
         critical=spec.critical,
-        phase=phase,
+        phase=phase.name if phase else None,
+        gate=_gate(spec, phase),
     )
+
+
+def _gate(spec: TaskSpec, phase) -> str | None:
+    """A task's own approval comes first; a gated phase holds all its tasks."""
+    if spec.approval:
+        return f"task:{spec.name}"
+    if phase is not None and phase.approval:
+        return f"phase:{phase.name}"
+    return None
 
 
 def _check_acyclic(tasks: list[PlanTask], fail) -> None:

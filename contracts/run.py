@@ -51,6 +51,39 @@ class TaskStatus(StrEnum):
 FINISHED_TASK_STATUSES = frozenset(TaskStatus) - {TaskStatus.PENDING, TaskStatus.RUNNING}
 
 
+class GateStatus(StrEnum):
+    NOT_REACHED = "not_reached"
+    WAITING = "waiting"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+class Gate(BaseModel):
+    """An approval a phase or task waits for; who decided and when is kept."""
+
+    id: str = Field(description='"phase:<name>" or "task:<name>"')
+    status: GateStatus = GateStatus.NOT_REACHED
+    by: str | None = None
+    at: datetime | None = None
+    reason: str | None = None
+
+
+class GateDecision(BaseModel):
+    """`magsag approve` / `reject`: which gate (none named: the one waiting), by whom."""
+
+    phase: str | None = None
+    task: str | None = None
+    by: str | None = None
+    reason: str | None = None
+
+    def gate_id(self) -> str | None:
+        if self.phase:
+            return f"phase:{self.phase}"
+        if self.task:
+            return f"task:{self.task}"
+        return None
+
+
 class RunPaths(BaseModel):
     """Where a run's files live on the host that holds the repository."""
 
@@ -113,6 +146,7 @@ class RunResult(BaseModel):
     started_at: datetime | None = None
     finished_at: datetime | None = None
     usage: Usage = Field(default_factory=Usage, description="all tasks together")
+    gates: dict[str, Gate] = Field(default_factory=dict)
     tasks: dict[str, TaskResult]
 
     def as_memo(self) -> dict:
@@ -141,4 +175,5 @@ class RunResult(BaseModel):
             tasks={
                 t.name: inp.carried.get(t.name, TaskResult(name=t.name)) for t in inp.plan.tasks
             },
+            gates={t.gate: Gate(id=t.gate) for t in inp.plan.tasks if t.gate},
         )

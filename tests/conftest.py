@@ -13,9 +13,10 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from magsag.contracts.constants import SEARCH_ATTRIBUTES
-from magsag.worker.assembly import build_workers
+from magsag.worker.assembly import running_workers
 from magsag.worker.devserver import temporal_binary
 from tests.support.gitrepo import make_repo
+from tests.support.processes import Processes
 
 
 @pytest.fixture(scope="session")
@@ -50,12 +51,8 @@ def queues() -> Queues:
 @pytest.fixture
 async def worker(client: Client, queues: Queues) -> AsyncIterator[Queues]:
     """Workers on this test's own queues, the way `magsag worker` assembles them."""
-    workers = build_workers(client, queues.host_queue, task_queue=queues.task_queue)
-    for w in workers:
-        await w.__aenter__()
-    yield queues
-    for w in workers:
-        await w.__aexit__(None, None, None)
+    async with running_workers(client, queues.host_queue, queues.task_queue):
+        yield queues
 
 
 @pytest.fixture
@@ -76,3 +73,10 @@ def cli_env(temporal_env, tmp_path) -> dict:
         COLUMNS="200",
     )
     return env
+
+
+@pytest.fixture
+def procs(cli_env, tmp_path):
+    processes = Processes(cli_env, tmp_path)
+    yield processes
+    processes.stop_all()

@@ -46,9 +46,11 @@ def build_workers(
 
 
 @contextlib.asynccontextmanager
-async def running_workers(client: Client, host_queue: str) -> AsyncIterator[None]:
+async def running_workers(
+    client: Client, host_queue: str, task_queue: str | None = None
+) -> AsyncIterator[None]:
     """Run both workers for the block; leaving it shuts them down (agents are killed)."""
     async with contextlib.AsyncExitStack() as stack:
-        for worker in build_workers(client, host_queue):
+        for worker in build_workers(client, host_queue, task_queue):
             await stack.enter_async_context(worker)
         yield

@@ -22,6 +22,9 @@ with workflow.unsafe.imports_passed_through():
         PrepareIntegrationOutput,
     )
     from magsag.contracts.run import (
+        Gate,
+        GateDecision,
+        GateStatus,
         RunInput,
         RunResult,
         RunStatus,
@@ -41,12 +44,97 @@ STATUS_MEMO = "magsag_status"
 class PlanWorkflow:
     def __init__(self) -> None:
         self._result: RunResult | None = None
+        self._decided = asyncio.Event()  # set by approve/reject updates
         self._budget_spent = False
         self._attempts = 0  # of the tasks this run ran (a resumed run's carried ones aside)
 
     @workflow.query
     def status(self) -> RunResult | None:
         return self._result
+
+    @workflow.update
+    async def approve(self, decision: GateDecision) -> Gate:
+        """Let a waiting phase or task start (`magsag approve`)."""
+        return self._decide(decision, GateStatus.APPROVED)
+
+    @approve.validator
+    def _validate_approve(self, decision: GateDecision) -> None:
+        self._waiting_gate(decision)
+
+    @workflow.update
+    async def reject(self, decision: GateDecision) -> Gate:
+        """End a waiting phase or task as skipped, with the reason (`magsag reject`)."""
+        return self._decide(decision, GateStatus.REJECTED)
+
+    @reject.validator
+    def _validate_reject(self, decision: GateDecision) -> None:
+        self._waiting_gate(decision)
+
+    def _decide(self, decision: GateDecision, status: GateStatus) -> Gate:
+        gate = self._result.gates[self._waiting_gate(decision)]
+        gate.status, gate.by, gate.at = status, decision.by, workflow.now()
+        gate.reason = decision.reason
+        self._decided.set()
+        return gate
+
+    def _waiting_gate(self, decision: GateDecision) -> str:
+        """The gate a decision is for; a clear error when there is nothing to decide."""
+        gates = self._result.gates if self._result else {}
+        gate_id = decision.gate_id()
+        if gate_id is None:
+            waiting = sorted(g.id for g in gates.values() if g.status == GateStatus.WAITING)
+            if not waiting:
+                raise ApplicationError("nothing is waiting for approval", type="NothingWaiting")
+            if len(waiting) > 1:
+                raise ApplicationError(
+                    f"several approvals wait ({', '.join(waiting)}); name one with --phase "
+                    "or --task",
+                    type="AmbiguousApproval",
+                )
+            gate_id = waiting[0]
+        gate = gates.get(gate_id)
+        if gate is None:
+            raise ApplicationError(f"this run has no approval gate {gate_id}", type="NoSuchGate")
+        if gate.status in (GateStatus.APPROVED, GateStatus.REJECTED):
+            raise ApplicationError(
+                f"{gate_id} was already {gate.status.value} by {gate.by or 'someone'}",
+                type="AlreadyDecided",
+            )
+        if gate.status == GateStatus.NOT_REACHED:
+            raise ApplicationError(
+                f"nothing waits at {gate_id} yet: its dependencies have not finished",
+                type="NothingWaiting",
+            )
+        return gate_id
+
+    def _mark_waiting_gates(self, scheduler: Scheduler) -> set[str]:
+        waiting = scheduler.waiting_gates()
+        for gate_id in waiting:
+            gate = self._result.gates[gate_id]
+            if gate.status == GateStatus.NOT_REACHED:
+                gate.status = GateStatus.WAITING
+        return waiting
+
+    def _apply_decisions(self, scheduler: Scheduler) -> None:
+        for gate in self._result.gates.values():
+            if gate.status == GateStatus.APPROVED:
+                scheduler.approved.add(gate.id)
+            elif gate.status == GateStatus.REJECTED:
+                for task in self._plan_tasks_of(gate.id, scheduler):
+                    scheduler.finish(task, TaskStatus.SKIPPED)
+                    self._result.tasks[
+                        task
+                    ].error = (
+                        f"rejected by {gate.by or 'someone'}: {gate.reason or 'no reason given'}"
+                    )
+
+    @staticmethod
+    def _plan_tasks_of(gate_id: str, scheduler: Scheduler) -> list[str]:
+        return [
+            name
+            for name, status in scheduler.status.items()
+            if status == TaskStatus.PENDING and scheduler.gate_of(name) == gate_id
+        ]
 
     @workflow.run
     async def run(self, inp: RunInput) -> RunResult:
@@ -87,16 +175,27 @@ class PlanWorkflow:
         """
         merging: asyncio.Task[dict[str, TaskStatus]] | None = None
         to_merge: list[TaskResult] = []
+        decision: asyncio.Task | None = None
         while True:
             for name in scheduler.next_to_start():
                 running[name] = asyncio.create_task(self._run_task(inp, name))
                 self._result.tasks[name].started_at = workflow.now()
+            waiting = self._mark_waiting_gates(scheduler)
+            if waiting and decision is None:
+                decision = asyncio.create_task(self._decided.wait())
+            elif not waiting and decision is not None:
+                decision.cancel()
+                decision = None
             self._sync_statuses(scheduler)
             self._publish()
-            pending = list(running.values()) + ([merging] if merging else [])
+            pending = list(running.values()) + [f for f in (merging, decision) if f]
             if not pending:
                 return
             await workflow.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            if decision is not None and decision.done():
+                decision = None
+                self._decided.clear()
+                self._apply_decisions(scheduler)
             for name in [name for name, fut in running.items() if fut.done()]:
                 result = running.pop(name).result()
                 self._result.tasks[name] = result

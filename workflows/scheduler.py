@@ -23,6 +23,8 @@ class Scheduler:
         # Tasks whose agent is done and whose commit waits to be merged: still RUNNING
         # for their dependents, but no longer holding a concurrency slot.
         self._merging: set[str] = set()
+        # Approval gates that have been approved; a gated task waits for its gate.
+        self.approved: set[str] = set()
 
     def running(self) -> list[str]:
         return [name for name, status in self.status.items() if status == TaskStatus.RUNNING]
@@ -40,12 +42,7 @@ class Scheduler:
         for name in running:
             runner = self._plan.task(name).runner
             per_runner[runner] = per_runner.get(runner, 0) + 1
-        ready = [
-            task
-            for task in self._plan.tasks
-            if self.status[task.name] == TaskStatus.PENDING
-            and all(self.status[dep] == TaskStatus.SUCCEEDED for dep in task.depends_on)
-        ]
+        ready = [task for task in self._ready() if task.gate is None or task.gate in self.approved]
         ready.sort(key=lambda task: (-task.priority, self._order[task.name]))
         started: list[str] = []
         for task in ready:
@@ -58,6 +55,23 @@ class Scheduler:
             self.status[task.name] = TaskStatus.RUNNING
             started.append(task.name)
         return started
+
+    def gate_of(self, name: str) -> str | None:
+        return self._plan.task(name).gate
+
+    def waiting_gates(self) -> set[str]:
+        """Gates that hold a task whose dependencies are all done."""
+        if self.stopping:
+            return set()
+        return {t.gate for t in self._ready() if t.gate and t.gate not in self.approved}
+
+    def _ready(self):
+        return [
+            task
+            for task in self._plan.tasks
+            if self.status[task.name] == TaskStatus.PENDING
+            and all(self.status[dep] == TaskStatus.SUCCEEDED for dep in task.depends_on)
+        ]
 
     def finish(self, name: str, status: TaskStatus) -> None:
         self._merging.discard(name)
