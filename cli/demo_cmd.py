@@ -11,6 +11,7 @@ import yaml
 
 from magsag.cli.console import info
 from magsag.cli.run_cmd import prepare_run, start_and_follow
+from magsag.cli.runtime import web_ui_link
 from magsag.contracts import constants as C
 from magsag.worker import connection
 
@@ -87,8 +88,7 @@ def demo() -> None:
         cwd=repo, capture_output=True, text=True,
     )  # fmt: skip
     print(log.stdout, end="", flush=True)
-    if not connection.is_configured():
-        workflow = C.plan_workflow_id(run_input.run_id)
-        ui = f"http://localhost:{C.DEFAULT_UI_PORT}/namespaces/{C.DEFAULT_NAMESPACE}"
-        info(f"\nWeb UI: {ui}/workflows/{workflow}")
+    link = web_ui_link(run_input.run_id)
+    if link:
+        info(f"\nWeb UI: {link}")
     raise typer.Exit(code)

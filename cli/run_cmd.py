@@ -14,6 +14,7 @@ from magsag.cli.progress import follow_run, report
 from magsag.cli.runtime import (
     connect_or_exit,
     ensure_search_attributes,
+    web_ui_link,
     worker_if_needed,
     workers_present,
 )
@@ -139,6 +140,9 @@ async def start_and_follow(run_input: RunInput, detach: bool, json_output: bool)
         f"run {run_input.run_id} started; integration branch "
         f"{C.integration_branch(run_input.run_id)}"
     )
+    link = web_ui_link(run_input.run_id)
+    if link:
+        info(f"Web UI: {link}")
     async with worker_if_needed(client, run_input.host_queue):
         result = await follow_run(handle, quiet=False)
     return report(result, json_output)

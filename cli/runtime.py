@@ -30,6 +30,14 @@ def embedded_server() -> DevServer:
     return DevServer(db=connection.state_dir() / "temporal.db")
 
 
+def web_ui_link(run_id: str) -> str | None:
+    """Where the embedded server's Web UI shows the run (None for a configured server)."""
+    if connection.is_configured():
+        return None
+    workflow_id = C.plan_workflow_id(run_id)
+    return f"{embedded_server().ui_url}/namespaces/{C.DEFAULT_NAMESPACE}/workflows/{workflow_id}"
+
+
 def ensure_server() -> None:
     """Start the embedded dev server in the background when nothing is configured or up."""
     if connection.is_configured():

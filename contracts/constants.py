@@ -47,6 +47,10 @@ SEARCH_ATTRIBUTES = {
     "MagsagPlan": "Keyword",
     "MagsagRunStatus": "Keyword",
     "MagsagResumedFrom": "Keyword",
+    "MagsagWaiting": "Keyword",
+    "MagsagTasksDone": "Int",
+    "MagsagTasksFailed": "Int",
+    "MagsagCostUsd": "Double",
 }
 
 # Environment variables set for every agent process.

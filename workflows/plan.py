@@ -9,7 +9,7 @@ the moment it starts, so it sees the merged work of everything it depends on.
 import asyncio
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributeKey
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError, ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
@@ -32,10 +32,12 @@ with workflow.unsafe.imports_passed_through():
         TaskResult,
         TaskStatus,
     )
+    from magsag.workflows import search_attributes
     from magsag.workflows.scheduler import Scheduler
     from magsag.workflows.task import TaskWorkflow
 
-RUN_STATUS_ATTRIBUTE = SearchAttributeKey.for_keyword("MagsagRunStatus")
+# Patch: search attributes kept current at every change (before: run status at the end).
+LIVE_SEARCH_ATTRIBUTES = "live-search-attributes"
 # The run's state is also kept in the memo, so `describe` answers without a worker.
 STATUS_MEMO = "magsag_status"
 
@@ -45,6 +47,7 @@ class PlanWorkflow:
     def __init__(self) -> None:
         self._result: RunResult | None = None
         self._decided = asyncio.Event()  # set by approve/reject updates
+        self._published: dict = {}  # search attribute values last upserted
         self._budget_spent = False
         self._attempts = 0  # of the tasks this run ran (a resumed run's carried ones aside)
 
@@ -244,6 +247,7 @@ class PlanWorkflow:
                 parent_close_policy=workflow.ParentClosePolicy.REQUEST_CANCEL,
                 cancellation_type=workflow.ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
                 static_summary=f"{name}: {task.prompt[:120]}",
+                static_details=_task_details(inp, task),
             )
         except ChildWorkflowError as err:
             return _failed_result(name, err, self._result.tasks[name])
@@ -293,10 +297,29 @@ class PlanWorkflow:
         self._result.status = status
         self._result.finished_at = workflow.now()
         self._publish()
-        workflow.upsert_search_attributes([RUN_STATUS_ATTRIBUTE.value_set(status.value)])
 
     def _publish(self) -> None:
+        """Keep the memo, search attributes and the UI's current details up to date."""
         workflow.upsert_memo({STATUS_MEMO: self._result.as_memo()})
+        if workflow.patched(LIVE_SEARCH_ATTRIBUTES):
+            current = search_attributes.current(self._result)
+            search_attributes.upsert_changes(current, self._published)
+        elif self._result.status != RunStatus.RUNNING:  # runs started before the patch
+            workflow.upsert_search_attributes(
+                [search_attributes.RUN_STATUS.value_set(self._result.status.value)]
+            )
+        workflow.set_current_details(self._current_details())
+
+    def _current_details(self) -> str:
+        by_status: dict[str, list[str]] = {}
+        for name, task in self._result.tasks.items():
+            by_status.setdefault(task.status.value, []).append(name)
+        lines = [f"**{status}**: {', '.join(names)}" for status, names in by_status.items()]
+        waiting = [g.id for g in self._result.gates.values() if g.status == GateStatus.WAITING]
+        if waiting:
+            lines.append(f"**waiting for approval**: {', '.join(waiting)}")
+        lines.append(f"**cost**: ${self._result.usage.cost_usd:.4f}")
+        return "\n\n".join(lines)
 
     @staticmethod
     async def _repo_activity(name, arg, result_type, inp: RunInput, summary: str | None = None):
@@ -309,6 +332,21 @@ class PlanWorkflow:
             retry_policy=RetryPolicy(maximum_interval=C.RETRY_MAX_INTERVAL),
             summary=summary or name,
         )
+
+
+def _task_details(inp: RunInput, task) -> str:
+    """What the Web UI shows on a task workflow: runner, place in the plan, prompt."""
+    lines = [
+        f"**runner**: {task.runner}" + (f" (for {task.category})" if task.category else ""),
+        f"**branch**: {C.task_branch(inp.run_id, task.name)}",
+        f"**depends on**: {', '.join(task.depends_on) or 'nothing'}",
+        f"**timeout**: {task.timeout_seconds:g}s, **retries**: {task.retries}",
+    ]
+    if task.phase:
+        lines.append(f"**phase**: {task.phase}")
+    if task.checks:
+        lines.append("**checks**: " + "; ".join(f"`{c}`" for c in task.checks))
+    return "\n\n".join(lines) + f"\n\n**prompt**:\n\n{task.prompt[:2000]}"
 
 
 def _failed_result(name: str, err: ChildWorkflowError, current: TaskResult) -> TaskResult:

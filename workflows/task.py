@@ -62,6 +62,7 @@ class TaskWorkflow:
         try:
             while True:
                 try:
+                    workflow.set_current_details(f"attempt {attempt} of {task.retries + 1}")
                     agent = await self._run_agent(inp, branch, worktree, attempt, feedback)
                     break
                 except ActivityError as err:
@@ -69,6 +70,7 @@ class TaskWorkflow:
                     wait = _rate_limit_wait(err)
                     if wait is not None and rate_limit_waits < MAX_RATE_LIMIT_WAITS:
                         rate_limit_waits += 1
+                        workflow.set_current_details(f"rate limited: waiting {wait} for the reset")
                         await workflow.sleep(wait)
                         continue
                     if attempt > task.retries or not _worth_another_attempt(err):

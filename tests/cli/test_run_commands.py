@@ -9,7 +9,7 @@ import pytest
 
 from tests.support.cli import MAGSAG, magsag, magsag_json
 from tests.support.gitrepo import commit_file, git_out, make_repo
-from tests.support.poll import wait_for
+from tests.support.poll import eventually, wait_for
 
 PLAN = """
 name: cli-plan
@@ -195,3 +195,29 @@ def test_run_shows_agent_cost_and_exits_1_past_the_budget(tmp_path, repo, cli_en
     assert "usage: $0.0125, 110 in / 50 out tokens" in done.stdout
     bad = magsag("run", plan, "--repo", repo, "--max-cost", "0", env=env)
     assert bad.returncode == 2 and "--max-cost 0.0: must be more than 0" in bad.stderr
+
+
+async def test_runs_are_found_by_search_attributes_with_readable_summaries(
+    plan_file, repo, cli_env, client
+):
+    result = magsag_json("run", plan_file, "--repo", repo, env=cli_env)
+    query = (
+        f'MagsagRepo = "{repo}" AND MagsagRunStatus = "succeeded" AND MagsagTasksDone = 3 '
+        "AND MagsagTasksFailed = 0"
+    )
+    found = await eventually(lambda: _ids(client, query), timeout=30, what="the run in visibility")
+    assert found == [f"magsag-{result['run_id']}"]
+    handle = client.get_workflow_handle(f"magsag-{result['run_id']}")
+    description = await handle.describe()
+    attributes = {k.name: v for k, v in description.typed_search_attributes}
+    assert attributes["MagsagPlan"] == "cli-plan" and attributes["MagsagCostUsd"] == 0.0
+    assert attributes["MagsagWaiting"] == ""
+    assert "magsag run of plan 'cli-plan'" in await description.static_summary()
+    assert "integration branch: magsag/" in await description.static_details()
+    child = await client.get_workflow_handle(f"magsag-{result['run_id']}/both").describe()
+    assert (await child.static_summary()).startswith("both: cat one.txt two.txt")
+    assert "**depends on**: one, two" in await child.static_details()
+
+
+async def _ids(client, query: str) -> list[str]:
+    return [execution.id async for execution in client.list_workflows(query)]

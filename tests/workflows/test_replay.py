@@ -3,9 +3,9 @@
 Two sources: histories recorded now by running a plan that exercises every path
 (success, retry, failure with WIP, conflict, skip), and committed JSON histories in
 tests/fixtures/histories, recorded from earlier versions of the workflows, so a change
-that breaks runs already in flight fails here. Re-record with
-MAGSAG_RECORD_HISTORIES=1 only when a change is deliberately incompatible (and then
-guard it with workflow.patched for runs in flight).
+that breaks runs already in flight fails here. Record a new set with
+MAGSAG_RECORD_HISTORIES=<label> (into tests/fixtures/histories/<label>/) after a change
+guarded by workflow.patched; keep the older sets, which exercise the unpatched branch.
 """
 
 import os
@@ -54,15 +54,21 @@ async def test_histories_of_a_run_through_every_path_replay(client, worker, repo
         if replayed.replay_failure:
             failures[history.workflow_id] = str(replayed.replay_failure)
     assert failures == {}
-    if os.environ.get("MAGSAG_RECORD_HISTORIES"):
-        FIXTURES.mkdir(parents=True, exist_ok=True)
+    label = os.environ.get("MAGSAG_RECORD_HISTORIES")
+    if label:  # a folder per recording: older ones stay, so patched code is replayed too
+        folder = FIXTURES / label
+        folder.mkdir(parents=True, exist_ok=True)
         for history in histories:
             kind = "plan" if history.workflow_id == ids[0] else "task"
             name = history.workflow_id.rsplit("/", 1)[-1] if kind == "task" else "run"
-            (FIXTURES / f"{kind}-{name}.json").write_text(history.to_json())
+            (folder / f"{kind}-{name}.json").write_text(history.to_json())
 
 
-@pytest.mark.parametrize("fixture", sorted(FIXTURES.glob("*.json")), ids=lambda p: p.stem)
+@pytest.mark.parametrize(
+    "fixture",
+    sorted(FIXTURES.rglob("*.json")),
+    ids=lambda p: str(p.relative_to(FIXTURES).with_suffix("")),
+)
 async def test_committed_histories_replay(fixture: Path):
     history = WorkflowHistory.from_json(fixture.stem, fixture.read_text())
     await _replayer().replay_workflow(history)
