@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test test-fast bench lint clean
+.PHONY: setup demo test test-ui bench lint clean
 
 setup: $(STAMP)
 
@@ -19,6 +19,12 @@ demo: setup
 
 test: setup
 	$(BIN)/python -m pytest
+
+# The Web UI seen by a browser: headless Chromium (Debian's chromium package) opens a
+# finished run. Not part of `make test`: it needs the browser, which is installed apart.
+test-ui: setup
+	@command -v chromium >/dev/null || { echo "make test-ui needs chromium (apt-get install -y chromium)" >&2; exit 2; }
+	MAGSAG_UI_TESTS=1 $(BIN)/python -m pytest tests/ui -q
 
 bench: setup
 	$(BIN)/python bench/run.py

@@ -171,5 +171,5 @@ def _details(run_input: RunInput) -> str:
         f"concurrency: {run_input.concurrency}\n"
         f"integration branch: {C.integration_branch(run_input.run_id)}\n"
         + (f"resumed from run: {run_input.resumed_from}\n" if run_input.resumed_from else "")
-        + f"\ntasks:\n{tasks}"
+        + f"\ntasks:\n\n{tasks}"
     )
