@@ -1,10 +1,13 @@
 """Following a run from the CLI: a line per task state change, then the result."""
 
 import asyncio
+import contextlib
 
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 
-from magsag.cli.console import info, print_json
+from magsag.cli.activity_files import mark_stale
+from magsag.cli.console import err_console, info, print_json
+from magsag.cli.live import LiveView
 from magsag.cli.render import gate_line, result_json, run_summary, task_line
 from magsag.contracts.run import GateStatus, RunResult, RunStatus
 from magsag.workflows.plan import STATUS_MEMO
@@ -26,16 +29,25 @@ async def follow_run(handle: WorkflowHandle, quiet: bool = False) -> RunResult:
     progress comes from the workflow's memo between polls.
     """
     shown: dict[str, tuple] = {}
-    outcome = asyncio.ensure_future(handle.result())
-    while not outcome.done():
-        await asyncio.wait([outcome], timeout=POLL_SECONDS)
-        if not outcome.done():
-            _show_changes((await read_status(handle))[0], shown, quiet)
-    if outcome.exception() is None:
-        result = outcome.result()
-    else:  # cancelled or failed from outside: its last published state says the rest
-        result, _ = await read_status(handle)
-    _show_changes(result, shown, quiet)
+    live = LiveView() if err_console.is_terminal and not quiet else None
+
+    def show(result: RunResult) -> None:
+        if live:
+            live.update(result)
+        elif not quiet:
+            _show_changes(result, shown)
+
+    with live or contextlib.nullcontext():
+        outcome = asyncio.ensure_future(handle.result())
+        while not outcome.done():
+            await asyncio.wait([outcome], timeout=POLL_SECONDS)
+            if not outcome.done():
+                show((await read_status(handle))[0])
+        if outcome.exception() is None:
+            result = outcome.result()
+        else:  # cancelled or failed from outside: its last published state says the rest
+            result, _ = await read_status(handle)
+        show(result)
     return result
 
 
@@ -50,14 +62,12 @@ async def read_status(handle: WorkflowHandle) -> tuple[RunResult, bool]:
     if closed and result.status == RunStatus.RUNNING:
         # Ended from outside the workflow (terminated, timed out): say how it ended.
         result.status = _STATUS_OF_CLOSED.get(description.status, RunStatus.FAILED)
-    return result, closed
+    return mark_stale(result), closed
 
 
-def _show_changes(result: RunResult | None, shown: dict[str, tuple], quiet: bool) -> None:
-    if result is None or quiet:
-        return
+def _show_changes(result: RunResult, shown: dict[str, tuple]) -> None:
     for task in result.tasks.values():
-        key = (task.status, task.attempts, task.commit)
+        key = (task.status, task.attempts, task.commit, task.stale)
         if shown.get(task.name) != key:
             shown[task.name] = key
             info(task_line(task))

@@ -105,6 +105,9 @@ class TaskResult(BaseModel):
     log_path: str | None = None
     usage: Usage = Field(default_factory=Usage, description="all attempts together")
     attempt_usage: list[Usage] = Field(default_factory=list, description="one per attempt")
+    stale: bool = Field(
+        default=False, description="running, but its agent printed nothing for a while (CLI)"
+    )
 
 
 class RunInput(BaseModel):
