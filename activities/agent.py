@@ -16,6 +16,7 @@ from pathlib import Path
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from magsag.activities import run_log
 from magsag.activities.git import git, has_trailers, resolve_commit
 from magsag.activities.group_run import DeadlineReached, HungAfterResult, run_in_group
 from magsag.activities.process import kill_recorded_group
@@ -54,7 +55,7 @@ async def run_agent(inp: AgentInput) -> AgentOutput:
         )
     )
     checkpoint = CloseWorktreeInput.for_task(
-        inp.repo, inp.worktree, inp.run_id, inp.task, mode="checkpoint"
+        inp.repo, inp.worktree, inp.run_id, inp.task, mode="checkpoint", log_dir=inp.log_dir
     )
     if await _checkpoint_exists(inp):
         # An earlier attempt committed its work, then its worker died before reporting.
@@ -63,15 +64,27 @@ async def run_agent(inp: AgentInput) -> AgentOutput:
     if created.reused:
         await _reset_to_base(worktree, inp.base_commit)
 
+    run_log.append(inp.log_dir, "attempt_started", task=inp.task, attempt=attempt)
     try:
         usage = await _attempt(
             inp, worktree, pidfile, attempt, log_path, started + inp.timeout_seconds
         )
+    except ApplicationError as err:
+        run_log.append(
+            inp.log_dir, "attempt_failed", task=inp.task, attempt=attempt, kind=err.type,
+            error=str(err)[:300],
+        )  # fmt: skip
+        raise
     finally:
         # Every process of the attempt is dead by now (see _run_group); the pidfile is
         # only for a worker that dies without reaching this line.
         pidfile.unlink(missing_ok=True)
-    return _output(attempt, log_path, started, await close_worktree(checkpoint), usage)
+    closed = await close_worktree(checkpoint)
+    run_log.append(
+        inp.log_dir, "checkpoint", task=inp.task, attempt=attempt, commit=closed.commit,
+        cost_usd=usage.cost_usd,
+    )  # fmt: skip
+    return _output(attempt, log_path, started, closed, usage)
 
 
 async def _attempt(inp: AgentInput, worktree, pidfile, attempt, log_path, deadline) -> Usage:

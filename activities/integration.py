@@ -9,6 +9,7 @@ from __future__ import annotations
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from magsag.activities import run_log
 from magsag.activities.git import (
     GitError,
     check_branch_name,
@@ -54,6 +55,7 @@ async def prepare_integration(input: PrepareIntegrationInput) -> PrepareIntegrat
             GitError(("update-ref", ref, base, ""), made.stderr, made.returncode)
         )
     activity.logger.info("created %s at %s from %s", input.branch, base, input.base)
+    run_log.append(input.log_dir, "run_started", integration_branch=input.branch, base=base)
     return PrepareIntegrationOutput(tip=base, created=True)
 
 
@@ -127,8 +129,10 @@ async def integrate(input: IntegrateInput) -> IntegrateOutput:
             tip, conflicts = await _merge_one(repo, ref, tip, commit, input.run_id, item.task)
             if conflicts:
                 activity.logger.warning("task %s conflicts on %s", item.task, conflicts)
+                run_log.append(input.log_dir, "conflict", task=item.task, files=conflicts)
             else:
                 activity.logger.info("integrated task %s: tip %s", item.task, tip)
+                run_log.append(input.log_dir, "integrated", task=item.task, tip=tip)
             outcomes.append(
                 IntegrateOutcome(task=item.task, merged=not conflicts, conflict_files=conflicts)
             )

@@ -15,6 +15,7 @@ from pathlib import Path
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from magsag.activities import run_log
 from magsag.activities.git import (
     GitError,
     changed_files,
@@ -207,6 +208,9 @@ async def close_worktree(input: CloseWorktreeInput) -> CloseWorktreeOutput:
     except GitError as err:
         raise to_application_error(err) from err
     _remove_if_empty(Path(input.path).parent)  # the run's folder under the worktree root
+    if input.mode == "wip":
+        run_log.append(input.log_dir, "work_saved", task=input.task, commit=commit)
+    run_log.append(input.log_dir, "worktree_removed", task=input.task, path=input.path)
     activity.logger.info(
         "closed worktree %s (%s): %s", input.path, input.mode, commit or "nothing to commit"
     )

@@ -4,13 +4,14 @@ from pydantic import BaseModel, Field
 
 from magsag.contracts.constants import task_branch
 from magsag.contracts.plan import RunnerSpec
-from magsag.contracts.run import Usage
+from magsag.contracts.run import RunResult, Usage
 
 
 class PrepareIntegrationInput(BaseModel):
     repo: str
     base: str = Field(description="branch, tag or commit the run starts from")
     branch: str = Field(description="integration branch to create, e.g. magsag/<run>/integration")
+    log_dir: str | None = Field(default=None, description="where run.jsonl is appended")
 
 
 class PrepareIntegrationOutput(BaseModel):
@@ -46,10 +47,18 @@ class CloseWorktreeInput(BaseModel):
     task: str
     mode: str = Field(pattern="^(checkpoint|wip)$")
     message: str
+    log_dir: str | None = None
 
     @classmethod
     def for_task(
-        cls, repo: str, worktree: str, run_id: str, task: str, mode: str, message: str = ""
+        cls,
+        repo: str,
+        worktree: str,
+        run_id: str,
+        task: str,
+        mode: str,
+        message: str = "",
+        log_dir: str | None = None,
     ) -> "CloseWorktreeInput":
         """Close the worktree of a task on its own branch magsag/<run>/tasks/<task>."""
         return cls(
@@ -60,6 +69,7 @@ class CloseWorktreeInput(BaseModel):
             task=task,
             mode=mode,
             message=message or f"magsag: {task}",
+            log_dir=log_dir,
         )
 
 
@@ -81,6 +91,7 @@ class IntegrateInput(BaseModel):
     branch: str
     run_id: str
     items: list[IntegrateItem] = Field(description="merged one after another, in this order")
+    log_dir: str | None = None
 
 
 class IntegrateOutcome(BaseModel):
@@ -127,3 +138,8 @@ class AgentOutput(BaseModel):
     commit: str | None = Field(description="the checkpoint, None when nothing changed")
     changed_files: list[str] = []
     usage: Usage = Field(default_factory=Usage)
+
+
+class RunEndRecord(BaseModel):
+    log_dir: str
+    result: RunResult

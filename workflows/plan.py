@@ -20,6 +20,7 @@ with workflow.unsafe.imports_passed_through():
         IntegrateOutput,
         PrepareIntegrationInput,
         PrepareIntegrationOutput,
+        RunEndRecord,
     )
     from magsag.contracts.run import (
         Gate,
@@ -38,6 +39,8 @@ with workflow.unsafe.imports_passed_through():
 
 # Patch: search attributes kept current at every change (before: run status at the end).
 LIVE_SEARCH_ATTRIBUTES = "live-search-attributes"
+# Patch: the run's end is written to run.jsonl by an activity (before: no such step).
+RUN_LOG_END = "run-log-end"
 # The run's state is also kept in the memo, so `describe` answers without a worker.
 STATUS_MEMO = "magsag_status"
 
@@ -145,7 +148,9 @@ class PlanWorkflow:
         self._result = RunResult.initial(inp, started_at=workflow.now())
         prepared = await self._repo_activity(
             "prepare_integration",
-            PrepareIntegrationInput(repo=inp.paths.repo, base=inp.base_commit, branch=branch),
+            PrepareIntegrationInput(
+                repo=inp.paths.repo, base=inp.base_commit, branch=branch, log_dir=inp.paths.log_dir
+            ),
             PrepareIntegrationOutput,
             inp,
         )
@@ -158,6 +163,7 @@ class PlanWorkflow:
         except asyncio.CancelledError:
             await self._cancel_running(running)
             self._settle(scheduler, RunStatus.CANCELLED, TaskStatus.CANCELLED)
+            await self._record_end(inp)
             raise
         failed = any(
             status in (TaskStatus.FAILED, TaskStatus.CONFLICTED) and inp.plan.task(name).critical
@@ -167,7 +173,13 @@ class PlanWorkflow:
         if self._budget_spent and any(s == TaskStatus.PENDING for s in scheduler.status.values()):
             status = RunStatus.BUDGET_EXCEEDED
         self._settle(scheduler, status, TaskStatus.SKIPPED)
+        await self._record_end(inp)
         return self._result
+
+    async def _record_end(self, inp: RunInput) -> None:
+        if workflow.patched(RUN_LOG_END):
+            record = RunEndRecord(log_dir=inp.paths.log_dir, result=self._result)
+            await self._repo_activity("record_run_end", record, None, inp, "record the run's end")
 
     async def _drive(self, inp: RunInput, scheduler: Scheduler, running: dict) -> None:
         """Start what is ready, wait for a task or the integration in flight, repeat.
@@ -262,6 +274,7 @@ class PlanWorkflow:
                 branch=C.integration_branch(inp.run_id),
                 run_id=inp.run_id,
                 items=items,
+                log_dir=inp.paths.log_dir,
             ),
             IntegrateOutput,
             inp,

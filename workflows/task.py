@@ -146,7 +146,12 @@ class TaskWorkflow:
         return await workflow.execute_activity(
             "close_worktree",
             CloseWorktreeInput.for_task(
-                inp.paths.repo, worktree, inp.run_id, inp.task.name, mode="wip"
+                inp.paths.repo,
+                worktree,
+                inp.run_id,
+                inp.task.name,
+                "wip",
+                log_dir=inp.paths.log_dir,
             ),
             result_type=CloseWorktreeOutput,
             task_queue=inp.host_queue,

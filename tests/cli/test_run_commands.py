@@ -50,7 +50,7 @@ def test_run_waits_and_reports_the_result_as_json(plan_file, repo, cli_env):
     # The agent's output went to a log file under the state directory.
     logs = Path(cli_env["MAGSAG_STATE_DIR"]) / "runs" / result["run_id"]
     assert sorted(p.name for p in logs.iterdir()) == [
-        "both.attempt-1.log", "one.attempt-1.log", "two.attempt-1.log"
+        "both.attempt-1.log", "one.attempt-1.log", "run.jsonl", "two.attempt-1.log"
     ]  # fmt: skip
 
 

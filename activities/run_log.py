@@ -1,0 +1,47 @@
+"""The run's own record on disk: <state>/runs/<run-id>/run.jsonl, one JSON object per
+state change, appended by the activities as they make the change. It outlives the
+server's history retention and reads without a server (`jq`, `runs describe`)."""
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+from temporalio import activity
+
+from magsag.contracts.activities import RunEndRecord
+
+RUN_LOG = "run.jsonl"
+
+
+def append(log_dir: str | None, event: str, **fields) -> None:
+    if not log_dir:
+        return
+    path = Path(log_dir) / RUN_LOG
+    path.parent.mkdir(parents=True, exist_ok=True)
+    record = {"at": datetime.now(UTC).isoformat(timespec="milliseconds"), "event": event}
+    record.update({k: v for k, v in fields.items() if v is not None})
+    # One short line per write on an O_APPEND file: concurrent activities do not interleave.
+    with path.open("a") as f:
+        f.write(json.dumps(record, default=str) + "\n")
+
+
+def read(log_dir: str | Path) -> list[dict]:
+    path = Path(log_dir) / RUN_LOG
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+@activity.defn
+async def record_run_end(inp: RunEndRecord) -> None:
+    """The run's last line: how it ended and how every task and approval ended."""
+    result = inp.result
+    append(
+        inp.log_dir,
+        "run_finished",
+        status=result.status.value,
+        integration_commit=result.integration_commit,
+        cost_usd=result.usage.cost_usd,
+        tasks={name: task.status.value for name, task in result.tasks.items()},
+        gates={gate.id: gate.model_dump(mode="json") for gate in result.gates.values()},
+    )
