@@ -5,7 +5,7 @@ import sys
 
 import typer
 
-from magsag.cli import control_cmd, demo_cmd, gc_cmd, plan_cmd, run_cmd, server_cmd
+from magsag.cli import control_cmd, demo_cmd, gc_cmd, history_cmd, plan_cmd, run_cmd, server_cmd
 
 app = typer.Typer(
     name="magsag",
@@ -16,6 +16,8 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(plan_cmd.app, name="plan")
+app.add_typer(history_cmd.runs_app, name="runs")
+app.add_typer(history_cmd.agent_app, name="agent")
 app.command(help=run_cmd.RUN_HELP)(run_cmd.run)
 app.command()(control_cmd.status)
 app.command()(control_cmd.watch)
@@ -24,6 +26,7 @@ app.command()(control_cmd.resume)
 app.command()(control_cmd.approve)
 app.command()(control_cmd.reject)
 app.command()(gc_cmd.gc)
+app.command()(history_cmd.logs)
 app.command()(server_cmd.server)
 app.command()(server_cmd.worker)
 app.command()(demo_cmd.demo)

@@ -48,7 +48,7 @@ async def _status(run_id: str) -> RunResult:
 
 
 def watch(run_id: RunIdArg, json_output: JsonOpt = False) -> None:
-    """Follow a run live, as `run` does, until it ends (exit 0 if it succeeded, else 1).
+    """Follow a run live, as `run` does, until it ends (exit 0 if it succeeded).
 
     When no worker polls, this process runs one, so a run whose CLI died goes on."""
     raise typer.Exit(asyncio.run(_watch(run_id, json_output)))
@@ -63,8 +63,9 @@ async def _watch(run_id: str, json_output: bool) -> int:
 
 
 def cancel(run_id: RunIdArg) -> None:
-    """Cancel a run: running agents are stopped, partial work is committed as WIP on each
-    task branch, worktrees are removed, nothing new starts."""
+    """Cancel a run: stop its agents, save partial work as WIP, remove worktrees.
+
+    Nothing new starts; each task's partial work is committed on its task branch."""
     asyncio.run(_cancel(run_id))
 
 
@@ -99,8 +100,11 @@ def resume(
     detach: Annotated[bool, typer.Option(help="Return once the new run has started.")] = False,
     json_output: JsonOpt = False,
 ) -> None:
-    """Resume a failed or cancelled run: a new run of the same plan on top of its
-    integration branch, running only what did not succeed and what depends on it."""
+    """Resume a failed or cancelled run, running only what did not succeed.
+
+    A new run of the same plan starts on the old run's integration branch; it runs the
+    tasks that did not succeed and what depends on them (with --task: that task and its
+    dependents)."""
     new_input = asyncio.run(_resumed_input(run_id, task))
     info(f"resuming run {run_id} as {new_input.run_id}")
     raise typer.Exit(asyncio.run(start_and_follow(new_input, detach, json_output)))
@@ -174,8 +178,9 @@ def approve(
     task: Annotated[str | None, GateOpts["task"]] = None,
     by: Annotated[str | None, GateOpts["by"]] = None,
 ) -> None:
-    """Let a phase or task that waits for approval start. With neither --phase nor
-    --task, approves the one approval the run waits for."""
+    """Let a phase or task that waits for approval start.
+
+    With neither --phase nor --task, approves the one approval the run waits for."""
     decision = GateDecision(phase=phase, task=task, by=by or getpass.getuser())
     asyncio.run(_decide(run_id, decision, approving=True))
 

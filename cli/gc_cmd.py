@@ -26,9 +26,10 @@ def gc(
         bool, typer.Option("--json", help="Print what was done as JSON.")
     ] = False,
 ) -> None:
-    """Remove worktrees and agent processes left by runs that are no longer running
-    (ended, terminated, or their history gone), after saving their work as WIP commits
-    on the task branches. Looks under <state>/worktrees, and in --repo."""
+    """Clean up what ended runs left: save work as WIP, remove worktrees and agents.
+
+    Runs that are no longer running (ended, terminated, or their history gone) are
+    cleaned; a running run is never touched. Looks under <state>/worktrees and in --repo."""
     try:
         repo_path = inputs.check_repo(repo) if repo else None
     except inputs.InputError as err:
