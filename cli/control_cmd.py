@@ -116,7 +116,7 @@ async def _resumed_input(run_id: str, only: str | None) -> RunInput:
     result, closed = await read_status(handle)
     if not closed:
         raise fail(f"run {run_id} is still running; cancel it first or wait for it")
-    old = await _run_input_of(client, handle)
+    old = await run_input_of(client, handle)
     if only is not None and only not in result.tasks:
         raise fail(f"--task {only}: no such task in run {run_id}")
     if only is None and result.status == RunStatus.SUCCEEDED:
@@ -143,7 +143,7 @@ async def _resumed_input(run_id: str, only: str | None) -> RunInput:
     )
 
 
-async def _run_input_of(client: Client, handle: WorkflowHandle) -> RunInput:
+async def run_input_of(client: Client, handle: WorkflowHandle) -> RunInput:
     """The input a run was started with: the first event of its history."""
     async for event in handle.fetch_history_events():
         payloads = event.workflow_execution_started_event_attributes.input.payloads

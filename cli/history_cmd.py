@@ -20,8 +20,8 @@ from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
 
 from magsag.cli import inputs, plan_cmd, run_cmd
 from magsag.cli.console import fail, info, print_json
-from magsag.cli.control_cmd import _run_input_of, existing_run
-from magsag.cli.progress import _STATUS_OF_CLOSED, POLL_SECONDS, read_status
+from magsag.cli.control_cmd import existing_run, run_input_of
+from magsag.cli.progress import POLL_SECONDS, STATUS_OF_CLOSED, read_status
 from magsag.cli.render import cost_text, gate_line, task_line
 from magsag.cli.runtime import connect_or_exit
 from magsag.contracts import constants as C
@@ -76,6 +76,8 @@ STATUS_QUERIES = {
     '("Failed", "Terminated", "TimedOut")))',
     RunStatus.CANCELLED: f'(MagsagRunStatus = "cancelled" OR ({_OUTSIDE} = "Canceled"))',
 }
+# A dependency in these states lets its dependents start (once merged).
+_READY = (TaskStatus.SUCCEEDED,)
 # Temporal fetches of task histories at once in `runs describe`.
 HISTORY_FETCHES = 16
 
@@ -172,7 +174,7 @@ async def _run_row(execution: WorkflowExecution) -> dict:
 
 def _effective_status(recorded: RunStatus, execution: WorkflowExecutionStatus | None) -> RunStatus:
     if recorded == RunStatus.RUNNING and execution not in (None, WorkflowExecutionStatus.RUNNING):
-        return _STATUS_OF_CLOSED.get(execution, RunStatus.FAILED)
+        return STATUS_OF_CLOSED.get(execution, RunStatus.FAILED)
     return recorded
 
 
@@ -318,7 +320,7 @@ class WaitView(BaseModel):
     kind: str = Field(description="backoff (before a retry) or rate_limit (until its reset)")
     started_at: datetime
     seconds: float
-    fired_at: datetime | None = None
+    ended_at: datetime | None = Field(None, description="fired, or cancelled with its task")
 
 
 class WipView(BaseModel):
@@ -374,6 +376,8 @@ class TaskView(BaseModel):
 
 class PathStep(BaseModel):
     task: str
+    status: TaskStatus
+    in_progress: bool = Field(description="still running or merging: its times end now")
     ready_at: datetime
     started_at: datetime
     finished_at: datetime
@@ -487,8 +491,9 @@ class _Builder:
             view.done_at = _done_at(view)
             tasks[plan_task.name] = view
         for view in tasks.values():
-            view.ready_at = _ready_at(view, tasks, prepared or self.start)
-            self._timeline(view)
+            view.ready_at = _ready_at(view, tasks, prepared)
+        for view in tasks.values():
+            self._timeline(view, tasks)
         finished = self.result.finished_at if self.result.status != RunStatus.RUNNING else None
         duration = ((finished or self.end) - self.start).total_seconds() if self.start else None
         return RunView(
@@ -564,8 +569,14 @@ class _Builder:
             elif span.kind == "timer":
                 kind = "rate_limit" if last_failure_type == "RateLimited" else "backoff"
                 seconds = span.opened.start_to_fire_timeout.ToTimedelta().total_seconds()
-                view.waits.append(WaitView(kind=kind, started_at=span.opened_at, seconds=seconds))
-                view.waits[-1].fired_at = span.closed_at if span.outcome == "fired" else None
+                view.waits.append(
+                    WaitView(
+                        kind=kind,
+                        started_at=span.opened_at,
+                        seconds=seconds,
+                        ended_at=span.closed_at,
+                    )
+                )
             elif span.kind == "close_worktree":
                 view.wip = WipView(at=span.closed_at, outcome=span.outcome or "running")
                 if span.outcome == "completed":
@@ -619,7 +630,7 @@ class _Builder:
             view.outcome = "cancelled"
         return view
 
-    def _timeline(self, view: TaskView) -> None:
+    def _timeline(self, view: TaskView, tasks: dict[str, TaskView]) -> None:
         entries: list[tuple[datetime, str, str]] = []
         add = entries.append
         if view.carried:
@@ -631,46 +642,78 @@ class _Builder:
             add((gate.at, "gate", f"{gate.id} {gate.status.value} by {gate.by}"))
         if view.started_at:
             queued = _seconds(view.ready_at, view.started_at)
-            note = f" after waiting {_span(queued)} for a slot" if queued is not None else ""
+            note = f", {_span(queued)} after it was ready" if queued is not None else ""
             add((view.started_at, "started", f"task workflow started{note}"))
-        for attempt in view.attempts:
-            add((attempt.started_at or attempt.scheduled_at, "attempt_started", _began(attempt)))
-            if attempt.finished_at:
-                add((attempt.finished_at, f"attempt_{attempt.outcome}", _ended(attempt)))
-        for wait in view.waits:
-            what = "backoff before the next attempt"
-            if wait.kind == "rate_limit":
-                what = "rate limited: waiting for the reset"
-            add((wait.started_at, wait.kind, f"{what}, {_span(wait.seconds)}"))
-        if view.wip and view.wip.at:
-            saved = (
-                f"partial work saved as WIP commit {view.wip.commit[:10]} "
-                f"({_files(view.wip.changed_files)})"
-                if view.wip.commit
-                else "no partial work to save"
-            )
-            removed = ", worktree removed" if view.wip.worktree_removed else ""
-            add((view.wip.at, "wip_saved", saved + removed))
-        if view.finished_at:
-            add((view.finished_at, "finished", f"task workflow {_closed_word(view)}"))
-        merge = view.integration
-        if merge and merge.at:
-            if view.name in merge.conflicts:
-                files = ", ".join(merge.conflicts[view.name])
-                add((merge.at, "conflict", f"merge conflict in {files}; its branch keeps the work"))
-            elif view.name in merge.merged:
-                add((merge.at, "merged", f"merged into the integration branch ({merge.tip[:10]})"))
-        if not entries and view.status in (TaskStatus.SKIPPED, TaskStatus.CANCELLED):
-            add((self.result.finished_at or self.end, view.status.value, view.error or ""))
+        entries.extend(_attempt_entries(view))
+        entries.extend(_closing_entries(view))
+        if view.status in (TaskStatus.SKIPPED, TaskStatus.CANCELLED) and not view.attempts:
+            add(self._not_run(view, tasks))
         entries.sort(key=lambda e: e[0])
         view.timeline = [
             Entry(at=at, offset_seconds=_seconds(self.start, at) or 0.0, event=kind, text=text)
             for at, kind, text in entries
         ]
 
+    def _not_run(self, view: TaskView, tasks: dict[str, TaskView]) -> tuple[datetime, str, str]:
+        """Why a task never ran: a dependency that did not succeed, or the run stopping."""
+        blockers = [
+            tasks[d] for d in view.depends_on if tasks[d].status not in _READY and tasks[d].done_at
+        ]
+        at = max((b.done_at for b in blockers), default=self.result.finished_at or self.end)
+        why = view.error or (
+            ", ".join(f"{b.name} {b.status.value}" for b in blockers)
+            if blockers
+            else "the run stopped before it could start"
+        )
+        return at, view.status.value, f"{view.status.value}: {why}"
 
-def _began(attempt: AttemptView) -> str:
-    text = f"attempt {attempt.attempt} started"
+
+def _attempt_entries(view: TaskView) -> list[tuple[datetime, str, str]]:
+    entries, seen = [], set()
+    for attempt in view.attempts:
+        again = attempt.attempt in seen
+        seen.add(attempt.attempt)
+        began = _began(attempt, again)
+        entries.append((attempt.started_at or attempt.scheduled_at, "attempt_started", began))
+        if attempt.finished_at:
+            entries.append((attempt.finished_at, f"attempt_{attempt.outcome}", _ended(attempt)))
+    for wait in view.waits:
+        what = "backoff before the next attempt"
+        if wait.kind == "rate_limit":
+            what = "rate limited: waiting for the reset"
+        entries.append((wait.started_at, wait.kind, f"{what}, {_span(wait.seconds)}"))
+    return entries
+
+
+def _closing_entries(view: TaskView) -> list[tuple[datetime, str, str]]:
+    """WIP save, the task workflow's close, and the merge or conflict."""
+    entries = []
+    if view.wip and view.wip.at:
+        saved = (
+            f"partial work saved as WIP commit {view.wip.commit[:10]} "
+            f"({_files(view.wip.changed_files)})"
+            if view.wip.commit
+            else "no partial work to save"
+        )
+        removed = ", worktree removed" if view.wip.worktree_removed else ""
+        entries.append((view.wip.at, "wip_saved", saved + removed))
+    if view.finished_at:
+        entries.append((view.finished_at, "finished", f"task workflow {_closed_word(view)}"))
+    merge = view.integration
+    if merge and merge.at and view.name in merge.conflicts:
+        files = ", ".join(merge.conflicts[view.name])
+        entries.append(
+            (merge.at, "conflict", f"merge conflict in {files}; its branch keeps the work")
+        )
+    elif merge and merge.at and view.name in merge.merged:
+        entries.append(
+            (merge.at, "merged", f"merged into the integration branch ({merge.tip[:10]})")
+        )
+    return entries
+
+
+def _began(attempt: AttemptView, again: bool) -> str:
+    text = f"attempt {attempt.attempt} started" + (" again" if again else "")
     if attempt.worker:
         text += f" on worker {attempt.worker}"
     if attempt.infrastructure_retries:
@@ -694,7 +737,9 @@ def _ended(attempt: AttemptView) -> str:
         )
         return f"{head}: {saved}, worktree removed"
     if attempt.error:
-        return f"{head}: {attempt.error_type}: {attempt.error}"
+        kind = f"{attempt.error_type}: " if attempt.error_type else ""
+        error = attempt.error if attempt.error.startswith(kind) else kind + attempt.error
+        return f"{head}: {error}"
     return head
 
 
@@ -720,8 +765,14 @@ def _done_at(view: TaskView) -> datetime | None:
     return view.finished_at
 
 
-def _ready_at(view: TaskView, tasks: dict[str, TaskView], prepared: datetime) -> datetime | None:
-    if view.carried:
+def _ready_at(
+    view: TaskView, tasks: dict[str, TaskView], prepared: datetime | None
+) -> datetime | None:
+    """When its last dependency was merged; for a task without any, when the integration
+    branch was ready (None before: no worker has run the plan yet)."""
+    if prepared is None or view.carried:
+        return None
+    if any(tasks[d].status not in _READY for d in view.depends_on):
         return None
     times = [prepared if tasks[d].carried else tasks[d].done_at for d in view.depends_on]
     if any(t is None for t in times):
@@ -730,19 +781,23 @@ def _ready_at(view: TaskView, tasks: dict[str, TaskView], prepared: datetime) ->
 
 
 def critical_path(tasks: dict[str, TaskView], start: datetime, end: datetime) -> CriticalPath:
-    """Walk back from the task that finished last, through the dependency merged last."""
+    """Walk back from the task that finished last, through the dependency merged last.
+
+    A task still running or merging counts as ending now, so a running run's path so far
+    ends in what it is doing."""
     timed = {
         name: task
         for name, task in tasks.items()
-        if task.done_at and task.ready_at and task.started_at and task.finished_at
+        if task.ready_at and (task.started_at or task.status == TaskStatus.PENDING)
     }
     if not timed or start is None:
         return CriticalPath()
-    chain = [max(timed, key=lambda n: timed[n].done_at)]
+    done = {name: task.done_at or end for name, task in timed.items()}
+    chain = [max(timed, key=done.get)]
     while deps := [d for d in timed[chain[-1]].depends_on if d in timed]:
-        chain.append(max(deps, key=lambda d: timed[d].done_at))
+        chain.append(max(deps, key=done.get))
     chain.reverse()
-    steps = [_step(timed[name]) for name in chain]
+    steps = [_step(timed[name], end) for name in chain]
     time = {
         "setup": _seconds(start, steps[0].ready_at),
         "waiting": sum(s.waiting_seconds for s in steps),
@@ -760,24 +815,26 @@ def critical_path(tasks: dict[str, TaskView], start: datetime, end: datetime) ->
     )
 
 
-def _step(view: TaskView) -> PathStep:
-    running = _seconds(view.started_at, view.finished_at)
-    agent = sum(a.duration_seconds or 0.0 for a in view.attempts)
-    waits = sum(
-        _seconds(w.started_at, w.fired_at) or 0.0 for w in view.waits if w.fired_at is not None
-    )
+def _step(view: TaskView, end: datetime) -> PathStep:
+    started = view.started_at or end  # a ready task still waiting to start
+    finished = view.finished_at or end
+    running = _seconds(started, finished)
+    agent = sum(_seconds(a.started_at, a.finished_at or end) or 0.0 for a in view.attempts)
+    waits = sum(_seconds(w.started_at, w.ended_at or end) for w in view.waits)
     return PathStep(
         task=view.name,
+        status=view.status,
+        in_progress=view.done_at is None,
         ready_at=view.ready_at,
-        started_at=view.started_at,
-        finished_at=view.finished_at,
-        done_at=view.done_at,
-        waiting_seconds=max(_seconds(view.ready_at, view.started_at), 0.0),
+        started_at=started,
+        finished_at=finished,
+        done_at=view.done_at or end,
+        waiting_seconds=max(_seconds(view.ready_at, started), 0.0),
         running_seconds=running,
         agent_seconds=round(agent, 3),
         retry_wait_seconds=round(waits, 3),
         overhead_seconds=round(max(running - agent - waits, 0.0), 3),
-        merging_seconds=_seconds(view.finished_at, view.done_at),
+        merging_seconds=_seconds(finished, view.done_at or end),
     )
 
 
@@ -813,7 +870,7 @@ def describe_lines(view: RunView, result: RunResult) -> list[str]:
         lines.append("")
         lines.append(task_line(result.tasks[task.name]))
         for entry in task.timeline:
-            lines.append(f"    +{_span(entry.offset_seconds):>8}  {entry.text}")
+            lines.append(f"  {'+' + _span(entry.offset_seconds):>9}  {entry.text}")
     lines.append("")
     lines.extend(_path_lines(view.critical_path))
     return lines
@@ -821,17 +878,23 @@ def describe_lines(view: RunView, result: RunResult) -> list[str]:
 
 def _path_lines(path: CriticalPath) -> list[str]:
     if not path.tasks:
-        return ["critical path: none yet (no task has finished)"]
-    lines = [f"critical path: {' -> '.join(path.tasks)}  ({_span(path.seconds)})"]
+        return ["critical path: none yet (no task has started)"]
+    so_far = " so far" if path.steps[-1].in_progress else ""
+    lines = [f"critical path{so_far}: {' -> '.join(path.tasks)}  ({_span(path.seconds)})"]
     for step in path.steps:
         inner = (
             f"agent {_span(step.agent_seconds)}, retry waits {_span(step.retry_wait_seconds)}, "
             f"orchestration {_span(step.overhead_seconds)}"
         )
+        merged = {
+            TaskStatus.SUCCEEDED: f"merged after {_span(step.merging_seconds)}",
+            TaskStatus.CONFLICTED: f"conflict found after {_span(step.merging_seconds)}",
+        }.get(step.status, f"ended {step.status.value}")
+        if step.in_progress:
+            merged = "still going"
         lines.append(
             f"  {step.task:<24} waited {_span(step.waiting_seconds)}, "
-            f"ran {_span(step.running_seconds)} ({inner}), merged after "
-            f"{_span(step.merging_seconds)}"
+            f"ran {_span(step.running_seconds)} ({inner}), {merged}"
         )
     spent = ", ".join(f"{k.replace('_', ' ')} {_span(v)}" for k, v in path.time.items())
     lines.append(f"where the time went: {spent}")
@@ -865,7 +928,7 @@ def logs(
 async def _logs(run_id: str, task: str, follow: bool, attempt: int | None, events: bool) -> int:
     client = await connect_or_exit(start_embedded=False)
     handle = await existing_run(client, run_id)
-    run_input = await _run_input_of(client, handle)
+    run_input = await run_input_of(client, handle)
     if task not in {t.name for t in run_input.plan.tasks}:
         raise fail(f"run {run_id} has no task {task}")
     if attempt is not None and attempt < 1:

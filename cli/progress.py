@@ -14,7 +14,7 @@ from magsag.workflows.plan import STATUS_MEMO
 
 POLL_SECONDS = 0.5
 
-_STATUS_OF_CLOSED = {
+STATUS_OF_CLOSED = {
     WorkflowExecutionStatus.CANCELED: RunStatus.CANCELLED,
     WorkflowExecutionStatus.FAILED: RunStatus.FAILED,
     WorkflowExecutionStatus.TERMINATED: RunStatus.FAILED,
@@ -61,7 +61,7 @@ async def read_status(handle: WorkflowHandle) -> tuple[RunResult, bool]:
     closed = description.status != WorkflowExecutionStatus.RUNNING
     if closed and result.status == RunStatus.RUNNING:
         # Ended from outside the workflow (terminated, timed out): say how it ended.
-        result.status = _STATUS_OF_CLOSED.get(description.status, RunStatus.FAILED)
+        result.status = STATUS_OF_CLOSED.get(description.status, RunStatus.FAILED)
     return mark_stale(result), closed
 
 
