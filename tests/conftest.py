@@ -1,6 +1,5 @@
 """Shared fixtures: one real Temporal dev server per session, a fresh queue per test."""
 
-import os
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from temporalio.testing import WorkflowEnvironment
 from magsag.contracts.constants import SEARCH_ATTRIBUTES
 from magsag.worker.assembly import running_workers
 from magsag.worker.devserver import temporal_binary
+from tests.support.cli import isolated_env
 from tests.support.gitrepo import make_repo
 from tests.support.processes import Processes
 
@@ -69,15 +69,8 @@ def repo(tmp_path: Path) -> Path:
 @pytest.fixture
 def cli_env(temporal_env, tmp_path) -> dict:
     """Environment of a user whose magsag points at the test server, isolated per test."""
-    suffix = uuid.uuid4().hex[:8]
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "MAGSAG_"))}
-    env.update(
-        TEMPORAL_ADDRESS=temporal_env.client.service_client.config.target_host,
-        MAGSAG_STATE_DIR=str(tmp_path / "state"),
-        MAGSAG_TASK_QUEUE=f"cli-{suffix}",
-        MAGSAG_HOST=f"cli-host-{suffix}",
-        COLUMNS="200",
-    )
+    env = isolated_env(tmp_path, "cli")
+    env["TEMPORAL_ADDRESS"] = temporal_env.client.service_client.config.target_host
     return env
 
 

@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, quote, urljoin, urlsplit
 import pytest
 
 from magsag.worker.devserver import temporal_binary
-from tests.support.cli import MAGSAG, magsag
+from tests.support.cli import MAGSAG, isolated_env, magsag
 from tests.support.gitrepo import make_repo
 from tests.support.net import answers, free_port
 from tests.support.poll import wait_for
@@ -134,15 +134,7 @@ class Browser:
 
 @pytest.fixture
 def env(tmp_path) -> dict:
-    suffix = os.urandom(4).hex()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "MAGSAG_"))}
-    env.update(
-        MAGSAG_STATE_DIR=str(tmp_path / "state"),
-        MAGSAG_TASK_QUEUE=f"ui-{suffix}",
-        MAGSAG_HOST=f"ui-host-{suffix}",
-        COLUMNS="200",
-    )
-    return env
+    return isolated_env(tmp_path, "ui")
 
 
 @pytest.fixture
