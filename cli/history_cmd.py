@@ -17,8 +17,10 @@ from typing import Annotated, Any
 import typer
 from pydantic import BaseModel, Field
 from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.service import RPCError, RPCStatusCode
 
-from magsag.cli import inputs, plan_cmd, run_cmd
+from magsag.activities import run_log
+from magsag.cli import activity_files, inputs, plan_cmd, run_cmd
 from magsag.cli.console import fail, info, print_json
 from magsag.cli.control_cmd import existing_run, run_input_of
 from magsag.cli.progress import POLL_SECONDS, STATUS_OF_CLOSED, read_status
@@ -429,12 +431,56 @@ def describe(run_id: RunIdArg, json_output: JsonOpt = False) -> None:
     The timeline has each attempt with its outcome and error, retry and rate-limit waits,
     checkpoint and WIP commits, worktree removal, merges and conflicts; the critical path
     says where the time went. Works while the run runs and after it ended."""
+    events = run_log.read(activity_files.run_dir(run_id))
+    if events and not asyncio.run(_history_exists(run_id)):
+        # The server no longer has the run (retention, a new server): its file does.
+        _describe_from_run_log(run_id, events, json_output)
+        return
     view, result = asyncio.run(_describe(run_id))
     if json_output:
         print_json(view.model_dump(mode="json"))
         return
     for line in describe_lines(view, result):
         print(line)
+
+
+async def _history_exists(run_id: str) -> bool:
+    client = await connect_or_exit(start_embedded=False)
+    try:
+        await client.get_workflow_handle(C.plan_workflow_id(run_id)).describe()
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return True
+
+
+def _describe_from_run_log(run_id: str, events: list[dict], json_output: bool) -> None:
+    """Replay <state>/runs/<run>/run.jsonl: the story without Temporal's history."""
+    end = next((e for e in reversed(events) if e["event"] == "run_finished"), {})
+    if json_output:
+        print_json(
+            {
+                "run_id": run_id,
+                "source": "run.jsonl",
+                "status": end.get("status", "unknown"),
+                "tasks": end.get("tasks", {}),
+                "events": events,
+            }
+        )
+        return
+    info(f"run {run_id}: the server has no history of it; replaying its run.jsonl")
+    start = datetime.fromisoformat(events[0]["at"])
+    for event in events:
+        offset = (datetime.fromisoformat(event["at"]) - start).total_seconds()
+        details = {k: v for k, v in event.items() if k not in ("at", "event", "task")}
+        shown = ", ".join(f"{k}={v}" for k, v in details.items() if k not in ("tasks", "gates"))
+        print(f"+{offset:7.1f}s  {event.get('task', ''):<20} {event['event']:<18} {shown}")
+    if end:
+        print(
+            f"run {run_id} {end['status']}: "
+            + ", ".join(f"{t} {s}" for t, s in end["tasks"].items())
+        )
 
 
 async def _describe(run_id: str) -> tuple[RunView, RunResult]:

@@ -15,6 +15,7 @@ import pytest
 from magsag.contracts import constants as C
 from tests.support.cli import MAGSAG, magsag, magsag_json
 from tests.support.gitrepo import make_repo
+from tests.support.net import answers, free_port
 from tests.support.poll import wait_for
 
 STANDINS = Path(__file__).parents[1] / "runners" / "standins"
@@ -315,3 +316,28 @@ def test_agent_plan_and_agent_exec_are_plan_show_and_run(tmp_path, repo, cli_env
     ran = magsag_json("agent", "exec", plan, "--repo", repo, env=cli_env)
     assert ran["status"] == "succeeded" and ran["tasks"]["one"]["status"] == "succeeded"
     assert "Run a plan on a repository" in magsag("agent", "exec", "--help", env=cli_env).stdout
+
+
+def test_describe_replays_run_jsonl_when_the_server_has_no_history(tmp_path, repo, cli_env, procs):
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(
+        "runners: {sh: {command: [bash, -c, '{prompt}']}}\n"
+        "tasks: [{name: one, prompt: 'echo 1 > one.txt'}, {name: two, prompt: 'exit 3'}]\n"
+    )
+    run_id = magsag_json("run", plan, "--repo", repo, env=cli_env)["run_id"]
+    # Another server (empty history), same state dir: as after retention expired.
+    port, ui_port = free_port(), free_port()
+    procs.start("server", "--port", str(port), "--ui-port", str(ui_port),
+                "--db", str(tmp_path / "other.db"), name="other-server")  # fmt: skip
+    wait_for(lambda: answers(port), timeout=60, what="the other server")
+    other = {**cli_env, "TEMPORAL_ADDRESS": f"localhost:{port}"}
+    done = magsag("runs", "describe", run_id, "--json", env=other)
+    assert done.returncode == 0, done.stderr
+    story = json.loads(done.stdout)
+    assert story["source"] == "run.jsonl" and story["status"] == "failed"
+    assert story["tasks"] == {"one": "succeeded", "two": "failed"}
+    kinds = [e["event"] for e in story["events"]]
+    assert kinds[0] == "run_started" and kinds[-1] == "run_finished"
+    assert "integrated" in kinds and "attempt_failed" in kinds
+    text = magsag("runs", "describe", run_id, env=other)
+    assert "replaying its run.jsonl" in text.stderr and "attempt_failed" in text.stdout
