@@ -34,10 +34,8 @@ from magsag.activities.runners.events import (
     classify_error,
     clip,
     epoch_to_datetime,
-    estimate_cost,
     event,
     failure,
-    find_price,
     kind_for_status,
     options_of,
     parse_prices,
@@ -107,13 +105,10 @@ def build_argv(spec: RunnerSpec, prompt: str) -> list[str]:
 
 class Parser(StreamParser):
     def __init__(self, spec: RunnerSpec | None = None) -> None:
-        super().__init__()
         opts = ClaudeOptions.from_spec(spec) if spec is not None else ClaudeOptions()
-        self._prices = {**PRICES, **opts.prices}
-        self._model = getattr(spec, "model", None)
+        super().__init__(getattr(spec, "model", None), {**PRICES, **opts.prices})
         self._session_id: str | None = None
         self._result: dict[str, Any] | None = None
-        self._usage = Usage()
         self._limit_rejected = False
         self._limit_reset = None
         self._errors: list[str] = []
@@ -199,8 +194,7 @@ class Parser(StreamParser):
         total = (self._result or {}).get("total_cost_usd")
         if isinstance(total, int | float) and not isinstance(total, bool):
             return float(total), False
-        price = find_price(self._model, self._prices)
-        return (estimate_cost(self._usage, price), True) if price else (None, False)
+        return self.estimated_cost()
 
     def outcome(self, exit_code: int) -> Outcome:
         cost, estimated = self._cost()

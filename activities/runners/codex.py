@@ -24,7 +24,6 @@ from magsag.activities.runners.events import (
     AGENT_BAD_ARGUMENTS,
     AGENT_FAILED,
     AGENT_NO_RESULT,
-    RATE_LIMITED,
     Outcome,
     Price,
     StreamParser,
@@ -32,13 +31,10 @@ from magsag.activities.runners.events import (
     check_keys,
     classify_error,
     clip,
-    estimate_cost,
     event,
-    failure,
-    find_price,
+    failure_from_text,
     options_of,
     parse_prices,
-    parse_reset,
     usage_event,
 )
 from magsag.contracts.plan import RunnerSpec
@@ -89,12 +85,9 @@ def build_argv(spec: RunnerSpec, prompt: str) -> list[str]:
 
 class Parser(StreamParser):
     def __init__(self, spec: RunnerSpec | None = None) -> None:
-        super().__init__()
         opts = CodexOptions.from_spec(spec) if spec is not None else CodexOptions()
-        self._prices = {**PRICES, **opts.prices}
-        self._model = getattr(spec, "model", None)
+        super().__init__(getattr(spec, "model", None), {**PRICES, **opts.prices})
         self._thread_id: str | None = None
-        self._usage = Usage()
         self._completed = False
         self._failed: str | None = None
         self._errors: list[str] = []
@@ -116,7 +109,7 @@ class Parser(StreamParser):
             # One `codex exec` is one turn; its usage is the run's (newer versions report
             # the thread's running total here, so it is taken, never summed).
             self._usage, self._completed, self._saw_result = _usage(obj.get("usage")), True, True
-            cost, estimated = self._cost()
+            cost, estimated = self.estimated_cost()
             return [
                 event("result", self._reply or "turn completed", is_error=False),
                 usage_event(self._usage, cost, estimated),
@@ -157,12 +150,8 @@ class Parser(StreamParser):
             return [event("error", item.get("message"), fatal=False)]
         return []
 
-    def _cost(self) -> tuple[float | None, bool]:
-        price = find_price(self._model, self._prices)
-        return (estimate_cost(self._usage, price), True) if price else (None, False)
-
     def outcome(self, exit_code: int) -> Outcome:
-        cost, estimated = self._cost()
+        cost, estimated = self.estimated_cost()
         common = dict(
             usage=self._usage,
             cost_usd=cost,
@@ -175,19 +164,14 @@ class Parser(StreamParser):
         if self._failed is not None:
             text = self._failed
             kind = classify_error(text) or AGENT_FAILED
-            return _failure(kind, text, text, common)
+            return failure_from_text(kind, text, text, common)
         text = self._errors[-1] if self._errors else ""
         if not self._saw_any and exit_code == CLAP_USAGE_EXIT:
             message = "codex rejected its arguments (exit 2; the reason is on stderr)"
-            return _failure(AGENT_BAD_ARGUMENTS, message, "", common)
+            return failure_from_text(AGENT_BAD_ARGUMENTS, message, "", common)
         message = f"codex exited {exit_code} without turn.completed"
         message += f": {text}" if text else ""
-        return _failure(classify_error(text) or AGENT_NO_RESULT, message, text, common)
-
-
-def _failure(kind: str, message: str, text: str, common: dict[str, Any]) -> Outcome:
-    reset = parse_reset(text) if kind == RATE_LIMITED else None
-    return failure(kind, message, rate_limit_reset=reset, **common)
+        return failure_from_text(classify_error(text) or AGENT_NO_RESULT, message, text, common)
 
 
 def _usage(raw: Any) -> Usage:

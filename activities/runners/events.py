@@ -74,6 +74,12 @@ class Outcome:
         return data
 
 
+def failure_from_text(kind: str, message: str, text: str, common: dict[str, Any]) -> Outcome:
+    """A failure whose reset time, for a rate limit, is read from the agent's text."""
+    reset = parse_reset(text) if kind == RATE_LIMITED else None
+    return failure(kind, message, rate_limit_reset=reset, **common)
+
+
 def failure(kind: str, message: str, **fields: Any) -> Outcome:
     return Outcome(
         ok=False, kind=kind, message=clip(message), retryable=kind in RETRYABLE, **fields
@@ -319,8 +325,16 @@ def epoch_to_datetime(value: Any) -> datetime | None:
 class StreamParser:
     """Feed stdout lines in order; ask for the outcome after the process has ended."""
 
-    def __init__(self) -> None:
+    def __init__(self, model: str | None = None, prices: dict[str, Price] | None = None) -> None:
         self._saw_result = False
+        self._model = model
+        self._prices = prices or {}
+        self._usage = Usage()
+
+    def estimated_cost(self) -> tuple[float | None, bool]:
+        """(cost, estimated) from the price table, for agents that report only tokens."""
+        price = find_price(self._model, self._prices)
+        return (estimate_cost(self._usage, price), True) if price else (None, False)
 
     @property
     def saw_result(self) -> bool:

@@ -27,7 +27,6 @@ from magsag.activities.runners.events import (
     AGENT_BAD_ARGUMENTS,
     AGENT_FAILED,
     AGENT_NO_RESULT,
-    RATE_LIMITED,
     Outcome,
     Price,
     StreamParser,
@@ -35,13 +34,10 @@ from magsag.activities.runners.events import (
     check_keys,
     classify_error,
     clip,
-    estimate_cost,
     event,
-    failure,
-    find_price,
+    failure_from_text,
     options_of,
     parse_prices,
-    parse_reset,
     usage_event,
 )
 from magsag.contracts.plan import RunnerSpec
@@ -103,12 +99,9 @@ def build_argv(spec: RunnerSpec, prompt: str) -> list[str]:
 
 class Parser(StreamParser):
     def __init__(self, spec: RunnerSpec | None = None) -> None:
-        super().__init__()
         opts = GeminiOptions.from_spec(spec) if spec is not None else GeminiOptions()
-        self._prices = {**PRICES, **opts.prices}
-        self._model = getattr(spec, "model", None)
+        super().__init__(getattr(spec, "model", None), {**PRICES, **opts.prices})
         self._session_id: str | None = None
-        self._usage = Usage()
         self._result: dict[str, Any] | None = None
         self._errors: list[str] = []
         self._pending = ""  # assistant deltas, logged as one message
@@ -160,19 +153,15 @@ class Parser(StreamParser):
         self._usage = _usage(obj.get("stats"))
         error = obj.get("error") or {}
         text = error.get("message") or self._reply or obj.get("status")
-        cost, estimated = self._cost()
+        cost, estimated = self.estimated_cost()
         return [
             event("result", text, is_error=obj.get("status") != "success"),
             usage_event(self._usage, cost, estimated),
         ]
 
-    def _cost(self) -> tuple[float | None, bool]:
-        price = find_price(self._model, self._prices)
-        return (estimate_cost(self._usage, price), True) if price else (None, False)
-
     def outcome(self, exit_code: int) -> Outcome:
         self._flush()
-        cost, estimated = self._cost()
+        cost, estimated = self.estimated_cost()
         common = dict(
             usage=self._usage,
             cost_usd=cost,
@@ -189,19 +178,16 @@ class Parser(StreamParser):
             text = str(error.get("message") or (self._errors[-1] if self._errors else ""))
             label = f"{error.get('type')}: " if error.get("type") else ""
             kind = (by_exit[0] if by_exit else None) or classify_error(text) or AGENT_FAILED
-            return _failure(kind, f"{label}{text or 'result status error'}", text, common)
+            return failure_from_text(kind, f"{label}{text or 'result status error'}", text, common)
         text = self._errors[-1] if self._errors else ""
         if by_exit:
             message = f"gemini exited {exit_code} ({by_exit[1]}; the reason is on stderr)"
-            return _failure(by_exit[0], message + (f": {text}" if text else ""), text, common)
+            return failure_from_text(
+                by_exit[0], message + (f": {text}" if text else ""), text, common
+            )
         message = f"gemini exited {exit_code} without a result event"
         message += f": {text}" if text else ""
-        return _failure(classify_error(text) or AGENT_NO_RESULT, message, text, common)
-
-
-def _failure(kind: str, message: str, text: str, common: dict[str, Any]) -> Outcome:
-    reset = parse_reset(text) if kind == RATE_LIMITED else None
-    return failure(kind, message, rate_limit_reset=reset, **common)
+        return failure_from_text(classify_error(text) or AGENT_NO_RESULT, message, text, common)
 
 
 def _params(params: Any) -> str:
