@@ -9,6 +9,7 @@ converges (invariant 2). The agent runs in its own process group, which is kille
 timeout or worker shutdown (invariant 4). Output goes to a log file, never to history.
 """
 
+import asyncio
 import os
 import time
 from pathlib import Path
@@ -19,9 +20,10 @@ from temporalio.exceptions import ApplicationError
 from magsag.activities import run_log
 from magsag.activities.git import git, has_trailers, resolve_commit
 from magsag.activities.group_run import DeadlineReached, HungAfterResult, run_in_group
+from magsag.activities.keepalive import heartbeating
 from magsag.activities.process import kill_recorded_group
 from magsag.activities.runners import build_argv, new_parser, prompt_on_stdin
-from magsag.activities.worktree import close_worktree, create_worktree
+from magsag.activities.worktree import close_worktree, create_worktree, removal_marker
 from magsag.contracts import constants as C
 from magsag.contracts.activities import (
     AgentInput,
@@ -40,22 +42,28 @@ FEEDBACK_CHARS = 1500
 
 
 @activity.defn
+@heartbeating
 async def run_agent(inp: AgentInput) -> AgentOutput:
     attempt = inp.attempt
     worktree = Path(inp.worktree)
     pidfile = Path(f"{inp.worktree}.pid")
-    stale = kill_recorded_group(pidfile)
+    # A thread: waiting for a killed group to die must not stall other heartbeats.
+    stale = await asyncio.to_thread(kill_recorded_group, pidfile)
     if stale:
         activity.logger.warning("killed process group %s left by an earlier attempt", stale)
     started = time.monotonic()
     log_path = Path(inp.log_dir) / f"{inp.task}.attempt-{attempt}.log"
+    checkpoint = CloseWorktreeInput.for_task(
+        inp.repo, inp.worktree, inp.run_id, inp.task, mode="checkpoint", log_dir=inp.log_dir
+    )
+    if removal_marker(inp.worktree).exists():
+        # This attempt's agent is done: its worker died while removing the worktree.
+        activity.logger.info("finishing the removal of %s's worktree", inp.task)
+        return _output(attempt, log_path, started, await close_worktree(checkpoint))
     created = await create_worktree(
         CreateWorktreeInput(
             repo=inp.repo, path=inp.worktree, branch=inp.branch, base_commit=inp.base_commit
         )
-    )
-    checkpoint = CloseWorktreeInput.for_task(
-        inp.repo, inp.worktree, inp.run_id, inp.task, mode="checkpoint", log_dir=inp.log_dir
     )
     if await _checkpoint_exists(inp):
         # An earlier attempt committed its work, then its worker died before reporting.

@@ -7,6 +7,7 @@ with LC_ALL=C so its output and messages are parseable.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -14,7 +15,10 @@ from pathlib import Path
 
 from temporalio.exceptions import ApplicationError
 
+from magsag.activities import stale_locks
 from magsag.contracts.constants import TRAILER_RUN, TRAILER_TASK
+
+logger = logging.getLogger(__name__)
 
 # Identity used for magsag's own commits when the repository has none configured.
 FALLBACK_NAME = "magsag"
@@ -62,7 +66,23 @@ async def git(
     env: Mapping[str, str] | None = None,
     input: str | bytes | None = None,
 ) -> GitResult:
-    """Run `git <args>` in `cwd`; raise GitError on a non-zero exit when `check`."""
+    """Run `git <args>` in `cwd`; raise GitError on a non-zero exit when `check`.
+
+    A command stopped by a lock file that a killed git left behind runs again once the
+    stale lock is removed (invariant 2: a retry after a crash converges)."""
+    result = await _run(args, cwd, env, input)
+    lock = stale_locks.lock_in_the_way(result.stderr) if result.returncode else None
+    if lock is not None and await asyncio.to_thread(stale_locks.remove_if_stale, lock):
+        logger.warning("removed stale lock %s left by a killed git", lock)
+        result = await _run(args, cwd, env, input)
+    if check and result.returncode != 0:
+        raise GitError(args, result.stderr, result.returncode)
+    return result
+
+
+async def _run(
+    args: tuple[str, ...], cwd: str | Path, env: Mapping[str, str] | None, input
+) -> GitResult:
     proc = await asyncio.create_subprocess_exec(
         "git",
         *args,
@@ -76,14 +96,11 @@ async def git(
     # Shielded: on cancellation git still runs to its end; killing it mid-write would
     # leave *.lock files behind that break every later git call on the repository.
     out, err = await asyncio.shield(proc.communicate(data))
-    result = GitResult(
+    return GitResult(
         stdout=out.decode("utf-8", "replace"),
         stderr=err.decode("utf-8", "replace"),
         returncode=proc.returncode or 0,
     )
-    if check and result.returncode != 0:
-        raise GitError(args, result.stderr, result.returncode)
-    return result
 
 
 async def identity_args(cwd: str | Path) -> list[str]:

@@ -19,6 +19,7 @@ from magsag.activities.git import (
     to_application_error,
     trailer_block,
 )
+from magsag.activities.keepalive import heartbeating
 from magsag.contracts.activities import (
     IntegrateInput,
     IntegrateOutcome,
@@ -33,6 +34,7 @@ def _not_found(what: str, repo: str) -> ApplicationError:
 
 
 @activity.defn
+@heartbeating
 async def prepare_integration(input: PrepareIntegrationInput) -> PrepareIntegrationOutput:
     repo, ref = input.repo, f"refs/heads/{input.branch}"
     await check_branch_name(input.branch, repo)
@@ -115,6 +117,7 @@ async def _merge_one(
 
 
 @activity.defn
+@heartbeating
 async def integrate(input: IntegrateInput) -> IntegrateOutput:
     repo, ref = input.repo, f"refs/heads/{input.branch}"
     tip = await resolve_commit(ref, repo)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from temporalio import activity
 
+from magsag.activities.keepalive import heartbeating
 from magsag.contracts.activities import RunEndRecord
 
 RUN_LOG = "run.jsonl"
@@ -33,6 +34,7 @@ def read(log_dir: str | Path) -> list[dict]:
 
 
 @activity.defn
+@heartbeating
 async def record_run_end(inp: RunEndRecord) -> None:
     """The run's last line: how it ended and how every task and approval ended."""
     result = inp.result

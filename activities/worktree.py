@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,7 @@ from magsag.activities.git import (
     to_application_error,
     trailer_block,
 )
+from magsag.activities.keepalive import heartbeating
 from magsag.contracts.activities import (
     CloseWorktreeInput,
     CloseWorktreeOutput,
@@ -37,6 +39,8 @@ from magsag.contracts.activities import (
 # git 2.39 fails concurrent `git worktree add/remove/list` on one repository ("failed
 # to read .git/worktrees/<x>/commondir"), so this worker runs them one at a time.
 _ADMIN_LOCKS: dict[str, asyncio.Lock] = {}
+# The lock reason `git worktree add` gives a worktree until its checkout is done.
+ADD_IN_PROGRESS = "initializing"
 
 
 async def _worktree_admin(repo: str, *args: str):
@@ -50,6 +54,7 @@ class Worktree:
     path: str
     branch: str | None  # full ref, None when detached
     prunable: bool  # registered, but its directory (or its .git file) is gone
+    locked: str | None = None  # the lock's reason ("" when none was given)
 
 
 async def list_worktrees(repo: str) -> list[Worktree]:
@@ -61,7 +66,14 @@ async def list_worktrees(repo: str) -> list[Worktree]:
             key, _, value = line.partition(" ")
             fields[key] = value
         elif fields:  # an empty field ends a record
-            found.append(Worktree(fields["worktree"], fields.get("branch"), "prunable" in fields))
+            found.append(
+                Worktree(
+                    fields["worktree"],
+                    fields.get("branch"),
+                    "prunable" in fields,
+                    fields.get("locked"),
+                )  # fmt: skip
+            )
             fields = {}
     return found
 
@@ -86,6 +98,16 @@ def _clear_path(path: Path) -> Path | None:
     return aside
 
 
+async def _discarded_if_half_made(repo: str, worktree: Worktree) -> bool:
+    """Remove a worktree a `git worktree add` killed with its worker left half made.
+    No agent ran in it (the agent starts after the add), so nothing is lost."""
+    if worktree.locked != ADD_IN_PROGRESS:
+        return False
+    await _worktree_admin(repo, "remove", "--force", "--force", worktree.path)
+    activity.logger.warning("removed the half-made worktree %s", worktree.path)
+    return True
+
+
 async def create_worktree(input: CreateWorktreeInput) -> CreateWorktreeOutput:
     repo, ref = input.repo, f"refs/heads/{input.branch}"
     await check_branch_name(input.branch, repo)
@@ -104,6 +126,8 @@ async def create_worktree(input: CreateWorktreeInput) -> CreateWorktreeOutput:
             await _worktree_admin(repo, "prune")
             worktrees = [w for w in worktrees if not w.prunable]
         mine = _find(worktrees, input.path)
+        if mine is not None and await _discarded_if_half_made(repo, mine):
+            mine = None  # the add starts over
         if mine is not None:
             if mine.branch != ref:
                 raise ApplicationError(
@@ -184,13 +208,18 @@ async def _already_closed(input: CloseWorktreeInput) -> CloseWorktreeOutput:
 
 
 @activity.defn
+@heartbeating
 async def close_worktree(input: CloseWorktreeInput) -> CloseWorktreeOutput:
     repo, ref = input.repo, f"refs/heads/{input.branch}"
+    marker = removal_marker(input.path)
     try:
         mine = _find(await list_worktrees(repo), input.path)
+        if mine is not None and await _discarded_if_half_made(repo, mine):
+            mine = None
         if mine is None or mine.prunable:
             if mine is not None:
                 await _worktree_admin(repo, "prune")
+            marker.unlink(missing_ok=True)
             activity.logger.info("worktree %s already removed", input.path)
             return await _already_closed(input)
         if mine.branch != ref:
@@ -200,13 +229,22 @@ async def close_worktree(input: CloseWorktreeInput) -> CloseWorktreeOutput:
                 type="GitError",
                 non_retryable=True,
             )
-        commit = await _commit_all(input)
+        interrupted = await _interrupted_removal(marker, input)
+        if interrupted is not None:
+            # A removal killed half-way left files deleted: committing now would save
+            # the deletions. The work is on the branch already, so finish the removal.
+            commit = interrupted.commit
+            await _worktree_admin(repo, "remove", "--force", input.path)
+        else:
+            commit = await _commit_all(input)
+            _write_marker(marker, commit, await resolve_commit(ref, repo))
+            # No --force: git itself refuses to remove a worktree with uncommitted changes
+            # (ignored files go with it, which is what they are for).
+            await _worktree_admin(repo, "remove", input.path)
         files = await changed_files(commit, repo) if commit else []
-        # No --force: git itself refuses to remove a worktree with uncommitted changes
-        # (ignored files go with it, which is what they are for).
-        await _worktree_admin(repo, "remove", input.path)
     except GitError as err:
         raise to_application_error(err) from err
+    marker.unlink(missing_ok=True)
     _remove_if_empty(Path(input.path).parent)  # the run's folder under the worktree root
     if input.mode == "wip":
         run_log.append(input.log_dir, "work_saved", task=input.task, commit=commit)
@@ -215,6 +253,33 @@ async def close_worktree(input: CloseWorktreeInput) -> CloseWorktreeOutput:
         "closed worktree %s (%s): %s", input.path, input.mode, commit or "nothing to commit"
     )
     return CloseWorktreeOutput(commit=commit, changed_files=files, removed=True)
+
+
+@dataclass(frozen=True)
+class _Removal:
+    commit: str | None  # what the interrupted closing committed (None: nothing)
+
+
+def removal_marker(worktree: str) -> Path:
+    """Written beside the worktree once its work is on the branch, just before the
+    removal starts; a retry that finds it knows the removal was under way."""
+    return Path(f"{worktree}.closing")
+
+
+def _write_marker(marker: Path, commit: str | None, tip: str | None) -> None:
+    marker.write_text(json.dumps({"commit": commit, "tip": tip}))
+
+
+async def _interrupted_removal(marker: Path, input: CloseWorktreeInput) -> _Removal | None:
+    """The removal a killed closing had started, if the branch is still where it was."""
+    try:
+        record = json.loads(marker.read_text())
+    except (OSError, ValueError):
+        return None
+    tip = await resolve_commit(f"refs/heads/{input.branch}", input.repo)
+    if tip is None or record.get("tip") != tip:
+        return None
+    return _Removal(commit=record.get("commit"))
 
 
 def _remove_if_empty(directory: Path) -> None:

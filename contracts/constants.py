@@ -29,6 +29,10 @@ HEARTBEAT_INTERVAL = timedelta(seconds=2)
 HEARTBEAT_TIMEOUT = timedelta(seconds=10)
 HEARTBEAT_THROTTLE = timedelta(seconds=2)
 GIT_ACTIVITY_TIMEOUT = timedelta(minutes=5)
+# A workflow's next step goes first to the worker that ran its last one (its sticky
+# queue); when that worker is dead, the step waits this long before any worker may
+# take it. Temporal's default of 10 s would add to every recovery from a crash.
+STICKY_QUEUE_TIMEOUT = timedelta(seconds=3)
 # Extra time Temporal allows past the agent's own timeout, which the activity
 # enforces itself so it can kill the process group first.
 AGENT_TIMEOUT_GRACE = timedelta(seconds=30)

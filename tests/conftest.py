@@ -2,7 +2,6 @@
 
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ from magsag.worker.devserver import temporal_binary
 from tests.support.cli import isolated_env
 from tests.support.gitrepo import make_repo
 from tests.support.processes import Processes
+from tests.support.runs import Queues
 
 
 def _key(name: str, kind: str) -> SearchAttributeKey:
@@ -40,12 +40,6 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
 @pytest.fixture
 def client(temporal_env: WorkflowEnvironment) -> Client:
     return temporal_env.client
-
-
-@dataclass(frozen=True)
-class Queues:
-    task_queue: str
-    host_queue: str
 
 
 @pytest.fixture

@@ -31,6 +31,7 @@ def build_workers(
             task_queue=task_queue or connection.task_queue(),
             workflows=ALL_WORKFLOWS,
             identity=identity,
+            sticky_queue_schedule_to_start_timeout=C.STICKY_QUEUE_TIMEOUT,
         ),
         Worker(
             client,

@@ -342,6 +342,7 @@ class PlanWorkflow:
             result_type=result_type,
             task_queue=inp.host_queue,
             start_to_close_timeout=C.GIT_ACTIVITY_TIMEOUT,
+            heartbeat_timeout=C.HEARTBEAT_TIMEOUT,
             retry_policy=RetryPolicy(maximum_interval=C.RETRY_MAX_INTERVAL),
             summary=summary or name,
         )

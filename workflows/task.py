@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import TimeoutError as TemporalTimeout
 
 with workflow.unsafe.imports_passed_through():
     from magsag.contracts import constants as C
@@ -44,8 +45,13 @@ PERMANENT_FAILURES = ["RunnerNotFound", "RunnerEnvMissing", "AgentAuthError", "A
 # this many waits in a row end the task.
 MAX_RATE_LIMIT_WAITS = 20
 DEFAULT_RATE_LIMIT_WAIT = timedelta(minutes=1)
-# Temporal retries of one attempt lost to a dead worker before the task gives up.
+# Temporal retries of one attempt lost to a dead worker (or to an error of the
+# worker's machine) before the task gives up. A failure that is not the attempt's own
+# ends the task once they are spent, instead of using one of the task's retries: a new
+# attempt would meet the same machine.
 MAX_INFRASTRUCTURE_RETRIES = 10
+# Patch: an attempt whose infrastructure retries are spent no longer starts another.
+CRASHES_USE_NO_RETRY = "crashes-use-no-retry"
 
 
 @workflow.defn
@@ -75,6 +81,8 @@ class TaskWorkflow:
                         continue
                     if attempt > task.retries or not _worth_another_attempt(err):
                         raise
+                    if not _attempt_failed(err) and workflow.patched(CRASHES_USE_NO_RETRY):
+                        raise  # Temporal's retries of this attempt are spent: see below
                     attempt, feedback = attempt + 1, _feedback(err)
                     await workflow.sleep(_backoff(attempt))
         except (ActivityError, asyncio.CancelledError) as err:
@@ -156,6 +164,7 @@ class TaskWorkflow:
             result_type=CloseWorktreeOutput,
             task_queue=inp.host_queue,
             start_to_close_timeout=C.GIT_ACTIVITY_TIMEOUT,
+            heartbeat_timeout=C.HEARTBEAT_TIMEOUT,
             retry_policy=RetryPolicy(maximum_interval=C.RETRY_MAX_INTERVAL),
             summary=f"{inp.task.name}: save partial work",
         )
@@ -163,6 +172,11 @@ class TaskWorkflow:
 
 def _error_text(err: BaseException) -> str:
     cause = err.cause if isinstance(err, ActivityError) and err.cause else err
+    if isinstance(cause, TemporalTimeout):
+        return (
+            f"the attempt's worker was lost {MAX_INFRASTRUCTURE_RETRIES} times in a row "
+            f"(last: {str(cause) or 'timeout'}); see the worker's log"
+        )
     return str(cause) or type(cause).__name__
 
 
@@ -196,6 +210,12 @@ def _rate_limit_wait(err: ActivityError) -> timedelta | None:
         return DEFAULT_RATE_LIMIT_WAIT
     delay = datetime.fromisoformat(reset) - workflow.now()
     return max(delay, timedelta(seconds=1))
+
+
+def _attempt_failed(err: ActivityError) -> bool:
+    """Whether the attempt itself failed (its agent or checks), not the machinery."""
+    cause = err.cause
+    return isinstance(cause, ApplicationError) and cause.type in ATTEMPT_FAILURES
 
 
 def _worth_another_attempt(err: ActivityError) -> bool:

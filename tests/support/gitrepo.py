@@ -55,3 +55,10 @@ def user_side(repo: str | Path) -> tuple[str, ...]:
         git_out(repo, "status", "--porcelain", "--untracked-files=all"),
         git_out(repo, "diff"),
     )
+
+
+def checkpoints_on(repo: str | Path, branch: str) -> list[str]:
+    """Task names of magsag's checkpoint commits reachable from branch (merges excluded)."""
+    out = git_out(repo, "log", "--no-merges", "--format=%(trailers:key=Magsag-Task,valueonly)",
+                  branch)  # fmt: skip
+    return [line for line in out.splitlines() if line]

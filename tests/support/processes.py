@@ -51,3 +51,16 @@ def pid_alive(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
+
+
+def processes_of_run(run_id: str) -> list[int]:
+    """Live processes whose environment marks them as an agent of this run."""
+    marker = f"MAGSAG_RUN_ID={run_id}".encode()
+    found = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if marker in environ.read_bytes().split(b"\0") and pid_alive(int(environ.parent.name)):
+                found.append(int(environ.parent.name))
+        except OSError:
+            continue  # ended while we looked
+    return found

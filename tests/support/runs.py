@@ -1,6 +1,7 @@
 """Running plans in tests: plans of bash snippets, and a run helper on real workers."""
 
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 from temporalio.client import Client, WorkflowHandle
@@ -11,6 +12,19 @@ from magsag.contracts.plan_loader import parse_plan
 from magsag.contracts.run import RunInput, RunPaths, RunResult
 from magsag.workflows.plan import PlanWorkflow
 from tests.support.gitrepo import git_out
+
+
+@dataclass(frozen=True)
+class Queues:
+    """The shared queue a run's workflows go to, and the host queue of its activities."""
+
+    task_queue: str
+    host_queue: str
+
+    @classmethod
+    def of_user(cls, env: dict) -> "Queues":
+        """The queues `magsag worker` polls in a user's environment (tests.support.cli)."""
+        return cls(env["MAGSAG_TASK_QUEUE"], C.host_queue(env["MAGSAG_HOST"]))
 
 
 def bash_plan(tasks: list[dict], **plan: object) -> Plan:

@@ -1,0 +1,54 @@
+"""Heartbeats for every activity, so a dead worker costs seconds (invariant 8).
+
+Temporal notices a dead worker only through a missed heartbeat or the activity's
+start-to-close timeout. A git activity that holds no heartbeat sits on a dead worker
+for its whole timeout; one that heartbeats is retried elsewhere after HEARTBEAT_TIMEOUT.
+`heartbeating` runs an activity with a background heartbeat every HEARTBEAT_INTERVAL,
+however long its steps take.
+"""
+
+import asyncio
+import contextlib
+import functools
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import ParamSpec, TypeVar
+
+from temporalio import activity
+
+from magsag.contracts import constants as C
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+@contextlib.asynccontextmanager
+async def keep_alive() -> AsyncIterator[None]:
+    """Heartbeat in the background while the block runs (outside an activity, as in
+    `magsag gc`, it does nothing)."""
+    if not activity.in_activity():
+        yield
+        return
+
+    async def beat() -> None:
+        while True:
+            activity.heartbeat()
+            await asyncio.sleep(C.HEARTBEAT_INTERVAL.total_seconds())
+
+    beating = asyncio.create_task(beat())
+    try:
+        yield
+    finally:
+        beating.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await beating
+
+
+def heartbeating(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    """Decorate an async activity (below @activity.defn) to heartbeat while it runs."""
+
+    @functools.wraps(fn)
+    async def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        async with keep_alive():
+            return await fn(*args, **kwargs)
+
+    return run

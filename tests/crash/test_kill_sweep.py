@@ -1,0 +1,155 @@
+"""Invariant 8: a worker killed at any moment costs seconds, never a task or a commit.
+
+Kill points are spread over a whole run (every step of it is somewhere under one:
+worktree creation, agents, checkpoint commits, worktree removal, integration, the run
+log), half of them killing the worker alone (as an OOM kill does) and half its whole
+process group, so the git commands it was running die half-way too. Each point is its
+own run with its own worker, and the points run side by side to keep the sweep short.
+MAGSAG_KILL_SOAK=N draws N random points over the run instead (the soak in issue notes).
+"""
+
+import asyncio
+import os
+import random
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from temporalio.client import Client
+
+from magsag.contracts import constants as C
+from magsag.contracts.run import RunResult, RunStatus
+from tests.support.cli import isolated_env
+from tests.support.gitrepo import checkpoints_on, make_repo
+from tests.support.poll import eventually
+from tests.support.processes import Processes, processes_of_run
+from tests.support.runs import Queues, bash_plan, run_input, start_run, worktrees_left
+
+CHAIN = [
+    {"name": f"c{i}", "prompt": f"sleep 0.3; echo {i} > c{i}.txt",
+     **({"depends_on": [f"c{i - 1}"]} if i else {})}
+    for i in range(3)
+]  # fmt: skip
+WIDE = [{"name": f"w{i}", "prompt": f"sleep 0.2; echo {i} > w{i}.txt"} for i in range(4)]
+TASKS = sorted(t["name"] for t in CHAIN + WIDE)
+POINTS = 12
+# How long an undisturbed run of the plan takes here, about; points spread over it.
+RUN_SECONDS = 3.0
+# DESIGN: a dead worker's activities are retried elsewhere within about the heartbeat
+# timeout; the run ends within RECOVERY_BOUND of the kill plus its remaining work.
+RECOVERY_BOUND = 30.0
+REPLACED_AFTER = 1.0  # the new worker starts this long after the kill
+SIDE_BY_SIDE = 6
+
+SOAK = int(os.environ.get("MAGSAG_KILL_SOAK", "0"))
+
+
+@dataclass
+class Point:
+    delay: float  # seconds after the run's first step
+    whole_group: bool
+
+
+@dataclass
+class Outcome:
+    point: Point
+    result: RunResult
+    recovery: float  # seconds from the kill to the run's end
+    checkpoints: list[str]
+    worktrees: list[str]
+    leftover_dirs: list[str]
+    orphans: list[int]
+    interrupted: list[str]  # activities a dead worker held, retried by Temporal
+
+
+def _points() -> list[Point]:
+    if SOAK:
+        delays = sorted(round(random.uniform(0, RUN_SECONDS), 2) for _ in range(SOAK))
+    else:
+        delays = [round(RUN_SECONDS * i / (POINTS - 1), 2) for i in range(POINTS)]
+    return [Point(delay, whole_group=i % 2 == 1) for i, delay in enumerate(delays)]
+
+
+def _kill(proc, whole_group: bool) -> None:
+    if whole_group:
+        os.killpg(proc.pid, signal.SIGKILL)
+    else:
+        proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+
+
+async def _kill_during_a_run(client: Client, point: Point, home: Path) -> Outcome:
+    env = isolated_env(home, "sweep")
+    env["TEMPORAL_ADDRESS"] = client.service_client.config.target_host
+    queues = Queues.of_user(env)
+    repo = make_repo(home / "repo")
+    procs = Processes(env, home)
+    try:
+        first = procs.start("worker", name="worker-1")
+        inp = run_input(bash_plan(CHAIN + WIDE, concurrency=4), repo, home, queues)
+        handle = await start_run(client, inp, queues)
+        run_log = Path(inp.paths.log_dir) / "run.jsonl"
+        await eventually(run_log.exists, timeout=60, interval=0.02, what="the run's first step")
+        await asyncio.sleep(point.delay)  # the kill point itself; what follows polls
+        _kill(first, point.whole_group)
+        killed_at = time.monotonic()
+        await asyncio.sleep(REPLACED_AFTER)
+        procs.start("worker", name="worker-2")
+        result = await asyncio.wait_for(handle.result(), timeout=120)
+        recovery = time.monotonic() - killed_at
+        return Outcome(
+            point=point,
+            result=result,
+            recovery=recovery,
+            checkpoints=sorted(checkpoints_on(repo, C.integration_branch(inp.run_id))),
+            worktrees=worktrees_left(repo),
+            leftover_dirs=[str(p) for p in (home / "worktrees").glob("*/*")],
+            orphans=processes_of_run(inp.run_id),
+            interrupted=await _retried_activities(client, inp.run_id, result),
+        )
+    finally:
+        procs.stop_all()
+
+
+async def _retried_activities(client: Client, run_id: str, result: RunResult) -> list[str]:
+    """Activity types that started more than once as the same attempt in the run's
+    histories: what the killed worker was doing."""
+    ids = [C.plan_workflow_id(run_id)] + [C.task_workflow_id(run_id, n) for n in result.tasks]
+    found = []
+    for workflow_id in ids:
+        history = await client.get_workflow_handle(workflow_id).fetch_history()
+        types = {}
+        for event in history.events:
+            if event.HasField("activity_task_scheduled_event_attributes"):
+                types[event.event_id] = event.activity_task_scheduled_event_attributes
+            started = event.activity_task_started_event_attributes
+            if event.HasField("activity_task_started_event_attributes") and started.attempt > 1:
+                found.append(types[started.scheduled_event_id].activity_type.name)
+    return sorted(found)
+
+
+async def test_a_worker_killed_at_any_moment_costs_seconds_never_a_task(client, tmp_path):
+    gate = asyncio.Semaphore(SIDE_BY_SIDE)
+
+    async def one(index: int, point: Point) -> Outcome:
+        async with gate:
+            return await _kill_during_a_run(client, point, tmp_path / f"point-{index}")
+
+    outcomes = await asyncio.gather(*(one(i, p) for i, p in enumerate(_points())))
+    for o in sorted(outcomes, key=lambda o: o.point.delay):  # read by soak runs (pytest -s)
+        kind = "group" if o.point.whole_group else "worker"
+        print(f"kill {kind:6} at {o.point.delay:4.2f}s: {o.result.status.value}, "
+              f"recovered in {o.recovery:4.1f}s, retried: {', '.join(o.interrupted)}")  # fmt: skip
+    print(f"slowest recovery: {max(o.recovery for o in outcomes):.1f}s; interrupted over the "
+          f"sweep: {sorted({a for o in outcomes for a in o.interrupted})}")  # fmt: skip
+    for o in outcomes:
+        where = f"kill at {o.point.delay}s (whole group: {o.point.whole_group})"
+        failed = {n: (t.status.value, t.error) for n, t in o.result.tasks.items()
+                  if t.status.value != "succeeded"}  # fmt: skip
+        assert o.result.status == RunStatus.SUCCEEDED, f"{where}: {failed}"
+        assert all(t.attempts == 1 for t in o.result.tasks.values()), where
+        assert o.checkpoints == TASKS, f"{where}: each checkpoint exactly once"
+        assert o.worktrees == [] and o.leftover_dirs == [], where
+        assert o.orphans == [], f"{where}: agent processes left"
+        assert o.recovery < RECOVERY_BOUND + RUN_SECONDS, f"{where}: {o.recovery:.1f}s"
