@@ -65,23 +65,25 @@ async def git(
     check: bool = True,
     env: Mapping[str, str] | None = None,
     input: str | bytes | None = None,
+    pass_fds: tuple[int, ...] = (),
 ) -> GitResult:
     """Run `git <args>` in `cwd`; raise GitError on a non-zero exit when `check`.
+    `pass_fds` are inherited by git (a lock it must hold for as long as it runs).
 
     A command stopped by a lock file that a killed git left behind runs again once the
     stale lock is removed (invariant 2: a retry after a crash converges)."""
-    result = await _run(args, cwd, env, input)
+    result = await _run(args, cwd, env, input, pass_fds)
     lock = stale_locks.lock_in_the_way(result.stderr) if result.returncode else None
     if lock is not None and await asyncio.to_thread(stale_locks.remove_if_stale, lock):
         logger.warning("removed stale lock %s left by a killed git", lock)
-        result = await _run(args, cwd, env, input)
+        result = await _run(args, cwd, env, input, pass_fds)
     if check and result.returncode != 0:
         raise GitError(args, result.stderr, result.returncode)
     return result
 
 
 async def _run(
-    args: tuple[str, ...], cwd: str | Path, env: Mapping[str, str] | None, input
+    args: tuple[str, ...], cwd: str | Path, env: Mapping[str, str] | None, input, pass_fds
 ) -> GitResult:
     proc = await asyncio.create_subprocess_exec(
         "git",
@@ -91,6 +93,7 @@ async def _run(
         stdin=asyncio.subprocess.PIPE if input is not None else asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
+        pass_fds=pass_fds,
     )
     data = input.encode() if isinstance(input, str) else input
     # Shielded: on cancellation git still runs to its end; killing it mid-write would

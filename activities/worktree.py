@@ -29,6 +29,7 @@ from magsag.activities.git import (
     trailer_block,
 )
 from magsag.activities.keepalive import heartbeating
+from magsag.activities.repo_lock import worktree_admin_lock
 from magsag.contracts.activities import (
     CloseWorktreeInput,
     CloseWorktreeOutput,
@@ -36,17 +37,13 @@ from magsag.contracts.activities import (
     CreateWorktreeOutput,
 )
 
-# git 2.39 fails concurrent `git worktree add/remove/list` on one repository ("failed
-# to read .git/worktrees/<x>/commondir"), so this worker runs them one at a time.
-_ADMIN_LOCKS: dict[str, asyncio.Lock] = {}
 # The lock reason `git worktree add` gives a worktree until its checkout is done.
 ADD_IN_PROGRESS = "initializing"
 
 
 async def _worktree_admin(repo: str, *args: str):
-    lock = _ADMIN_LOCKS.setdefault(os.path.realpath(repo), asyncio.Lock())
-    async with lock:
-        return await git("worktree", *args, cwd=repo)
+    async with worktree_admin_lock(repo) as held:
+        return await git("worktree", *args, cwd=repo, pass_fds=(held,))
 
 
 @dataclass(frozen=True)
