@@ -127,15 +127,19 @@ async def _resumed_input(run_id: str, only: str | None) -> RunInput:
         tip = inputs.check_base(Path(old.paths.repo), result.integration_branch)[1]
     except inputs.InputError:
         raise fail(f"the integration branch {result.integration_branch} is gone") from None
+    try:
+        state = inputs.check_state_dir(connection.state_dir())
+        root = old.paths.worktree_root
+        inputs.check_writable_dir(Path(root), f"worktree root {root} (of run {run_id})")
+    except inputs.InputError as err:
+        raise fail(str(err)) from None
     new_id = inputs.new_run_id(old.plan.name)
     return old.model_copy(
         update={
             "run_id": new_id,
             "base": result.integration_branch,
             "base_commit": tip,
-            "paths": old.paths.model_copy(
-                update={"log_dir": str(connection.state_dir() / "runs" / new_id)}
-            ),
+            "paths": old.paths.model_copy(update={"log_dir": str(state / "runs" / new_id)}),
             "host_queue": C.host_queue(connection.hostname()),
             "resumed_from": run_id,
             "carried": {n: t for n, t in result.tasks.items() if n not in rerun},

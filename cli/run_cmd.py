@@ -90,8 +90,8 @@ def prepare_run(
     loaded = load_or_exit(plan, mapping)
     if max_cost is not None:
         loaded.budget.max_cost_usd = max_cost
-    state = connection.state_dir()
     try:
+        state = inputs.check_state_dir(connection.state_dir())
         repo_path = inputs.check_repo(repo)
         base_name, base_commit = inputs.check_base(repo_path, base or loaded.base)
         chosen = inputs.check_concurrency(concurrency) or loaded.concurrency
