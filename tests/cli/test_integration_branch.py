@@ -10,6 +10,7 @@ import pytest
 from tests.support.cli import MAGSAG, magsag, magsag_json
 from tests.support.gitrepo import git_out
 from tests.support.poll import eventually, wait_for
+from tests.workflows.test_run_errors import replays
 
 
 @pytest.fixture
@@ -105,10 +106,13 @@ async def test_a_deleted_integration_branch_ends_the_run_with_the_reason(
     # The work stays on the task's branch.
     assert git_out(repo, "show", f"magsag/{run.run_id}/tasks/done:d.txt") == "d"
 
-    description = await client.get_workflow_handle(f"magsag-{run.run_id}").describe()
-    attributes = {key.name: value for key, value in description.typed_search_attributes}
+    handle = client.get_workflow_handle(f"magsag-{run.run_id}")
+    attributes = {
+        key.name: value for key, value in (await handle.describe()).typed_search_attributes
+    }
     assert attributes["MagsagRunStatus"] == "failed"
     assert attributes["MagsagTasksDone"] == 3 and attributes["MagsagTasksFailed"] == 1
+    await replays(await handle.fetch_history())
 
 
 async def test_a_checked_out_integration_branch_is_not_moved_under_the_user(
