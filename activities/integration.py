@@ -10,6 +10,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from magsag.activities import run_log
+from magsag.activities.checkouts import holder_of
 from magsag.activities.git import (
     GitError,
     check_branch_name,
@@ -122,7 +123,18 @@ async def integrate(input: IntegrateInput) -> IntegrateOutput:
     repo, ref = input.repo, f"refs/heads/{input.branch}"
     tip = await resolve_commit(ref, repo)
     if tip is None:
-        raise _not_found(f"integration branch {input.branch!r}", repo)
+        # Created by prepare_integration and never deleted by magsag: someone else did.
+        raise ApplicationError(
+            f"integration branch {input.branch} was deleted from {repo} while the run went on",
+            type="IntegrationBranchMissing",
+            non_retryable=True,
+        )
+    holder = await holder_of(ref, repo)
+    if holder is not None:
+        # Moving it would change that worktree's branch under its files; the workflow
+        # waits for the user to check out another branch.
+        activity.logger.warning("%s is checked out in %s: not merging", input.branch, holder)
+        return IntegrateOutput(tip=tip, outcomes=[], checked_out_in=holder)
     outcomes: list[IntegrateOutcome] = []
     try:
         for item in input.items:

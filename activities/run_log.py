@@ -15,15 +15,22 @@ RUN_LOG = "run.jsonl"
 
 
 def append(log_dir: str | None, event: str, **fields) -> None:
+    """Add one line to the run's record. The record is a copy of what history holds,
+    so a state dir that cannot be written (disk full, permission lost) costs lines of
+    it, with a warning, never the change being recorded or the run's end."""
     if not log_dir:
         return
     path = Path(log_dir) / RUN_LOG
-    path.parent.mkdir(parents=True, exist_ok=True)
     record = {"at": datetime.now(UTC).isoformat(timespec="milliseconds"), "event": event}
     record.update({k: v for k, v in fields.items() if v is not None})
-    # One short line per write on an O_APPEND file: concurrent activities do not interleave.
-    with path.open("a") as f:
-        f.write(json.dumps(record, default=str) + "\n")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # One short line per write on an O_APPEND file: concurrent activities do not
+        # interleave.
+        with path.open("a") as f:
+            f.write(json.dumps(record, default=str) + "\n")
+    except OSError as err:
+        activity.logger.warning("could not record %s in %s: %s", event, path, err)
 
 
 def read(log_dir: str | Path) -> list[dict]:

@@ -39,10 +39,8 @@ def main() -> None:
     except SystemExit as done:
         code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
     except KeyboardInterrupt:
-        print(
-            "\ninterrupted: a started run goes on in Temporal; follow it with `magsag status`",
-            file=sys.stderr,
-        )
+        # Commands that follow a run say what becomes of it; this is any other moment.
+        print("\ninterrupted; `magsag runs list` shows the runs that started", file=sys.stderr)
         code = 130
     # The Temporal SDK can abort in PyGILState_Release at interpreter exit: flush and
     # leave without running the interpreter's teardown.

@@ -11,9 +11,9 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from magsag.cli import inputs
 from magsag.cli.console import fail, info, print_json
-from magsag.cli.progress import follow_run, read_status, report
+from magsag.cli.progress import read_status, report
 from magsag.cli.render import result_json, run_summary, task_line
-from magsag.cli.run_cmd import start_and_follow
+from magsag.cli.run_cmd import INTERRUPTED, follow_hosting, start_and_follow
 from magsag.cli.runtime import connect_or_exit, worker_if_needed
 from magsag.contracts import constants as C
 from magsag.contracts.run import GateDecision, RunInput, RunResult, RunStatus, TaskStatus
@@ -57,9 +57,8 @@ def watch(run_id: RunIdArg, json_output: JsonOpt = False) -> None:
 async def _watch(run_id: str, json_output: bool) -> int:
     client = await connect_or_exit(start_embedded=False)
     handle = await existing_run(client, run_id)
-    async with worker_if_needed(client, C.host_queue(connection.hostname())):
-        result = await follow_run(handle)
-    return report(result, json_output)
+    result = await follow_hosting(client, handle, run_id, C.host_queue(connection.hostname()))
+    return INTERRUPTED if result is None else report(result, json_output)
 
 
 def cancel(run_id: RunIdArg) -> None:
@@ -127,15 +126,19 @@ async def _resumed_input(run_id: str, only: str | None) -> RunInput:
         tip = inputs.check_base(Path(old.paths.repo), result.integration_branch)[1]
     except inputs.InputError:
         raise fail(f"the integration branch {result.integration_branch} is gone") from None
+    try:
+        state = inputs.check_state_dir(connection.state_dir())
+        root = old.paths.worktree_root
+        inputs.check_writable_dir(Path(root), f"worktree root {root} (of run {run_id})")
+    except inputs.InputError as err:
+        raise fail(str(err)) from None
     new_id = inputs.new_run_id(old.plan.name)
     return old.model_copy(
         update={
             "run_id": new_id,
             "base": result.integration_branch,
             "base_commit": tip,
-            "paths": old.paths.model_copy(
-                update={"log_dir": str(connection.state_dir() / "runs" / new_id)}
-            ),
+            "paths": old.paths.model_copy(update={"log_dir": str(state / "runs" / new_id)}),
             "host_queue": C.host_queue(connection.hostname()),
             "resumed_from": run_id,
             "carried": {n: t for n, t in result.tasks.items() if n not in rerun},

@@ -896,6 +896,8 @@ def describe_lines(view: RunView, result: RunResult) -> list[str]:
         f"plan {view.plan['name']}, {len(view.tasks)} tasks, on {view.repo} from {view.base}",
         when,
     ]
+    if result.error:
+        lines.append(f"error: {result.error}")
     if view.usage.cost_usd or view.usage.output_tokens:
         lines.append(f"usage: {cost_text(view.usage)}")
     tip = (view.integration_commit or "")[:10]

@@ -1,5 +1,6 @@
 """Checks of everything a user passes in, before anything is created (invariant 7)."""
 
+import os
 import re
 import secrets
 from datetime import UTC, datetime
@@ -84,9 +85,30 @@ def check_worktree_root(root: Path, repo_path: Path) -> Path:
         raise InputError(
             f"--worktree-root {root}: inside the repository's tree; choose a directory outside it"
         )
-    if resolved.exists() and not resolved.is_dir():
-        raise InputError(f"--worktree-root {root}: exists and is not a directory")
+    check_writable_dir(resolved, f"--worktree-root {root}")
     return resolved
+
+
+def check_state_dir(state: Path) -> Path:
+    """Logs and run files go there; a run that cannot write them is refused at start."""
+    chosen = "MAGSAG_STATE_DIR" if os.environ.get("MAGSAG_STATE_DIR") else "default"
+    check_writable_dir(state, f"state directory {state} ({chosen})")
+    return state
+
+
+def check_writable_dir(path: Path, label: str) -> None:
+    """`path` is a directory this user can write in, or can be made one; creates nothing."""
+    existing = path
+    while not os.path.lexists(existing) and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        problem = "is not a directory"
+    elif not os.access(existing, os.W_OK | os.X_OK):
+        problem = "is not writable by this user"
+    else:
+        return
+    where = "it" if existing == path else f"cannot be created: {existing}"
+    raise InputError(f"{label}: {where} {problem}")
 
 
 def check_concurrency(value: int | None) -> int | None:

@@ -13,7 +13,7 @@ from rich.text import Text
 
 from magsag.cli.activity_files import current_attempt, last_event
 from magsag.cli.console import err_console
-from magsag.cli.render import MARKS, gate_line
+from magsag.cli.render import MARKS, gate_line, waiting_line
 from magsag.contracts.durations import format_duration
 from magsag.contracts.run import FINISHED_TASK_STATUSES, GateStatus, RunResult, TaskStatus
 
@@ -60,4 +60,5 @@ def render(result: RunResult) -> Group:
         for g in result.gates.values()
         if g.status != GateStatus.NOT_REACHED
     ]
-    return Group(header, ProgressBar(total=total, completed=done, width=40), table, *gates)
+    notes = [Text(waiting_line(result.waiting_on))] if result.waiting_on else []
+    return Group(header, ProgressBar(total=total, completed=done, width=40), table, *gates, *notes)

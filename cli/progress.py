@@ -8,7 +8,7 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 from magsag.cli.activity_files import mark_stale
 from magsag.cli.console import err_console, info, print_json
 from magsag.cli.live import LiveView
-from magsag.cli.render import gate_line, result_json, run_summary, task_line
+from magsag.cli.render import gate_line, result_json, run_summary, task_line, waiting_line
 from magsag.contracts.run import GateStatus, RunResult, RunStatus
 from magsag.workflows.plan import STATUS_MEMO
 
@@ -75,6 +75,10 @@ def _show_changes(result: RunResult, shown: dict[str, tuple]) -> None:
         if shown.get(gate.id) != (gate.status,) and gate.status != GateStatus.NOT_REACHED:
             shown[gate.id] = (gate.status,)
             info(gate_line(result.run_id, gate))
+    if shown.get("waiting_on") != (result.waiting_on,):
+        shown["waiting_on"] = (result.waiting_on,)
+        if result.waiting_on:
+            info(waiting_line(result.waiting_on))
 
 
 def report(result: RunResult, json_output: bool) -> int:

@@ -38,6 +38,10 @@ def run_summary(result: RunResult) -> list[str]:
         counts[task.status.value] = counts.get(task.status.value, 0) + 1
     tally = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
     lines = [f"run {result.run_id} {result.status.value}: {tally}"]
+    if result.error:
+        lines.append(f"error: {result.error}")
+    if result.waiting_on:
+        lines.append(waiting_line(result.waiting_on))
     if result.usage.cost_usd or result.usage.output_tokens:
         lines.append(f"usage: {cost_text(result.usage)}")
     tip = (result.integration_commit or "")[:10]
@@ -49,6 +53,10 @@ def run_summary(result: RunResult) -> list[str]:
     for later in result.resumed_as:
         lines.append(f"resumed as run {later}")
     return lines
+
+
+def waiting_line(what: str) -> str:
+    return f"⏸ waiting: {what}"
 
 
 def gate_line(run_id: str, gate: Gate) -> str:

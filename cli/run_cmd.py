@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from temporalio.client import Client, WorkflowHandle
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 
 from magsag.cli import inputs
@@ -30,6 +31,8 @@ RUN_HELP = (
     "2 on bad input, in which case nothing is created."
 )
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
+# Exit code after Ctrl-C, as shells report a command ended by SIGINT.
+INTERRUPTED = 130
 
 
 def run(
@@ -90,8 +93,8 @@ def prepare_run(
     loaded = load_or_exit(plan, mapping)
     if max_cost is not None:
         loaded.budget.max_cost_usd = max_cost
-    state = connection.state_dir()
     try:
+        state = inputs.check_state_dir(connection.state_dir())
         repo_path = inputs.check_repo(repo)
         base_name, base_commit = inputs.check_base(repo_path, base or loaded.base)
         chosen = inputs.check_concurrency(concurrency) or loaded.concurrency
@@ -143,9 +146,36 @@ async def start_and_follow(run_input: RunInput, detach: bool, json_output: bool)
     link = web_ui_link(run_input.run_id)
     if link:
         info(f"Web UI: {link}")
-    async with worker_if_needed(client, run_input.host_queue):
-        result = await follow_run(handle, quiet=False)
-    return report(result, json_output)
+    result = await follow_hosting(client, handle, run_input.run_id, run_input.host_queue)
+    return INTERRUPTED if result is None else report(result, json_output)
+
+
+async def follow_hosting(
+    client: Client, handle: WorkflowHandle, run_id: str, host_queue: str
+) -> RunResult | None:
+    """Follow the run to its end, running a worker here if none polls.
+
+    Ctrl-C stops following, not the run: this says in one line what becomes of the
+    run and how to follow or cancel it, and returns None."""
+    async with worker_if_needed(client, host_queue) as hosted:
+        try:
+            return await follow_run(handle, quiet=False)
+        except asyncio.CancelledError:  # asyncio.run's answer to Ctrl-C
+            info(interrupted_line(run_id, hosted))
+            return None
+
+
+def interrupted_line(run_id: str, hosted: bool) -> str:
+    follow, cancel = f"`magsag watch {run_id}`", f"`magsag cancel {run_id}`"
+    if hosted:
+        return (
+            f"interrupted: run {run_id} waits for a worker (this command ran the only one, "
+            f"now stopped); {follow} or `magsag worker` lets it go on, {cancel} stops it"
+        )
+    return (
+        f"interrupted: run {run_id} goes on with its worker; follow it with {follow}, "
+        f"stop it with {cancel}"
+    )
 
 
 def _search_attributes(run_input: RunInput) -> TypedSearchAttributes:

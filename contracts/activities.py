@@ -103,6 +103,10 @@ class IntegrateOutcome(BaseModel):
 class IntegrateOutput(BaseModel):
     tip: str
     outcomes: list[IntegrateOutcome]
+    checked_out_in: str | None = Field(
+        default=None,
+        description="the worktree that has the branch checked out; nothing was merged",
+    )
 
 
 class AgentInput(BaseModel):

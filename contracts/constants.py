@@ -38,6 +38,14 @@ STICKY_QUEUE_TIMEOUT = timedelta(seconds=3)
 AGENT_TIMEOUT_GRACE = timedelta(seconds=30)
 RETRY_INITIAL_INTERVAL = timedelta(seconds=1)
 RETRY_MAX_INTERVAL = timedelta(seconds=30)
+# No activity retries forever: past this many attempts (about 15 s of backoff for a
+# quick failure) the failure reaches the workflow, which ends the task or the run
+# with its reason.
+ACTIVITY_MAX_ATTEMPTS = 5
+# An integration branch checked out in a worktree is never moved under it: the run
+# waits, checking again at most every CHECKED_OUT_POLL, and fails after CHECKED_OUT_WAIT.
+CHECKED_OUT_POLL = timedelta(seconds=10)
+CHECKED_OUT_WAIT = timedelta(minutes=10)
 
 # Embedded Temporal dev server.
 DEFAULT_ADDRESS = "localhost:7233"

@@ -151,6 +151,12 @@ class RunResult(BaseModel):
     usage: Usage = Field(default_factory=Usage, description="all tasks together")
     gates: dict[str, Gate] = Field(default_factory=dict)
     tasks: dict[str, TaskResult]
+    error: str | None = Field(
+        default=None, description="why the run as a whole failed (e.g. its integration)"
+    )
+    waiting_on: str | None = Field(
+        default=None, description="what the run waits for now, besides approvals"
+    )
 
     def as_memo(self) -> dict:
         """The compact form kept in the plan workflow's memo for the live view.

@@ -7,10 +7,11 @@ the moment it starts, so it sees the merged work of everything it depends on.
 """
 
 import asyncio
+from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError, ChildWorkflowError
+from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
     from magsag.contracts import constants as C
@@ -22,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
         PrepareIntegrationOutput,
         RunEndRecord,
     )
+    from magsag.contracts.durations import format_duration
     from magsag.contracts.run import (
         Gate,
         GateDecision,
@@ -41,6 +43,9 @@ with workflow.unsafe.imports_passed_through():
 LIVE_SEARCH_ATTRIBUTES = "live-search-attributes"
 # Patch: the run's end is written to run.jsonl by an activity (before: no such step).
 RUN_LOG_END = "run-log-end"
+# Patch: a failed integration activity ends the run with its reason, every task in a
+# final state (before: the workflow failed, leaving tasks and search attributes running).
+RUN_ERROR = "run-error"
 # The run's state is also kept in the memo, so `describe` answers without a worker.
 STATUS_MEMO = "magsag_status"
 
@@ -53,6 +58,7 @@ class PlanWorkflow:
         self._published: dict = {}  # search attribute values last upserted
         self._budget_spent = False
         self._attempts = 0  # of the tasks this run ran (a resumed run's carried ones aside)
+        self._integration_error: str | None = None  # set when nothing more can be merged
 
     @workflow.query
     def status(self) -> RunResult | None:
@@ -146,17 +152,28 @@ class PlanWorkflow:
     async def run(self, inp: RunInput) -> RunResult:
         branch = C.integration_branch(inp.run_id)
         self._result = RunResult.initial(inp, started_at=workflow.now())
-        prepared = await self._repo_activity(
-            "prepare_integration",
-            PrepareIntegrationInput(
-                repo=inp.paths.repo, base=inp.base_commit, branch=branch, log_dir=inp.paths.log_dir
-            ),
-            PrepareIntegrationOutput,
-            inp,
-        )
-        self._result.integration_commit = prepared.tip
         carried = {name: result.status for name, result in inp.carried.items()}
         scheduler = Scheduler(inp.plan, inp.concurrency, carried)
+        try:
+            prepared = await self._repo_activity(
+                "prepare_integration",
+                PrepareIntegrationInput(
+                    repo=inp.paths.repo,
+                    base=inp.base_commit,
+                    branch=branch,
+                    log_dir=inp.paths.log_dir,
+                ),
+                PrepareIntegrationOutput,
+                inp,
+            )
+        except ActivityError as err:
+            if not workflow.patched(RUN_ERROR):
+                raise
+            self._result.error = f"could not create the integration branch {branch}: {_reason(err)}"
+            self._settle(scheduler, RunStatus.FAILED, TaskStatus.SKIPPED)
+            await self._record_end(inp)
+            return self._result
+        self._result.integration_commit = prepared.tip
         running: dict[str, asyncio.Task[TaskResult]] = {}
         try:
             await self._drive(inp, scheduler, running)
@@ -165,7 +182,7 @@ class PlanWorkflow:
             self._settle(scheduler, RunStatus.CANCELLED, TaskStatus.CANCELLED)
             await self._record_end(inp)
             raise
-        failed = any(
+        failed = self._result.error is not None or any(
             status in (TaskStatus.FAILED, TaskStatus.CONFLICTED) and inp.plan.task(name).critical
             for name, status in scheduler.status.items()
         )
@@ -179,7 +196,12 @@ class PlanWorkflow:
     async def _record_end(self, inp: RunInput) -> None:
         if workflow.patched(RUN_LOG_END):
             record = RunEndRecord(log_dir=inp.paths.log_dir, result=self._result)
-            await self._repo_activity("record_run_end", record, None, inp, "record the run's end")
+            try:
+                await self._repo_activity(
+                    "record_run_end", record, None, inp, "record the run's end"
+                )
+            except ActivityError as err:  # the run's own record never holds up its end
+                workflow.logger.warning("the run's end is not in run.jsonl: %s", _reason(err))
 
     async def _drive(self, inp: RunInput, scheduler: Scheduler, running: dict) -> None:
         """Start what is ready, wait for a task or the integration in flight, repeat.
@@ -224,6 +246,15 @@ class PlanWorkflow:
                 for name, status in merging.result().items():
                     scheduler.finish(name, status)
                 merging = None
+            if self._integration_error is not None:  # nothing more can merge: end the run
+                for result in to_merge:
+                    self._not_merged(result.name)
+                    scheduler.finish(result.name, TaskStatus.FAILED)
+                if decision is not None:
+                    decision.cancel()
+                scheduler.stop()
+                await self._cancel_running(running)
+                return
             if merging is None and to_merge:
                 merging = asyncio.create_task(self._integrate(inp, to_merge))
                 to_merge = []
@@ -265,21 +296,22 @@ class PlanWorkflow:
             return _failed_result(name, err, self._result.tasks[name])
 
     async def _integrate(self, inp: RunInput, results: list[TaskResult]) -> dict[str, TaskStatus]:
-        """Merge finished tasks in order; returns each task's final status."""
-        items = [IntegrateItem(task=r.name, commit=r.commit) for r in results]
-        out = await self._repo_activity(
-            "integrate",
-            IntegrateInput(
-                repo=inp.paths.repo,
-                branch=C.integration_branch(inp.run_id),
-                run_id=inp.run_id,
-                items=items,
-                log_dir=inp.paths.log_dir,
-            ),
-            IntegrateOutput,
-            inp,
-            summary="integrate " + ", ".join(item.task for item in items),
-        )
+        """Merge finished tasks in order; returns each task's final status. A failure
+        retries cannot fix fails these tasks and sets the run's error, which ends the run."""
+        try:
+            out = await self._integrate_unblocked(inp, results)
+        except ActivityError as err:
+            if not workflow.patched(RUN_ERROR):
+                raise
+            next_steps = _next_steps(inp, err, self._result.integration_commit)
+            return self._integration_failed(results, _reason(err), next_steps)
+        if out.checked_out_in is not None:  # still, after the longest wait
+            waited = format_duration(C.CHECKED_OUT_WAIT.total_seconds())
+            return self._integration_failed(
+                results,
+                f"{_checked_out(inp, out)} (waited {waited}); it was not moved under that checkout",
+                f"check out another branch there, then `magsag resume {inp.run_id}`",
+            )
         self._result.integration_commit = out.tip
         statuses = {}
         for outcome in out.outcomes:
@@ -290,6 +322,58 @@ class PlanWorkflow:
                 result.conflict_files = outcome.conflict_files
                 result.error = "merge conflict in " + ", ".join(outcome.conflict_files)
         return statuses
+
+    async def _integrate_unblocked(
+        self, inp: RunInput, results: list[TaskResult]
+    ) -> IntegrateOutput:
+        """The integrate activity, again and again while the user has the integration
+        branch checked out (moving it would change their files' branch under them), for
+        at most CHECKED_OUT_WAIT. No patch needed: only integrate results of this version
+        name a checkout, so histories recorded before never loop here."""
+        items = [IntegrateItem(task=r.name, commit=r.commit) for r in results]
+        waited, polls = timedelta(), 0
+        while True:
+            out = await self._repo_activity(
+                "integrate",
+                IntegrateInput(
+                    repo=inp.paths.repo,
+                    branch=C.integration_branch(inp.run_id),
+                    run_id=inp.run_id,
+                    items=items,
+                    log_dir=inp.paths.log_dir,
+                ),
+                IntegrateOutput,
+                inp,
+                summary="integrate " + ", ".join(item.task for item in items),
+            )
+            if out.checked_out_in is None or waited >= C.CHECKED_OUT_WAIT:
+                self._result.waiting_on = None  # published by the loop awaiting this merge
+                return out
+            self._wait_on(
+                f"{_checked_out(inp, out)}; check out another branch there to let the run go on"
+            )
+            pause = min(C.RETRY_INITIAL_INTERVAL * 2**polls, C.CHECKED_OUT_POLL)
+            await workflow.sleep(pause)
+            waited, polls = waited + pause, polls + 1
+
+    def _integration_failed(
+        self, results: list[TaskResult], reason: str, next_steps: str
+    ) -> dict[str, TaskStatus]:
+        """Nothing more can be merged: these tasks fail, and the run ends with the reason."""
+        self._integration_error = reason
+        self._result.error = f"{reason}; {next_steps}"
+        self._result.waiting_on = None
+        for result in results:
+            self._not_merged(result.name)
+        return {result.name: TaskStatus.FAILED for result in results}
+
+    def _not_merged(self, name: str) -> None:
+        self._result.tasks[name].error = f"not merged: {self._integration_error}"
+
+    def _wait_on(self, what: str) -> None:
+        if self._result.waiting_on != what:
+            self._result.waiting_on = what
+            self._publish()
 
     async def _cancel_running(self, running: dict) -> None:
         # Cancel the children explicitly and wait for their cleanup: cancelling the
@@ -331,6 +415,10 @@ class PlanWorkflow:
         waiting = [g.id for g in self._result.gates.values() if g.status == GateStatus.WAITING]
         if waiting:
             lines.append(f"**waiting for approval**: {', '.join(waiting)}")
+        if self._result.waiting_on:
+            lines.append(f"**waiting**: {self._result.waiting_on}")
+        if self._result.error:
+            lines.append(f"**error**: {self._result.error}")
         lines.append(f"**cost**: ${self._result.usage.cost_usd:.4f}")
         return "\n\n".join(lines)
 
@@ -343,7 +431,9 @@ class PlanWorkflow:
             task_queue=inp.host_queue,
             start_to_close_timeout=C.GIT_ACTIVITY_TIMEOUT,
             heartbeat_timeout=C.HEARTBEAT_TIMEOUT,
-            retry_policy=RetryPolicy(maximum_interval=C.RETRY_MAX_INTERVAL),
+            retry_policy=RetryPolicy(
+                maximum_interval=C.RETRY_MAX_INTERVAL, maximum_attempts=C.ACTIVITY_MAX_ATTEMPTS
+            ),
             summary=summary or name,
         )
 
@@ -371,3 +461,24 @@ def _failed_result(name: str, err: ChildWorkflowError, current: TaskResult) -> T
     return current.model_copy(
         update={"status": status, "error": str(cause or err), "finished_at": workflow.now()}
     )
+
+
+def _reason(err: ActivityError) -> str:
+    """What made an activity fail for good, in its own words."""
+    cause = err.cause or err
+    return getattr(cause, "message", None) or str(cause) or type(cause).__name__
+
+
+def _checked_out(inp: RunInput, out: IntegrateOutput) -> str:
+    branch = C.integration_branch(inp.run_id)
+    return f"integration branch {branch} is checked out in {out.checked_out_in}"
+
+
+def _next_steps(inp: RunInput, err: ActivityError, tip: str | None) -> str:
+    """What the user can do after a failed integration (the work is on the task branches)."""
+    resume = f"`magsag resume {inp.run_id}`"
+    cause = err.cause
+    if isinstance(cause, ApplicationError) and cause.type == "IntegrationBranchMissing":
+        branch = C.integration_branch(inp.run_id)
+        return f"restore it with `git branch {branch} {tip}`, then {resume}"
+    return f"each task's work stays on its branch; once the cause is fixed, {resume}"

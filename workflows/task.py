@@ -165,7 +165,9 @@ class TaskWorkflow:
             task_queue=inp.host_queue,
             start_to_close_timeout=C.GIT_ACTIVITY_TIMEOUT,
             heartbeat_timeout=C.HEARTBEAT_TIMEOUT,
-            retry_policy=RetryPolicy(maximum_interval=C.RETRY_MAX_INTERVAL),
+            retry_policy=RetryPolicy(
+                maximum_interval=C.RETRY_MAX_INTERVAL, maximum_attempts=C.ACTIVITY_MAX_ATTEMPTS
+            ),
             summary=f"{inp.task.name}: save partial work",
         )
 

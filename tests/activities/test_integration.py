@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -142,7 +143,9 @@ async def test_a_conflict_leaves_the_ref_untouched(repo: Path) -> None:
 async def test_integrate_fails_without_its_branch_or_commit(repo: Path) -> None:
     with pytest.raises(ApplicationError) as err:
         await run_integrate(repo, ("a", git_out(repo, "rev-parse", "main")))
-    assert err.value.non_retryable
+    assert err.value.non_retryable and err.value.type == "IntegrationBranchMissing"
+    assert err.value.message == f"integration branch {INTEGRATION} was deleted from {repo} while " \
+        "the run went on"  # fmt: skip
     await prepare(repo)
     with pytest.raises(ApplicationError) as err:
         await run_integrate(repo, ("a", "f" * 40))
@@ -159,3 +162,33 @@ async def test_a_lost_ref_race_is_retryable(repo: Path) -> None:
     assert not err.value.non_retryable
     lock.unlink()
     assert (await run_integrate(repo, ("a", a))).tip == a
+
+
+async def test_a_branch_checked_out_in_a_worktree_is_not_moved(repo: Path) -> None:
+    await prepare(repo)
+    a = task_commit(repo, "a", "a.txt", "a\n")
+    before = tip(repo)
+    user_wt = repo.parent / "user-wt"
+    git_out(repo, "worktree", "add", "-q", str(user_wt), INTEGRATION)
+
+    out = await run_integrate(repo, ("a", a))
+    assert (out.checked_out_in, out.outcomes, out.tip) == (str(user_wt), [], before)
+    assert tip(repo) == before
+    assert git_out(user_wt, "status", "--porcelain") == ""
+
+    git_out(user_wt, "switch", "-q", "--detach")  # the user moves off the branch
+    out = await run_integrate(repo, ("a", a))
+    assert out.checked_out_in is None and out.tip == a == tip(repo)
+
+
+async def test_a_branch_being_rebased_in_a_worktree_is_not_moved(repo: Path) -> None:
+    await prepare(repo)
+    a = task_commit(repo, "a", "shared.txt", "one\nTWO by a\nthree\n")
+    user_wt = repo.parent / "user-wt"
+    git_out(repo, "worktree", "add", "-q", str(user_wt), INTEGRATION)
+    commit_file(user_wt, "shared.txt", "one\nTWO by the user\nthree\n", "mine")
+    rebase = subprocess.run(["git", "rebase", a], cwd=user_wt, capture_output=True)
+    assert rebase.returncode != 0  # stopped on the conflict, HEAD detached meanwhile
+
+    out = await run_integrate(repo, ("a", a))
+    assert out.checked_out_in == str(user_wt) and out.outcomes == []
