@@ -55,3 +55,14 @@ def user_side(repo: str | Path) -> tuple[str, ...]:
         git_out(repo, "status", "--porcelain", "--untracked-files=all"),
         git_out(repo, "diff"),
     )
+
+
+# Submodules from local paths need the file protocol, which git disallows by default.
+FILE_PROTOCOL = ("-c", "protocol.file.allow=always")
+
+
+def with_submodule(repo: Path, library: Path, path: str = "sub") -> Path:
+    """Add `library` as a submodule of `repo` at `path`, committed on the current branch."""
+    git_out(repo, *FILE_PROTOCOL, "submodule", "add", "-q", str(library), path)
+    git_out(repo, "commit", "-qm", f"add submodule {path}")
+    return repo

@@ -9,7 +9,7 @@ from temporalio.client import WorkflowFailureError
 from magsag.contracts import constants as C
 from magsag.contracts.run import RunResult, RunStatus, TaskStatus
 from magsag.workflows.plan import STATUS_MEMO
-from tests.support.gitrepo import git_out, make_repo, write_file
+from tests.support.gitrepo import git_out, make_repo, with_submodule, write_file
 from tests.support.poll import eventually
 from tests.support.runs import (
     bash_plan,
@@ -20,7 +20,6 @@ from tests.support.runs import (
     worktrees_left,
 )
 
-FILE_PROTOCOL = ("-c", "protocol.file.allow=always")
 INIT_SUBMODULE = "git -c protocol.file.allow=always submodule update --init -q"
 
 
@@ -145,10 +144,7 @@ async def test_a_deleted_git_file_is_linked_again_and_the_work_kept(client, work
 @pytest.fixture
 def repo_with_submodule(tmp_path: Path) -> Path:
     library = make_repo(tmp_path / "library", {"lib.txt": "lib\n"})
-    repo = make_repo(tmp_path / "repo")
-    git_out(repo, *FILE_PROTOCOL, "submodule", "add", "-q", str(library), "sub")
-    git_out(repo, "commit", "-qm", "add the submodule")
-    return repo
+    return with_submodule(make_repo(tmp_path / "repo"), library)
 
 
 async def test_worktrees_with_submodules_are_saved_and_removed(
