@@ -2,11 +2,13 @@
 the entry lands in the user's stash list, and the work in it would not be saved.
 
 A task's entries are told apart by the branch their message names ("WIP on <branch>:"
-or "On <branch>:"): the task branch is this task's alone, whatever other tasks or the
-user stash meanwhile. Saving a worktree folds the entries into the commit (a three-way
-merge of each entry's changes onto the worktree's tree). An entry that does not merge
-cleanly refuses a checkpoint; a WIP save keeps it as an extra parent. Once the save is
-on the branch the entries leave the stash list, which ends as the user had it.
+or "On <branch>:"), the task branch being this task's alone, or, when the agent stashed
+on another branch or a detached HEAD, by the commit they were made on: one the agent
+committed in this attempt. Other tasks' and the user's entries are never touched.
+Saving a worktree folds the entries into the commit (a three-way merge of each entry's
+changes onto the worktree's tree). An entry that does not merge cleanly refuses a
+checkpoint; a WIP save keeps it as an extra parent. Once the save is on the branch the
+entries leave the stash list, which ends as the user had it.
 """
 
 from __future__ import annotations
@@ -32,23 +34,25 @@ class Folded:
     entries: list[Entry] = field(default_factory=list)  # to drop once the save is made
 
 
-async def entries_of(cwd: str, branch: str) -> list[Entry]:
-    """The stash entries made on `branch`, oldest first."""
+async def entries_of(cwd: str, branch: str, made_on: frozenset[str] = frozenset()) -> list[Entry]:
+    """The stash entries made on `branch` or on one of the commits `made_on`, oldest first."""
     out = await git("stash", "list", "--format=%H%x00%P%x00%gs%x00", cwd=cwd)
     fields = out.stdout.split("\0")
     names = (f"WIP on {branch}:", f"On {branch}:")
-    mine = [
+    listed = [
         Entry(commit.strip(), tuple(parents.split()), subject)
         for commit, parents, subject in zip(fields[0::3], fields[1::3], fields[2::3], strict=False)
-        if subject.startswith(names)
     ]
+    mine = [e for e in listed if e.subject.startswith(names) or e.parents[0] in made_on]
     return mine[::-1]
 
 
-async def fold(cwd: str, branch: str, head: str, tree: str, checkpoint: bool) -> Folded:
-    """The tree with the branch's stash entries merged in. An entry that does not merge
+async def fold(
+    cwd: str, branch: str, head: str, tree: str, checkpoint: bool, base: str | None
+) -> Folded:
+    """The tree with the task's stash entries merged in. An entry that does not merge
     refuses a checkpoint; a WIP save keeps it in `unmerged`."""
-    entries = await entries_of(cwd, branch)
+    entries = await entries_of(cwd, branch, await _agent_commits(cwd, base, head))
     folded = Folded(tree, entries=entries)
     if not entries:
         return folded
@@ -65,6 +69,13 @@ async def fold(cwd: str, branch: str, head: str, tree: str, checkpoint: bool) ->
             )
         folded.unmerged.append(entry.commit)
     return folded
+
+
+async def _agent_commits(cwd: str, base: str | None, head: str) -> frozenset[str]:
+    if not base or base == head:
+        return frozenset()
+    listed = await git("rev-list", f"{base}..{head}", cwd=cwd)
+    return frozenset(listed.stdout.split())
 
 
 async def _merge(cwd: str, ident: list[str], head: str, tree: str, entry: Entry) -> str | None:

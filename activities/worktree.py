@@ -164,7 +164,7 @@ async def _commit_all(input: CloseWorktreeInput, also_keep: list[str]) -> str | 
     head_tree = (await git("rev-parse", "--verify", "HEAD^{tree}", cwd=wt)).stdout.strip()
     await agent_git.check_builds_on_base(input, head)
     checkpoint = input.mode == "checkpoint"
-    folded = await stashes.fold(wt, input.branch, head, tree, checkpoint)
+    folded = await stashes.fold(wt, input.branch, head, tree, checkpoint, input.base_commit)
     parents = [head, *also_keep, *folded.unmerged]
     commit = await _commit_on_branch(input, head, folded.tree, parents, head_tree)
     if folded.tree != tree:  # the stashed changes are in the commit, not yet in the files

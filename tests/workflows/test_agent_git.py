@@ -110,16 +110,19 @@ async def test_an_agents_stash_is_saved_and_leaves_the_users_list(client, worker
     plan = bash_plan(
         [
             {"name": "stashes", "prompt": "echo s > s.txt && git stash -q -u && echo t > t.txt"},
+            {"name": "stashes-detached", "prompt": "git checkout -q --detach && echo d > d.txt "
+             "&& git add -A && git commit -qm d && echo u > u.txt && git stash -q -u"},
             {"name": "conflicts", "prompt": "echo one > README.md && git stash -q && "
              "echo two > README.md", "critical": False},
         ],
-        concurrency=2,
+        concurrency=3,
     )  # fmt: skip
     inp, result = await run_plan(client, plan, repo, tmp_path, worker)
 
     assert result.tasks["stashes"].status == TaskStatus.SUCCEEDED
+    assert result.tasks["stashes-detached"].status == TaskStatus.SUCCEEDED
     integration = C.integration_branch(inp.run_id)
-    assert {"s.txt", "t.txt"} <= branch_files(repo, integration)
+    assert {"s.txt", "t.txt", "d.txt", "u.txt"} <= branch_files(repo, integration)
     conflicts = result.tasks["conflicts"]
     assert conflicts.status == TaskStatus.FAILED
     assert "`git stash` entry" in conflicts.error and "does not merge" in conflicts.error
