@@ -186,8 +186,9 @@ def _cancelled(err: BaseException) -> bool:
 
 
 def _error_text(err: BaseException) -> str:
+    """The failure's reason, on one line (git and agents print several)."""
     cause = err.cause if isinstance(err, ActivityError) and err.cause else err
-    return str(cause) or type(cause).__name__
+    return " ".join(str(cause).split()) or type(cause).__name__
 
 
 def _detail(err: ActivityError, key: str):

@@ -62,6 +62,26 @@ async def test_a_new_attempt_moves_the_branch_back_from_an_earlier_agents_commit
     assert "x.txt" not in git_out(repo, "ls-tree", "-r", "--name-only", out.commit)
 
 
+async def test_a_checkpoint_refuses_commits_that_rewrote_the_base(repo, tmp_path):
+    inp = agent_input(repo, tmp_path, "echo r > r.txt && git add -A && git commit -q --amend -m r")
+    with pytest.raises(ApplicationError) as refused:
+        await ActivityEnvironment().run(run_agent, inp)
+    assert refused.value.type == "AgentGitState" and refused.value.non_retryable
+    assert "rewrote the commits of the task's base" in refused.value.message
+    assert refused.value.details[0]["feedback"].startswith("Your work could not be saved")
+    # The worktree stays for the WIP save, which keeps everything.
+    wip = await ActivityEnvironment().run(
+        close_worktree,
+        CloseWorktreeInput.for_task(
+            str(repo), inp.worktree, RUN, TASK, "wip", base_commit=inp.base_commit
+        ),
+    )
+    assert git_out(repo, "log", "--format=%s", wip.commit).splitlines()[:2] == [
+        f"WIP: magsag: {TASK}",
+        "r",
+    ]
+
+
 async def test_a_deleted_git_file_after_a_prune_is_registered_again(repo, tmp_path):
     base = git_out(repo, "rev-parse", "main")
     path = tmp_path / "worktrees" / RUN / TASK
