@@ -57,17 +57,21 @@ async def _registration_of(repo: str, wt: Path) -> Path | None:
 
 
 async def _register_again(repo: str, wt: Path, branch: str, admin) -> None:
-    aside = wt.with_name(f"{wt.name}.relinking")
-    await asyncio.to_thread(wt.rename, aside)
-    await admin(repo, "add", "--no-checkout", "--quiet", str(wt), branch)
+    """Register the folder anew without touching its files. Each step leaves a state the
+    next try converges from: a scratch worktree lends its registration, which is
+    pointed at the folder before the folder gets the link."""
+    scratch = wt.with_name(f"{wt.name}.relinking")
+    if not (scratch / ".git").exists():
+        await admin(repo, "add", "--no-checkout", "--quiet", str(scratch), branch)
+    await git("reset", "--quiet", cwd=scratch)  # its index from the branch; no files
 
-    def move_back() -> None:
-        for entry in aside.iterdir():
-            entry.rename(wt / entry.name)
-        aside.rmdir()
+    def hand_over() -> None:
+        registration = scratch / (scratch / ".git").read_text().strip().removeprefix("gitdir: ")
+        (registration / "gitdir").write_text(f"{os.path.abspath(wt / '.git')}\n")
+        (scratch / ".git").rename(wt / ".git")
+        scratch.rmdir()
 
-    await asyncio.to_thread(move_back)
-    await git("reset", "--quiet", cwd=wt)  # the index from HEAD; the files stay
+    await asyncio.to_thread(hand_over)
 
 
 async def back_on_branch(input: CloseWorktreeInput) -> list[str]:
