@@ -176,6 +176,7 @@ async def _commit_all(input: CloseWorktreeInput, also_keep: list[str]) -> str | 
 async def _commit_on_branch(
     input: CloseWorktreeInput, head: str, tree: str, parents: list[str], head_tree: str
 ) -> str | None:
+    """Commit `tree` with `parents` and move the branch from `head` to it, if needed."""
     if tree == head_tree and parents == [head]:
         # Clean: nothing was done, an earlier attempt already committed it, or the agent
         # committed its work itself (which the checkpoint then marks).
@@ -226,7 +227,7 @@ async def close_worktree(input: CloseWorktreeInput) -> CloseWorktreeOutput:
         commit = await _commit_all(input, also_keep)
         files = await changed_files(commit, repo, since=input.base_commit) if commit else []
         # No --force: git itself refuses to remove a worktree with uncommitted changes
-        # (ignored files go with it, which is what they are for).
+        # (ignored files go with it, which is what they are for). Submodules aside.
         await submodules.remove_worktree(repo, input.path, _worktree_admin)
     except GitError as err:
         raise to_application_error(err) from err
