@@ -18,12 +18,18 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from magsag.activities import run_log
-from magsag.activities.git import git, has_trailers, resolve_commit
+from magsag.activities.agent_git import start_from_base
+from magsag.activities.git import AGENT_GIT_STATE, has_trailers, resolve_commit
 from magsag.activities.group_run import DeadlineReached, HungAfterResult, run_in_group
 from magsag.activities.keepalive import heartbeating
 from magsag.activities.process import kill_recorded_group
 from magsag.activities.runners import build_argv, new_parser, prompt_on_stdin
-from magsag.activities.worktree import close_worktree, create_worktree, removal_marker
+from magsag.activities.worktree import (
+    close_worktree,
+    create_worktree,
+    reclaim_worktree,
+    removal_marker,
+)
 from magsag.contracts import constants as C
 from magsag.contracts.activities import (
     AgentInput,
@@ -54,23 +60,27 @@ async def run_agent(inp: AgentInput) -> AgentOutput:
     started = time.monotonic()
     log_path = Path(inp.log_dir) / f"{inp.task}.attempt-{attempt}.log"
     checkpoint = CloseWorktreeInput.for_task(
-        inp.repo, inp.worktree, inp.run_id, inp.task, mode="checkpoint", log_dir=inp.log_dir
-    )
+        inp.repo, inp.worktree, inp.run_id, inp.task, mode="checkpoint", log_dir=inp.log_dir,
+        base_commit=inp.base_commit,
+    )  # fmt: skip
     if removal_marker(inp.worktree).exists():
         # This attempt's agent is done: its worker died while removing the worktree.
         activity.logger.info("finishing the removal of %s's worktree", inp.task)
         return _output(attempt, log_path, started, await close_worktree(checkpoint))
+    await reclaim_worktree(inp.repo, inp.worktree, inp.branch)
     created = await create_worktree(
         CreateWorktreeInput(
             repo=inp.repo, path=inp.worktree, branch=inp.branch, base_commit=inp.base_commit
         )
     )
-    if await _checkpoint_exists(inp):
+    tip = await resolve_commit(f"refs/heads/{inp.branch}", inp.repo)
+    if await _checkpoint_exists(inp, tip):
         # An earlier attempt committed its work, then its worker died before reporting.
         activity.logger.info("checkpoint of %s already made; not running the agent again", inp.task)
         return _output(attempt, log_path, started, await close_worktree(checkpoint))
-    if created.reused:
-        await _reset_to_base(worktree, inp.base_commit)
+    if created.reused or tip != inp.base_commit:
+        # An earlier attempt's work goes, committed by its agent or not.
+        await start_from_base(worktree, inp.branch, inp.base_commit, tip)
 
     run_log.append(inp.log_dir, "attempt_started", task=inp.task, attempt=attempt)
     try:
@@ -87,7 +97,7 @@ async def run_agent(inp: AgentInput) -> AgentOutput:
         # Every process of the attempt is dead by now (see _run_group); the pidfile is
         # only for a worker that dies without reaching this line.
         pidfile.unlink(missing_ok=True)
-    closed = await close_worktree(checkpoint)
+    closed = await _checkpoint(checkpoint, attempt, log_path, usage)
     run_log.append(
         inp.log_dir, "checkpoint", task=inp.task, attempt=attempt, commit=closed.commit,
         cost_usd=usage.cost_usd,
@@ -174,8 +184,8 @@ def _output(
     )
 
 
-async def _checkpoint_exists(inp: AgentInput) -> bool:
-    tip = await resolve_commit(f"refs/heads/{inp.branch}", inp.repo)
+async def _checkpoint_exists(inp: AgentInput, tip: str | None) -> bool:
+    """Whether the task branch's tip is this task's own commit (never the agent's)."""
     return (
         tip is not None
         and tip != inp.base_commit
@@ -183,9 +193,27 @@ async def _checkpoint_exists(inp: AgentInput) -> bool:
     )
 
 
-async def _reset_to_base(worktree: Path, base_commit: str) -> None:
-    await git("reset", "--hard", "--quiet", base_commit, cwd=worktree)
-    await git("clean", "-fdxq", cwd=worktree)
+async def _checkpoint(
+    checkpoint: CloseWorktreeInput, attempt: int, log_path: Path, usage: Usage
+) -> CloseWorktreeOutput:
+    """The checkpoint commit. What the agent did to git may refuse it: the attempt then
+    fails (another attempt may do better), its worktree kept for the WIP save."""
+    try:
+        return await close_worktree(checkpoint)
+    except ApplicationError as err:
+        if err.type != AGENT_GIT_STATE:
+            raise
+        run_log.append(
+            checkpoint.log_dir, "attempt_failed", task=checkpoint.task, attempt=attempt,
+            kind=err.type, error=err.message[:300],
+        )  # fmt: skip
+        details = {
+            "attempt": attempt,
+            "log_path": str(log_path),
+            "feedback": f"Your work could not be saved: {err.message}.",
+            "usage": usage.model_dump(),
+        }
+        raise ApplicationError(err.message, details, type=err.type, non_retryable=True) from None
 
 
 def attempt_prompt(inp: AgentInput) -> str:

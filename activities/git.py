@@ -154,12 +154,31 @@ async def has_trailers(commit: str, run_id: str, task: str, cwd: str | Path) -> 
     return {(TRAILER_RUN, run_id), (TRAILER_TASK, task)} <= pairs
 
 
-async def changed_files(commit: str, cwd: str | Path) -> list[str]:
-    """Paths the commit changes relative to its (first) parent."""
+async def changed_files(commit: str, cwd: str | Path, since: str | None = None) -> list[str]:
+    """Paths the commit changes relative to `since`, by default its (first) parent."""
+    revs = [since, commit] if since else [commit]
     out = await git(
-        "diff-tree", "-r", "-z", "--root", "--no-commit-id", "--name-only", commit, cwd=cwd
+        "diff-tree", "-r", "-z", "--root", "--no-commit-id", "--name-only", *revs, cwd=cwd
     )
     return [p for p in out.stdout.split("\0") if p]
+
+
+async def is_ancestor(ancestor: str, commit: str, cwd: str | Path) -> bool:
+    args = ("merge-base", "--is-ancestor", ancestor, commit)
+    found = await git(*args, cwd=cwd, check=False)
+    if found.returncode > 1:
+        raise GitError(args, found.stderr, found.returncode)
+    return found.returncode == 0
+
+
+# The agent left git in a state no checkpoint can hold; its work is saved as WIP instead.
+AGENT_GIT_STATE = "AgentGitState"
+
+
+def refusal(message: str) -> ApplicationError:
+    """A checkpoint refused because of what the agent did to git: another attempt may do
+    better, a Temporal retry of the same attempt would not."""
+    return ApplicationError(message, type=AGENT_GIT_STATE, non_retryable=True)
 
 
 def to_application_error(err: GitError, non_retryable: bool = False) -> ApplicationError:

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from magsag.activities.git import resolve_commit
 from magsag.activities.process import kill_recorded_group
 from magsag.activities.worktree import close_worktree, list_worktrees
 from magsag.contracts import constants as C
@@ -33,13 +34,22 @@ class Leftover:
 
 
 async def find_in_repo(repo: str) -> list[Leftover]:
-    """Task worktrees magsag registered in this repository."""
+    """Task worktrees magsag registered in this repository: on their task branch, or
+    at a task's path (<root>/<run>/<task>) after its agent switched branch there."""
     found = []
     for worktree in await list_worktrees(repo):
         match = _TASK_BRANCH.match(worktree.branch or "")
         if match:
             found.append(Leftover(match["run"], match["task"], repo, worktree.path))
+        elif await _is_task_path(repo, Path(worktree.path)):
+            path = Path(worktree.path)
+            found.append(Leftover(path.parent.name, path.name, repo, worktree.path))
     return found
+
+
+async def _is_task_path(repo: str, path: Path) -> bool:
+    branch = C.task_branch(path.parent.name, path.name)
+    return await resolve_commit(f"refs/heads/{branch}", repo) is not None
 
 
 async def find_under_root(root: Path) -> list[Leftover]:

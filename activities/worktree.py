@@ -16,7 +16,7 @@ from pathlib import Path
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from magsag.activities import run_log
+from magsag.activities import agent_git, run_log, stashes, submodules
 from magsag.activities.git import (
     GitError,
     changed_files,
@@ -155,6 +155,12 @@ async def create_worktree(input: CreateWorktreeInput) -> CreateWorktreeOutput:
     )
 
 
+async def reclaim_worktree(repo: str, path: str, branch: str) -> None:
+    """Before an attempt: put back on its branch the worktree an earlier attempt's agent
+    left elsewhere (or without its .git file), so create_worktree reuses it."""
+    await agent_git.reclaim(repo, path, branch, _worktree_admin)
+
+
 def _message(input: CloseWorktreeInput) -> str:
     text = input.message.strip() or f"magsag: {input.mode} {input.task}"
     if input.mode == "wip":
@@ -162,25 +168,49 @@ def _message(input: CloseWorktreeInput) -> str:
     return f"{text}\n\n{trailer_block(input.run_id, input.task)}"
 
 
-async def _commit_all(input: CloseWorktreeInput) -> str | None:
+async def _commit_all(input: CloseWorktreeInput, also_keep: list[str]) -> str | None:
     """Commit the whole worktree to its branch; the commit, or None when nothing changed.
 
     Plumbing (write-tree, commit-tree, update-ref) rather than `git commit`: the user's
     hooks cannot reject or rewrite a save of the agent's work, and the branch moves by
-    compare-and-swap.
+    compare-and-swap. The commit goes on top of what the agent committed itself and
+    folds in its stash entries; a WIP also keeps `also_keep` (and unmerged entries) as
+    parents. Work inside submodules is saved first (see submodules.py).
     """
     wt = input.path
+    await submodules.save_work(input)
     await git("add", "-A", cwd=wt)
     tree = (await git("write-tree", cwd=wt)).stdout.strip()
     head = (await git("rev-parse", "--verify", "HEAD", cwd=wt)).stdout.strip()
     head_tree = (await git("rev-parse", "--verify", "HEAD^{tree}", cwd=wt)).stdout.strip()
-    if tree == head_tree:
-        # Clean: either nothing was done, or an earlier attempt already committed it.
-        return head if await has_trailers(head, input.run_id, input.task, wt) else None
-    ident = await identity_args(wt)
+    await agent_git.check_builds_on_base(input, head)
+    checkpoint = input.mode == "checkpoint"
+    folded = await stashes.fold(wt, input.branch, head, tree, checkpoint, input.base_commit)
+    parents = [head, *also_keep, *folded.unmerged]
+    commit = await _commit_on_branch(input, head, folded.tree, parents, head_tree)
+    if folded.tree != tree:  # the stashed changes are in the commit, not yet in the files
+        await git("reset", "--hard", "--quiet", cwd=wt)
+    await stashes.drop(wt, folded.entries)  # their work is on the branch now
+    return commit
+
+
+async def _commit_on_branch(
+    input: CloseWorktreeInput, head: str, tree: str, parents: list[str], head_tree: str
+) -> str | None:
+    """Commit `tree` with `parents` and move the branch from `head` to it, if needed."""
+    if tree == head_tree and parents == [head]:
+        # Clean: nothing was done, an earlier attempt already committed it, or the agent
+        # committed its work itself (which the checkpoint then marks).
+        if await has_trailers(head, input.run_id, input.task, input.path):
+            return head
+        if input.base_commit in (None, head):
+            return None
+    ident = await identity_args(input.path)
+    parent_args = [arg for parent in parents for arg in ("-p", parent)]
     made = await git(
-        *ident, "commit-tree", tree, "-p", head, "-F", "-", cwd=wt, input=_message(input)
-    )
+        *ident, "commit-tree", tree, *parent_args, "-F", "-", cwd=input.path,
+        input=_message(input),
+    )  # fmt: skip
     commit = made.stdout.strip()
     await git(
         "update-ref",
@@ -189,7 +219,7 @@ async def _commit_all(input: CloseWorktreeInput) -> str | None:
         f"refs/heads/{input.branch}",
         commit,
         head,
-        cwd=wt,
+        cwd=input.path,
     )
     return commit
 
@@ -199,9 +229,8 @@ async def _already_closed(input: CloseWorktreeInput) -> CloseWorktreeOutput:
     tip = await resolve_commit(f"refs/heads/{input.branch}", input.repo)
     if tip is None or not await has_trailers(tip, input.run_id, input.task, input.repo):
         return CloseWorktreeOutput(commit=None, changed_files=[], removed=True)
-    return CloseWorktreeOutput(
-        commit=tip, changed_files=await changed_files(tip, input.repo), removed=True
-    )
+    files = await changed_files(tip, input.repo, since=input.base_commit)
+    return CloseWorktreeOutput(commit=tip, changed_files=files, removed=True)
 
 
 @activity.defn
@@ -210,6 +239,7 @@ async def close_worktree(input: CloseWorktreeInput) -> CloseWorktreeOutput:
     repo, ref = input.repo, f"refs/heads/{input.branch}"
     marker = removal_marker(input.path)
     try:
+        await agent_git.relink(repo, input.path, input.branch, _worktree_admin)
         mine = _find(await list_worktrees(repo), input.path)
         if mine is not None and await _discarded_if_half_made(repo, mine):
             mine = None
@@ -219,13 +249,6 @@ async def close_worktree(input: CloseWorktreeInput) -> CloseWorktreeOutput:
             marker.unlink(missing_ok=True)
             activity.logger.info("worktree %s already removed", input.path)
             return await _already_closed(input)
-        if mine.branch != ref:
-            raise ApplicationError(
-                f"{input.path} is on {mine.branch or 'a detached HEAD'}, not {ref}; "
-                "refusing to commit there",
-                type="GitError",
-                non_retryable=True,
-            )
         interrupted = await _interrupted_removal(marker, input)
         if interrupted is not None:
             # A removal killed half-way left files deleted: committing now would save
@@ -233,12 +256,13 @@ async def close_worktree(input: CloseWorktreeInput) -> CloseWorktreeOutput:
             commit = interrupted.commit
             await _worktree_admin(repo, "remove", "--force", input.path)
         else:
-            commit = await _commit_all(input)
+            also_keep = [] if mine.branch == ref else await agent_git.back_on_branch(input)
+            commit = await _commit_all(input, also_keep)
             _write_marker(marker, commit, await resolve_commit(ref, repo))
             # No --force: git itself refuses to remove a worktree with uncommitted changes
-            # (ignored files go with it, which is what they are for).
-            await _worktree_admin(repo, "remove", input.path)
-        files = await changed_files(commit, repo) if commit else []
+            # (ignored files go with it, which is what they are for). Submodules aside.
+            await submodules.remove_worktree(repo, input.path, _worktree_admin)
+        files = await changed_files(commit, repo, since=input.base_commit) if commit else []
     except GitError as err:
         raise to_application_error(err) from err
     marker.unlink(missing_ok=True)

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from magsag.activities import janitor
@@ -14,6 +15,9 @@ from magsag.cli.console import fail, info, print_json
 from magsag.cli.runtime import connect_or_exit
 from magsag.contracts import constants as C
 from magsag.worker import connection
+
+# A leftover gc could not save and remove; the reason follows, and gc exits 1.
+NOT_CLEANED = "not cleaned"
 
 
 def gc(
@@ -39,6 +43,8 @@ def gc(
         print_json(actions)
     elif not actions:
         info("nothing to clean up")
+    if any(action["action"].startswith(NOT_CLEANED) for action in actions):
+        raise typer.Exit(1)
 
 
 async def _gc(repo: Path | None, dry_run: bool) -> list[dict]:
@@ -57,8 +63,11 @@ async def _gc(repo: Path | None, dry_run: bool) -> list[dict]:
         elif dry_run:
             action["action"] = "would save and remove"
         else:
-            action["commit"] = await janitor.clean(item)
-            action["action"] = "saved and removed" if action["commit"] else "removed"
+            try:
+                action["commit"] = await janitor.clean(item)
+                action["action"] = "saved and removed" if action["commit"] else "removed"
+            except ApplicationError as err:
+                action["action"] = f"{NOT_CLEANED}: {err.message}"
         info(f"{item.run_id}/{item.task}: {action['action']} ({item.worktree})")
         actions.append(action)
     return actions

@@ -48,6 +48,10 @@ class CloseWorktreeInput(BaseModel):
     mode: str = Field(pattern="^(checkpoint|wip)$")
     message: str
     log_dir: str | None = None
+    base_commit: str | None = Field(
+        default=None,
+        description="the task's base: commits the agent made on top of it are its work too",
+    )
 
     @classmethod
     def for_task(
@@ -59,6 +63,7 @@ class CloseWorktreeInput(BaseModel):
         mode: str,
         message: str = "",
         log_dir: str | None = None,
+        base_commit: str | None = None,
     ) -> "CloseWorktreeInput":
         """Close the worktree of a task on its own branch magsag/<run>/tasks/<task>."""
         return cls(
@@ -70,6 +75,7 @@ class CloseWorktreeInput(BaseModel):
             mode=mode,
             message=message or f"magsag: {task}",
             log_dir=log_dir,
+            base_commit=base_commit,
         )
 
 

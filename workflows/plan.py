@@ -380,7 +380,10 @@ class PlanWorkflow:
         # parent alone leaves children terminated without removing their worktrees.
         for fut in running.values():
             fut.cancel()
-        await asyncio.gather(*running.values(), return_exceptions=True)
+        ended = await asyncio.gather(*running.values(), return_exceptions=True)
+        for name, result in zip(running, ended, strict=True):
+            if isinstance(result, TaskResult):  # its WIP commit and attempts
+                self._result.tasks[name] = result
 
     def _sync_statuses(self, scheduler: Scheduler) -> None:
         for name, status in scheduler.status.items():
@@ -459,14 +462,15 @@ def _failed_result(name: str, err: ChildWorkflowError, current: TaskResult) -> T
         return TaskResult.model_validate(cause.details[0])
     status = TaskStatus.CANCELLED if "cancel" in type(cause).__name__.lower() else TaskStatus.FAILED
     return current.model_copy(
-        update={"status": status, "error": str(cause or err), "finished_at": workflow.now()}
+        update={"status": status, "error": _reason(err), "finished_at": workflow.now()}
     )
 
 
-def _reason(err: ActivityError) -> str:
-    """What made an activity fail for good, in its own words."""
-    cause = err.cause or err
-    return getattr(cause, "message", None) or str(cause) or type(cause).__name__
+def _reason(err: BaseException) -> str:
+    """The innermost cause, on one line: "Activity task failed" alone says nothing."""
+    while err.__cause__ is not None:
+        err = err.__cause__
+    return " ".join(str(err).split()) or type(err).__name__
 
 
 def _checked_out(inp: RunInput, out: IntegrateOutput) -> str:

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
 from temporalio.exceptions import TimeoutError as TemporalTimeout
 
 with workflow.unsafe.imports_passed_through():
@@ -38,6 +38,7 @@ ATTEMPT_FAILURES = [
     "CheckFailed",
     "OutputMissing",
     "RateLimited",
+    "AgentGitState",  # what the agent did to git refused its checkpoint
 ]
 # Failures no attempt can fix.
 PERMANENT_FAILURES = ["RunnerNotFound", "RunnerEnvMissing", "AgentAuthError", "AgentBadArguments"]
@@ -52,6 +53,9 @@ DEFAULT_RATE_LIMIT_WAIT = timedelta(minutes=1)
 MAX_INFRASTRUCTURE_RETRIES = 10
 # Patch: an attempt whose infrastructure retries are spent no longer starts another.
 CRASHES_USE_NO_RETRY = "crashes-use-no-retry"
+# Patch: a cancelled task returns its result (WIP commit, attempts, usage) and a cancelled
+# attempt is not followed by another (before: it failed, or ended cancelled with neither).
+CANCELLED_RESULT = "cancelled-task-result"
 
 
 @workflow.defn
@@ -73,6 +77,8 @@ class TaskWorkflow:
                     break
                 except ActivityError as err:
                     usages.append(_usage_of(err))
+                    if _cancelled(err) and workflow.patched(CANCELLED_RESULT):
+                        raise
                     wait = _rate_limit_wait(err)
                     if wait is not None and rate_limit_waits < MAX_RATE_LIMIT_WAITS:
                         rate_limit_waits += 1
@@ -86,16 +92,20 @@ class TaskWorkflow:
                     attempt, feedback = attempt + 1, _feedback(err)
                     await workflow.sleep(_backoff(attempt))
         except (ActivityError, asyncio.CancelledError) as err:
-            saved = await self._save_partial_work(inp, worktree)
-            if isinstance(err, asyncio.CancelledError):
+            saved, unsaved = await self._save_partial_work(inp, worktree)
+            cancelled = _cancelled(err) and workflow.patched(CANCELLED_RESULT)
+            if isinstance(err, asyncio.CancelledError) and not cancelled:
                 raise
-            result.status = TaskStatus.FAILED
-            result.error = _error_text(err)
+            result.status = TaskStatus.CANCELLED if cancelled else TaskStatus.FAILED
+            reason = "cancelled" if cancelled else _error_text(err)
+            result.error = f"{reason}; {unsaved}" if unsaved else reason
             result.attempts = attempt
             result.attempt_usage = usages
             result.usage = sum(usages, Usage())
             result.commit = saved.commit
             result.finished_at = workflow.now()
+            if cancelled:
+                return result
             raise ApplicationError(
                 f"task {task.name} failed: {result.error}",
                 result.model_dump(mode="json"),
@@ -150,36 +160,53 @@ class TaskWorkflow:
         )
 
     @staticmethod
-    async def _save_partial_work(inp: TaskInput, worktree: str):
-        return await workflow.execute_activity(
-            "close_worktree",
-            CloseWorktreeInput.for_task(
-                inp.paths.repo,
-                worktree,
-                inp.run_id,
-                inp.task.name,
-                "wip",
-                log_dir=inp.paths.log_dir,
-            ),
-            result_type=CloseWorktreeOutput,
-            task_queue=inp.host_queue,
-            start_to_close_timeout=C.GIT_ACTIVITY_TIMEOUT,
-            heartbeat_timeout=C.HEARTBEAT_TIMEOUT,
-            retry_policy=RetryPolicy(
-                maximum_interval=C.RETRY_MAX_INTERVAL, maximum_attempts=C.ACTIVITY_MAX_ATTEMPTS
-            ),
-            summary=f"{inp.task.name}: save partial work",
-        )
+    async def _save_partial_work(
+        inp: TaskInput, worktree: str
+    ) -> tuple[CloseWorktreeOutput, str | None]:
+        """The WIP commit of the task's partial work, or why it could not be made."""
+        try:
+            saved = await workflow.execute_activity(
+                "close_worktree",
+                CloseWorktreeInput.for_task(
+                    inp.paths.repo,
+                    worktree,
+                    inp.run_id,
+                    inp.task.name,
+                    "wip",
+                    log_dir=inp.paths.log_dir,
+                    base_commit=inp.base_commit,
+                ),
+                result_type=CloseWorktreeOutput,
+                task_queue=inp.host_queue,
+                start_to_close_timeout=C.GIT_ACTIVITY_TIMEOUT,
+                heartbeat_timeout=C.HEARTBEAT_TIMEOUT,
+                retry_policy=RetryPolicy(
+                    maximum_interval=C.RETRY_MAX_INTERVAL,
+                    maximum_attempts=C.ACTIVITY_MAX_ATTEMPTS,
+                ),
+                summary=f"{inp.task.name}: save partial work",
+            )
+        except ActivityError as err:
+            unsaved = f"its partial work was not saved ({_error_text(err)}), see {worktree}"
+            return CloseWorktreeOutput(commit=None, removed=False), unsaved
+        return saved, None
+
+
+def _cancelled(err: BaseException) -> bool:
+    """The task was cancelled: directly, or as the attempt it was waiting for."""
+    cause = err.cause if isinstance(err, ActivityError) else err
+    return isinstance(cause, (asyncio.CancelledError, CancelledError))
 
 
 def _error_text(err: BaseException) -> str:
+    """The failure's reason, on one line (git and agents print several)."""
     cause = err.cause if isinstance(err, ActivityError) and err.cause else err
     if isinstance(cause, TemporalTimeout):
         return (
             f"the attempt's worker was lost {MAX_INFRASTRUCTURE_RETRIES} times in a row "
             f"(last: {str(cause) or 'timeout'}); see the worker's log"
         )
-    return str(cause) or type(cause).__name__
+    return " ".join(str(cause).split()) or type(cause).__name__
 
 
 def _detail(err: ActivityError, key: str):

@@ -7,7 +7,7 @@ import subprocess
 
 from magsag.worker.devserver import temporal_binary
 from tests.support.cli import magsag, magsag_json
-from tests.support.gitrepo import git_out
+from tests.support.gitrepo import FILE_PROTOCOL, git_out, make_repo, with_submodule, write_file
 from tests.support.poll import wait_for
 from tests.support.processes import pid_alive
 from tests.support.runs import worktrees_left
@@ -70,3 +70,22 @@ def test_gc_saves_and_removes_what_ended_runs_left_and_keeps_running_ones(
 def test_gc_with_nothing_left_says_so(cli_env):
     done = magsag("gc", env=cli_env)
     assert done.returncode == 0 and "nothing to clean up" in done.stderr
+
+
+def test_gc_saves_and_removes_a_worktree_with_submodules(cli_env, tmp_path):
+    library = make_repo(tmp_path / "library", {"lib.txt": "lib\n"})
+    repo = with_submodule(make_repo(tmp_path / "repo"), library)
+    left = tmp_path / "root" / "gone-run" / "work"  # a task of a run the server forgot
+    git_out(repo, "worktree", "add", "-q", "-b", "magsag/gone-run/tasks/work", str(left))
+    git_out(left, *FILE_PROTOCOL, "submodule", "update", "--init", "-q")
+    write_file(left, "sub/c.txt", "inside the submodule\n")
+    write_file(left, "top.txt", "top\n")
+
+    done = magsag("gc", "--repo", repo, "--json", env=cli_env)
+    assert done.returncode == 0, done.stderr
+    [action] = json.loads(done.stdout)
+    assert (action["run"], action["action"]) == ("gone", "saved and removed")
+    assert git_out(repo, "show", "magsag/gone-run/tasks/work:top.txt") == "top"
+    saved = "magsag/gone-run/submodules/work/sub"
+    assert git_out(repo, "show", f"{saved}:c.txt") == "inside the submodule"
+    assert worktrees_left(repo) == [] and not left.exists()

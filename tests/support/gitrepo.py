@@ -62,3 +62,14 @@ def checkpoints_on(repo: str | Path, branch: str) -> list[str]:
     out = git_out(repo, "log", "--no-merges", "--format=%(trailers:key=Magsag-Task,valueonly)",
                   branch)  # fmt: skip
     return [line for line in out.splitlines() if line]
+
+
+# Submodules from local paths need the file protocol, which git disallows by default.
+FILE_PROTOCOL = ("-c", "protocol.file.allow=always")
+
+
+def with_submodule(repo: Path, library: Path, path: str = "sub") -> Path:
+    """Add `library` as a submodule of `repo` at `path`, committed on the current branch."""
+    git_out(repo, *FILE_PROTOCOL, "submodule", "add", "-q", str(library), path)
+    git_out(repo, "commit", "-qm", f"add submodule {path}")
+    return repo

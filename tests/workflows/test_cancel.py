@@ -70,5 +70,8 @@ async def test_cancel_stops_agents_saves_wip_and_removes_worktrees(client, worke
         branch = C.task_branch(inp.run_id, name)
         assert git_out(repo, "show", f"{branch}:partial-{name}.txt") == "partial"
         assert git_out(repo, "log", "-1", "--format=%s", branch).startswith("WIP")
+        # The status says so: the WIP commit and the attempt that was cut short.
+        assert final.tasks[name].commit == git_out(repo, "rev-parse", branch)
+        assert final.tasks[name].attempts == 1
     assert worktrees_left(repo) == []
     assert "quick.txt" in branch_files(repo, C.integration_branch(inp.run_id))

@@ -12,13 +12,14 @@ import os
 from pathlib import Path
 
 import pytest
-from temporalio.client import WorkflowHistory
+from temporalio.client import WorkflowFailureError, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from magsag.contracts import constants as C
 from magsag.workflows import ALL_WORKFLOWS
-from tests.support.runs import bash_plan, run_plan
+from tests.support.poll import eventually
+from tests.support.runs import bash_plan, run_input, run_plan, start_run
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "histories"
 
@@ -43,9 +44,25 @@ async def test_histories_of_a_run_through_every_path_replay(client, worker, repo
     assert {t.status.value for t in result.tasks.values()} == {
         "succeeded", "conflicted", "failed", "skipped"
     }  # fmt: skip
-    ids = [C.plan_workflow_id(inp.run_id)] + [
-        C.task_workflow_id(inp.run_id, name) for name in result.tasks if name != "after-broken"
-    ]
+    await _replay_and_record(client, inp.run_id, [n for n in result.tasks if n != "after-broken"])
+
+
+async def test_histories_of_a_cancelled_run_replay(client, worker, repo, tmp_path):
+    # A task cancelled mid-attempt saves its work as WIP; its history ends differently.
+    started = tmp_path / "started"
+    plan = bash_plan([{"name": "busy", "prompt": f"echo w > w.txt; touch {started}; sleep 60"}])
+    inp = run_input(plan, repo, tmp_path, worker)
+    handle = await start_run(client, inp, worker)
+    await eventually(started.exists, timeout=30, what="the agent to start")
+    await handle.cancel()
+    with pytest.raises(WorkflowFailureError):
+        await handle.result()
+    await _replay_and_record(client, inp.run_id, ["busy"], folder_suffix="-cancelled")
+
+
+async def _replay_and_record(client, run_id: str, tasks: list[str], folder_suffix: str = ""):
+    """Replay the run's histories with today's code; record them when asked to."""
+    ids = [C.plan_workflow_id(run_id)] + [C.task_workflow_id(run_id, name) for name in tasks]
     histories = [await client.get_workflow_handle(i).fetch_history() for i in ids]
     replayer = _replayer()
     failures = {}
@@ -56,7 +73,7 @@ async def test_histories_of_a_run_through_every_path_replay(client, worker, repo
     assert failures == {}
     label = os.environ.get("MAGSAG_RECORD_HISTORIES")
     if label:  # a folder per recording: older ones stay, so patched code is replayed too
-        folder = FIXTURES / label
+        folder = FIXTURES / f"{label}{folder_suffix}"
         folder.mkdir(parents=True, exist_ok=True)
         for history in histories:
             kind = "plan" if history.workflow_id == ids[0] else "task"
