@@ -470,7 +470,8 @@ def _reason(err: BaseException) -> str:
     """The innermost cause, on one line: "Activity task failed" alone says nothing."""
     while err.__cause__ is not None:
         err = err.__cause__
-    return " ".join(str(err).split()) or type(err).__name__
+    text = getattr(err, "message", None) or str(err)  # a Temporal failure's own words
+    return " ".join(text.split()) or type(err).__name__
 
 
 def _checked_out(inp: RunInput, out: IntegrateOutput) -> str:
