@@ -14,13 +14,13 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
+    from magsag.contracts import activity_stubs as activities
     from magsag.contracts import constants as C
     from magsag.contracts.activities import (
         IntegrateInput,
         IntegrateItem,
         IntegrateOutput,
         PrepareIntegrationInput,
-        PrepareIntegrationOutput,
         RunEndRecord,
     )
     from magsag.contracts.durations import format_duration
@@ -36,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
         TaskStatus,
     )
     from magsag.workflows import search_attributes
+    from magsag.workflows.gates import Gates, rejection
     from magsag.workflows.scheduler import Scheduler
     from magsag.workflows.task import TaskWorkflow
 
@@ -54,116 +55,29 @@ STATUS_MEMO = "magsag_status"
 class PlanWorkflow:
     def __init__(self) -> None:
         self._result: RunResult | None = None
+        self._gates = Gates({})  # the run result's gates once the run starts
         self._decided = asyncio.Event()  # set by approve/reject updates
         self._published: dict = {}  # search attribute values last upserted
         self._budget_spent = False
         self._attempts = 0  # of the tasks this run ran (a resumed run's carried ones aside)
         self._integration_error: str | None = None  # set when nothing more can be merged
 
-    @workflow.query
-    def status(self) -> RunResult | None:
-        return self._result
-
-    @workflow.update
-    async def approve(self, decision: GateDecision) -> Gate:
-        """Let a waiting phase or task start (`magsag approve`)."""
-        return self._decide(decision, GateStatus.APPROVED)
-
-    @approve.validator
-    def _validate_approve(self, decision: GateDecision) -> None:
-        self._waiting_gate(decision)
-
-    @workflow.update
-    async def reject(self, decision: GateDecision) -> Gate:
-        """End a waiting phase or task as skipped, with the reason (`magsag reject`)."""
-        return self._decide(decision, GateStatus.REJECTED)
-
-    @reject.validator
-    def _validate_reject(self, decision: GateDecision) -> None:
-        self._waiting_gate(decision)
-
-    def _decide(self, decision: GateDecision, status: GateStatus) -> Gate:
-        gate = self._result.gates[self._waiting_gate(decision)]
-        gate.status, gate.by, gate.at = status, decision.by, workflow.now()
-        gate.reason = decision.reason
-        self._decided.set()
-        return gate
-
-    def _waiting_gate(self, decision: GateDecision) -> str:
-        """The gate a decision is for; a clear error when there is nothing to decide."""
-        gates = self._result.gates if self._result else {}
-        gate_id = decision.gate_id()
-        if gate_id is None:
-            waiting = sorted(g.id for g in gates.values() if g.status == GateStatus.WAITING)
-            if not waiting:
-                raise ApplicationError("nothing is waiting for approval", type="NothingWaiting")
-            if len(waiting) > 1:
-                raise ApplicationError(
-                    f"several approvals wait ({', '.join(waiting)}); name one with --phase "
-                    "or --task",
-                    type="AmbiguousApproval",
-                )
-            gate_id = waiting[0]
-        gate = gates.get(gate_id)
-        if gate is None:
-            raise ApplicationError(f"this run has no approval gate {gate_id}", type="NoSuchGate")
-        if gate.status in (GateStatus.APPROVED, GateStatus.REJECTED):
-            raise ApplicationError(
-                f"{gate_id} was already {gate.status.value} by {gate.by or 'someone'}",
-                type="AlreadyDecided",
-            )
-        if gate.status == GateStatus.NOT_REACHED:
-            raise ApplicationError(
-                f"nothing waits at {gate_id} yet: its dependencies have not finished",
-                type="NothingWaiting",
-            )
-        return gate_id
-
-    def _mark_waiting_gates(self, scheduler: Scheduler) -> set[str]:
-        waiting = scheduler.waiting_gates()
-        for gate_id in waiting:
-            gate = self._result.gates[gate_id]
-            if gate.status == GateStatus.NOT_REACHED:
-                gate.status = GateStatus.WAITING
-        return waiting
-
-    def _apply_decisions(self, scheduler: Scheduler) -> None:
-        for gate in self._result.gates.values():
-            if gate.status == GateStatus.APPROVED:
-                scheduler.approved.add(gate.id)
-            elif gate.status == GateStatus.REJECTED:
-                for task in self._plan_tasks_of(gate.id, scheduler):
-                    scheduler.finish(task, TaskStatus.SKIPPED)
-                    self._result.tasks[
-                        task
-                    ].error = (
-                        f"rejected by {gate.by or 'someone'}: {gate.reason or 'no reason given'}"
-                    )
-
-    @staticmethod
-    def _plan_tasks_of(gate_id: str, scheduler: Scheduler) -> list[str]:
-        return [
-            name
-            for name, status in scheduler.status.items()
-            if status == TaskStatus.PENDING and scheduler.gate_of(name) == gate_id
-        ]
-
     @workflow.run
     async def run(self, inp: RunInput) -> RunResult:
         branch = C.integration_branch(inp.run_id)
         self._result = RunResult.initial(inp, started_at=workflow.now())
+        self._gates = Gates(self._result.gates)
         carried = {name: result.status for name, result in inp.carried.items()}
-        scheduler = Scheduler(inp.plan, inp.concurrency, carried)
+        scheduler = Scheduler(inp.plan, inp.concurrency, carried, self._gates)
         try:
             prepared = await self._repo_activity(
-                "prepare_integration",
+                activities.prepare_integration,
                 PrepareIntegrationInput(
                     repo=inp.paths.repo,
                     base=inp.base_commit,
                     branch=branch,
                     log_dir=inp.paths.log_dir,
                 ),
-                PrepareIntegrationOutput,
                 inp,
             )
         except ActivityError as err:
@@ -193,16 +107,6 @@ class PlanWorkflow:
         await self._record_end(inp)
         return self._result
 
-    async def _record_end(self, inp: RunInput) -> None:
-        if workflow.patched(RUN_LOG_END):
-            record = RunEndRecord(log_dir=inp.paths.log_dir, result=self._result)
-            try:
-                await self._repo_activity(
-                    "record_run_end", record, None, inp, "record the run's end"
-                )
-            except ActivityError as err:  # the run's own record never holds up its end
-                workflow.logger.warning("the run's end is not in run.jsonl: %s", _reason(err))
-
     async def _drive(self, inp: RunInput, scheduler: Scheduler, running: dict) -> None:
         """Start what is ready, wait for a task or the integration in flight, repeat.
 
@@ -217,7 +121,8 @@ class PlanWorkflow:
             for name in scheduler.next_to_start():
                 running[name] = asyncio.create_task(self._run_task(inp, name))
                 self._result.tasks[name].started_at = workflow.now()
-            waiting = self._mark_waiting_gates(scheduler)
+            waiting = scheduler.waiting_gates()
+            self._gates.reached(waiting)
             if waiting and decision is None:
                 decision = asyncio.create_task(self._decided.wait())
             elif not waiting and decision is not None:
@@ -259,18 +164,7 @@ class PlanWorkflow:
                 merging = asyncio.create_task(self._integrate(inp, to_merge))
                 to_merge = []
 
-    def _account(self, inp: RunInput, scheduler: Scheduler, result: TaskResult) -> None:
-        """Add the task's usage to the run's; past the budget, nothing new starts."""
-        self._result.usage = self._result.usage + result.usage
-        self._attempts += result.attempts
-        budget = inp.plan.budget
-        over_cost = budget.max_cost_usd is not None and (
-            self._result.usage.cost_usd >= budget.max_cost_usd
-        )
-        over_attempts = budget.max_attempts is not None and self._attempts >= budget.max_attempts
-        if over_cost or over_attempts:
-            self._budget_spent = True
-            scheduler.stop()
+    # ---- tasks
 
     async def _run_task(self, inp: RunInput, name: str) -> TaskResult:
         task = inp.plan.task(name)
@@ -294,6 +188,27 @@ class PlanWorkflow:
             )
         except ChildWorkflowError as err:
             return _failed_result(name, err, self._result.tasks[name])
+
+    def _account(self, inp: RunInput, scheduler: Scheduler, result: TaskResult) -> None:
+        """Add the task's usage to the run's; past the budget, nothing new starts."""
+        self._result.usage = self._result.usage + result.usage
+        self._attempts += result.attempts
+        budget = inp.plan.budget
+        over_cost = budget.max_cost_usd is not None and (
+            self._result.usage.cost_usd >= budget.max_cost_usd
+        )
+        over_attempts = budget.max_attempts is not None and self._attempts >= budget.max_attempts
+        if over_cost or over_attempts:
+            self._budget_spent = True
+            scheduler.stop()
+
+    def _apply_decisions(self, scheduler: Scheduler) -> None:
+        for gate in self._gates.apply_decisions():
+            for task in scheduler.pending_behind(gate.id):
+                scheduler.finish(task, TaskStatus.SKIPPED)
+                self._result.tasks[task].error = rejection(gate)
+
+    # ---- integration
 
     async def _integrate(self, inp: RunInput, results: list[TaskResult]) -> dict[str, TaskStatus]:
         """Merge finished tasks in order; returns each task's final status. A failure
@@ -334,7 +249,7 @@ class PlanWorkflow:
         waited, polls = timedelta(), 0
         while True:
             out = await self._repo_activity(
-                "integrate",
+                activities.integrate,
                 IntegrateInput(
                     repo=inp.paths.repo,
                     branch=C.integration_branch(inp.run_id),
@@ -342,7 +257,6 @@ class PlanWorkflow:
                     items=items,
                     log_dir=inp.paths.log_dir,
                 ),
-                IntegrateOutput,
                 inp,
                 summary="integrate " + ", ".join(item.task for item in items),
             )
@@ -375,6 +289,8 @@ class PlanWorkflow:
             self._result.waiting_on = what
             self._publish()
 
+    # ---- the run's end
+
     async def _cancel_running(self, running: dict) -> None:
         # Cancel the children explicitly and wait for their cleanup: cancelling the
         # parent alone leaves children terminated without removing their worktrees.
@@ -385,10 +301,6 @@ class PlanWorkflow:
             if isinstance(result, TaskResult):  # its WIP commit and attempts
                 self._result.tasks[name] = result
 
-    def _sync_statuses(self, scheduler: Scheduler) -> None:
-        for name, status in scheduler.status.items():
-            self._result.tasks[name].status = status
-
     def _settle(self, scheduler: Scheduler, status: RunStatus, leftover: TaskStatus) -> None:
         scheduler.finish_pending(leftover)
         for name in scheduler.running():
@@ -397,6 +309,22 @@ class PlanWorkflow:
         self._result.status = status
         self._result.finished_at = workflow.now()
         self._publish()
+
+    async def _record_end(self, inp: RunInput) -> None:
+        if workflow.patched(RUN_LOG_END):
+            record = RunEndRecord(log_dir=inp.paths.log_dir, result=self._result)
+            try:
+                await self._repo_activity(
+                    activities.record_run_end, record, inp, "record the run's end"
+                )
+            except ActivityError as err:  # the run's own record never holds up its end
+                workflow.logger.warning("the run's end is not in run.jsonl: %s", _reason(err))
+
+    # ---- what the run shows: memo, search attributes, current details
+
+    def _sync_statuses(self, scheduler: Scheduler) -> None:
+        for name, status in scheduler.status.items():
+            self._result.tasks[name].status = status
 
     def _publish(self) -> None:
         """Keep the memo, search attributes and the UI's current details up to date."""
@@ -425,20 +353,51 @@ class PlanWorkflow:
         lines.append(f"**cost**: ${self._result.usage.cost_usd:.4f}")
         return "\n\n".join(lines)
 
+    # ---- activities
+
     @staticmethod
-    async def _repo_activity(name, arg, result_type, inp: RunInput, summary: str | None = None):
+    async def _repo_activity(activity, arg, inp: RunInput, summary: str | None = None):
+        """A git step on the repository's host, retried on a live worker if this one dies."""
         return await workflow.execute_activity(
-            name,
+            activity,
             arg,
-            result_type=result_type,
             task_queue=inp.host_queue,
             start_to_close_timeout=C.GIT_ACTIVITY_TIMEOUT,
             heartbeat_timeout=C.HEARTBEAT_TIMEOUT,
             retry_policy=RetryPolicy(
                 maximum_interval=C.RETRY_MAX_INTERVAL, maximum_attempts=C.ACTIVITY_MAX_ATTEMPTS
             ),
-            summary=summary or name,
+            summary=summary or activity.__name__,
         )
+
+    # ---- queries and updates: what the CLI asks of a running run
+
+    @workflow.query
+    def status(self) -> RunResult | None:
+        return self._result
+
+    @workflow.update
+    async def approve(self, decision: GateDecision) -> Gate:
+        """Let a waiting phase or task start (`magsag approve`)."""
+        return self._decide(decision, GateStatus.APPROVED)
+
+    @approve.validator
+    def _validate_approve(self, decision: GateDecision) -> None:
+        self._gates.waiting_gate(decision)
+
+    @workflow.update
+    async def reject(self, decision: GateDecision) -> Gate:
+        """End a waiting phase or task as skipped, with the reason (`magsag reject`)."""
+        return self._decide(decision, GateStatus.REJECTED)
+
+    @reject.validator
+    def _validate_reject(self, decision: GateDecision) -> None:
+        self._gates.waiting_gate(decision)
+
+    def _decide(self, decision: GateDecision, status: GateStatus) -> Gate:
+        gate = self._gates.decide(decision, status, workflow.now())
+        self._decided.set()
+        return gate
 
 
 def _task_details(inp: RunInput, task) -> str:

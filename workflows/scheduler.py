@@ -7,13 +7,19 @@ whose dependency ended any other way is skipped, and so is everything after it.
 
 from magsag.contracts.plan import Plan
 from magsag.contracts.run import TaskStatus
+from magsag.workflows.gates import Gates
 
 
 class Scheduler:
     def __init__(
-        self, plan: Plan, concurrency: int, carried: dict[str, TaskStatus] | None = None
+        self,
+        plan: Plan,
+        concurrency: int,
+        carried: dict[str, TaskStatus] | None = None,
+        gates: Gates | None = None,
     ) -> None:
-        """carried: statuses kept from a resumed run; those tasks never start."""
+        """carried: statuses kept from a resumed run; those tasks never start. A task
+        behind an approval gate starts once `gates` has it open."""
         self._plan = plan
         self._concurrency = concurrency
         self._order = {task.name: index for index, task in enumerate(plan.tasks)}
@@ -23,8 +29,7 @@ class Scheduler:
         # Tasks whose agent is done and whose commit waits to be merged: still RUNNING
         # for their dependents, but no longer holding a concurrency slot.
         self._merging: set[str] = set()
-        # Approval gates that have been approved; a gated task waits for its gate.
-        self.approved: set[str] = set()
+        self._gates = gates or Gates({})
 
     def running(self) -> list[str]:
         return [name for name, status in self.status.items() if status == TaskStatus.RUNNING]
@@ -42,7 +47,7 @@ class Scheduler:
         for name in running:
             runner = self._plan.task(name).runner
             per_runner[runner] = per_runner.get(runner, 0) + 1
-        ready = [task for task in self._ready() if task.gate is None or task.gate in self.approved]
+        ready = [t for t in self._ready() if t.gate is None or self._gates.is_open(t.gate)]
         ready.sort(key=lambda task: (-task.priority, self._order[task.name]))
         started: list[str] = []
         for task in ready:
@@ -56,14 +61,19 @@ class Scheduler:
             started.append(task.name)
         return started
 
-    def gate_of(self, name: str) -> str | None:
-        return self._plan.task(name).gate
+    def pending_behind(self, gate_id: str) -> list[str]:
+        """Tasks not started yet that wait at this gate."""
+        return [
+            name
+            for name, status in self.status.items()
+            if status == TaskStatus.PENDING and self._plan.task(name).gate == gate_id
+        ]
 
     def waiting_gates(self) -> set[str]:
         """Gates that hold a task whose dependencies are all done."""
         if self.stopping:
             return set()
-        return {t.gate for t in self._ready() if t.gate and t.gate not in self.approved}
+        return {t.gate for t in self._ready() if t.gate and not self._gates.is_open(t.gate)}
 
     def _ready(self):
         return [

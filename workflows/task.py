@@ -19,6 +19,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, CancelledErro
 from temporalio.exceptions import TimeoutError as TemporalTimeout
 
 with workflow.unsafe.imports_passed_through():
+    from magsag.contracts import activity_stubs as activities
     from magsag.contracts import constants as C
     from magsag.contracts.activities import (
         AgentInput,
@@ -128,7 +129,7 @@ class TaskWorkflow:
     ) -> AgentOutput:
         task = inp.task
         return await workflow.execute_activity(
-            "run_agent",
+            activities.run_agent,
             AgentInput(
                 run_id=inp.run_id,
                 task=task.name,
@@ -145,7 +146,6 @@ class TaskWorkflow:
                 checks=task.checks,
                 outputs=task.outputs,
             ),
-            result_type=AgentOutput,
             task_queue=inp.host_queue,
             start_to_close_timeout=timedelta(seconds=task.timeout_seconds) + C.AGENT_TIMEOUT_GRACE,
             heartbeat_timeout=C.HEARTBEAT_TIMEOUT,
@@ -166,7 +166,7 @@ class TaskWorkflow:
         """The WIP commit of the task's partial work, or why it could not be made."""
         try:
             saved = await workflow.execute_activity(
-                "close_worktree",
+                activities.close_worktree,
                 CloseWorktreeInput.for_task(
                     inp.paths.repo,
                     worktree,
@@ -176,7 +176,6 @@ class TaskWorkflow:
                     log_dir=inp.paths.log_dir,
                     base_commit=inp.base_commit,
                 ),
-                result_type=CloseWorktreeOutput,
                 task_queue=inp.host_queue,
                 start_to_close_timeout=C.GIT_ACTIVITY_TIMEOUT,
                 heartbeat_timeout=C.HEARTBEAT_TIMEOUT,
