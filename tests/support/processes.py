@@ -51,3 +51,16 @@ def pid_alive(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
+
+
+def processes_named(name: str) -> list[int]:
+    """Live processes whose argv[0] is name (`exec -a name ...` sets it), from /proc."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            argv0 = cmdline.read_bytes().split(b"\0", 1)[0]
+        except OSError:
+            continue  # ended while we looked
+        if argv0 == name.encode() and pid_alive(int(cmdline.parent.name)):
+            found.append(int(cmdline.parent.name))
+    return found
