@@ -3,6 +3,7 @@
 import os
 import signal
 import subprocess
+import uuid
 from pathlib import Path
 
 from tests.support.cli import MAGSAG
@@ -64,3 +65,19 @@ def processes_named(name: str) -> list[int]:
         if argv0 == name.encode() and pid_alive(int(cmdline.parent.name)):
             found.append(int(cmdline.parent.name))
     return found
+
+
+def unique_name() -> str:
+    return f"magsag-test-daemon-{uuid.uuid4().hex[:8]}"
+
+
+def daemon(name: str, tmp_path: Path, holds_stdout: bool = False) -> str:
+    """Shell lines starting a daemon that leaves the agent's process group and session,
+    findable by its name; they return once it has left. Unless it holds_stdout, its
+    output is its own (it holds no pipe of the agent)."""
+    left = tmp_path / f"{name}.left"
+    own_output = "" if holds_stdout else " </dev/null >/dev/null 2>&1"
+    return (
+        f"setsid bash -c 'touch {left}; exec -a {name} sleep 600'{own_output} & disown;"
+        f" until [ -e {left} ]; do sleep 0.05; done"
+    )

@@ -4,7 +4,6 @@ the process group. Each attempt ends once, is counted once, and leaves no proces
 
 import json
 import os
-import uuid
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,7 @@ from magsag.contracts.run import RunResult, RunStatus, TaskStatus
 from magsag.workflows.plan import STATUS_MEMO
 from tests.support.gitrepo import git_out
 from tests.support.poll import eventually
-from tests.support.processes import processes_named
+from tests.support.processes import daemon, processes_named, unique_name
 from tests.support.runs import run_input, run_plan, start_run, worktrees_left
 from tests.workflows.test_agents import STANDINS, agent_plan
 
@@ -35,16 +34,6 @@ def runs_file(standins, tmp_path) -> Path:
     path = tmp_path / "agent-runs"
     standins.setenv("STANDIN_RUNS_FILE", str(path))
     return path
-
-
-def daemon(name: str, seconds: int = 600) -> str:
-    """A shell line starting a daemon that leaves the agent's process group and session,
-    findable by its name; its output is its own (it holds no pipe of the agent)."""
-    return f"setsid bash -c 'exec -a {name} sleep {seconds}' </dev/null >/dev/null 2>&1 & disown"
-
-
-def unique_name() -> str:
-    return f"magsag-test-daemon-{uuid.uuid4().hex[:8]}"
 
 
 @pytest.mark.parametrize("size", [70_000, 30_000_000])
@@ -91,7 +80,7 @@ async def test_a_child_holding_the_agents_stdout_does_not_hold_the_attempt(
     # The child keeps the agent's stdout open after the agent printed its result and
     # exited; it even left the process group.
     standins.setenv("STANDIN_SCENARIO", "shell")
-    prompt = f"setsid bash -c 'exec -a {holder} sleep 40' & echo a > a.txt"
+    prompt = f"{daemon(holder, tmp_path, holds_stdout=True)}; echo a > a.txt"
     plan = agent_plan([{"name": "held", "prompt": prompt, "runner": "claude", "retries": 1}])
     inp, result = await run_plan(client, plan, repo, tmp_path, worker)
     task = result.tasks["held"]
@@ -116,7 +105,7 @@ async def test_a_daemon_that_left_the_process_group_ends_with_the_attempt(
     ending, client, worker, repo, tmp_path
 ):
     name = unique_name()
-    task = {"name": "t", "runner": "sh", "retries": 0, **ENDINGS[ending](daemon(name))}
+    task = {"name": "t", "runner": "sh", "retries": 0, **ENDINGS[ending](daemon(name, tmp_path))}
     _, result = await run_plan(client, agent_plan([task]), repo, tmp_path, worker)
     expected = TaskStatus.SUCCEEDED if ending == "succeeded" else TaskStatus.FAILED
     assert result.tasks["t"].status == expected, result.tasks["t"].error
@@ -128,7 +117,8 @@ async def test_a_daemon_that_left_the_process_group_ends_when_the_run_is_cancell
     client, worker, repo, tmp_path
 ):
     name = unique_name()
-    plan = agent_plan([{"name": "busy", "runner": "sh", "prompt": f"{daemon(name)}; sleep 300"}])
+    busy = f"{daemon(name, tmp_path)}; sleep 300"
+    plan = agent_plan([{"name": "busy", "runner": "sh", "prompt": busy}])
     inp = run_input(plan, repo, tmp_path, worker)
     handle = await start_run(client, inp, worker)
     await eventually(lambda: processes_named(name), timeout=30, what="the daemon to start")
