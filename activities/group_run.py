@@ -130,6 +130,10 @@ def _exit_watch(pid: int):
     exited = asyncio.Event()
     try:
         pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:  # it has already exited and been reaped
+        exited.set()
+        yield exited
+        return
     except OSError:
         yield exited
         return

@@ -87,6 +87,15 @@ async def test_an_attempt_kills_what_an_earlier_attempt_left_outside_its_group(r
             escaped.kill()
 
 
+async def test_a_quick_agent_is_not_held_after_it_exits(repo, tmp_path):
+    # An agent gone before magsag starts watching for its exit is seen gone at once,
+    # not at the next heartbeat.
+    for n in range(8):
+        inp = agent_input(repo, tmp_path / str(n), "echo hi")
+        out = await ActivityEnvironment().run(run_agent, inp)
+        assert out.duration_seconds < 1.5
+
+
 async def test_a_missing_executable_is_not_retryable(repo, tmp_path):
     inp = agent_input(repo, tmp_path, "x")
     inp.runner = RunnerSpec(command=["no-such-agent-binary", "{prompt}"])
