@@ -6,12 +6,15 @@ costs one round trip. Every attempt starts from the task's base commit (reset + 
 after killing any process group an earlier attempt left behind, and an attempt whose
 checkpoint already exists only finishes the removal, so a retry after a crash
 converges (invariant 2). The agent runs in its own process group, which is killed on cancel,
-timeout or worker shutdown (invariant 4). Output goes to a log file, never to history.
+timeout or worker shutdown (invariant 4); when the attempt ends, so does every process
+that carries its MAGSAG_ATTEMPT_ID, however it left the group. Output goes to a log file
+capped per attempt, never to history.
 """
 
 import asyncio
 import os
 import time
+import uuid
 from pathlib import Path
 
 from temporalio import activity
@@ -19,10 +22,11 @@ from temporalio.exceptions import ApplicationError
 
 from magsag.activities import run_log
 from magsag.activities.agent_git import start_from_base
+from magsag.activities.agent_output import CappedLog, log_cap_bytes
 from magsag.activities.git import AGENT_GIT_STATE, has_trailers, resolve_commit
 from magsag.activities.group_run import DeadlineReached, HungAfterResult, run_in_group
 from magsag.activities.keepalive import heartbeating
-from magsag.activities.process import kill_recorded_group
+from magsag.activities.process import kill_marked, kill_recorded_group
 from magsag.activities.runners import build_argv, new_parser, prompt_on_stdin
 from magsag.activities.worktree import (
     close_worktree,
@@ -83,9 +87,10 @@ async def run_agent(inp: AgentInput) -> AgentOutput:
         await start_from_base(worktree, inp.branch, inp.base_commit, tip)
 
     run_log.append(inp.log_dir, "attempt_started", task=inp.task, attempt=attempt)
+    marker = f"{inp.run_id}/{inp.task}/{attempt}/{uuid.uuid4().hex[:12]}"
     try:
         usage = await _attempt(
-            inp, worktree, pidfile, attempt, log_path, started + inp.timeout_seconds
+            inp, worktree, pidfile, marker, log_path, started + inp.timeout_seconds
         )
     except ApplicationError as err:
         run_log.append(
@@ -94,8 +99,9 @@ async def run_agent(inp: AgentInput) -> AgentOutput:
         )  # fmt: skip
         raise
     finally:
-        # Every process of the attempt is dead by now (see _run_group); the pidfile is
-        # only for a worker that dies without reaching this line.
+        # Whatever the agent or the checks left running, daemons included, ends here; the
+        # pidfile is only for a worker that dies without reaching this line.
+        await asyncio.to_thread(kill_marked, marker)
         pidfile.unlink(missing_ok=True)
     closed = await _checkpoint(checkpoint, attempt, log_path, usage)
     run_log.append(
@@ -105,17 +111,19 @@ async def run_agent(inp: AgentInput) -> AgentOutput:
     return _output(attempt, log_path, started, closed, usage)
 
 
-async def _attempt(inp: AgentInput, worktree, pidfile, attempt, log_path, deadline) -> Usage:
+async def _attempt(inp: AgentInput, worktree, pidfile, marker, log_path, deadline) -> Usage:
     """Run the agent, then the Definition of Done; raise on any shortfall. Returns what
     the agent reported it used."""
+    attempt = inp.attempt
     prompt = attempt_prompt(inp)
     argv = build_argv(inp.runner, prompt)
-    env = _agent_env(inp, attempt, prompt)
+    env = _agent_env(inp, prompt, marker)
     parser = new_parser(inp.runner)
     stdin = prompt.encode() if prompt_on_stdin(inp.runner) else b""
     events = Path(inp.log_dir) / f"{inp.task}.jsonl"
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("ab") as log:
+    with log_path.open("ab") as file:
+        log = CappedLog(file, log_cap_bytes())
         try:
             code = await run_in_group(
                 argv, worktree, env, log, pidfile, attempt, deadline, stdin, parser, events
@@ -226,7 +234,7 @@ def attempt_prompt(inp: AgentInput) -> str:
     )
 
 
-def _agent_env(inp: AgentInput, attempt: int, prompt: str) -> dict[str, str]:
+def _agent_env(inp: AgentInput, prompt: str, marker: str) -> dict[str, str]:
     missing = [name for name in inp.runner.env if name not in os.environ]
     if missing:
         raise ApplicationError(
@@ -239,9 +247,10 @@ def _agent_env(inp: AgentInput, attempt: int, prompt: str) -> dict[str, str]:
         {
             C.ENV_RUN_ID: inp.run_id,
             C.ENV_TASK: inp.task,
-            C.ENV_ATTEMPT: str(attempt),
+            C.ENV_ATTEMPT: str(inp.attempt),
             C.ENV_WORKTREE: inp.worktree,
             C.ENV_PROMPT: prompt,
+            C.ENV_ATTEMPT_ID: marker,
         }
     )
     return env

@@ -8,6 +8,7 @@ the caller to say. Cleaning commits what the worktree holds as WIP on its branch
 before removing it, exactly as a failed task does (invariant 3).
 """
 
+import asyncio
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,7 +81,7 @@ def _repo_of(gitfile: Path) -> str | None:
 async def clean(item: Leftover) -> str | None:
     """Kill the task's agent group if it lives, save the work as WIP, remove the
     worktree. Returns the WIP commit, or None when there was nothing to save."""
-    kill_recorded_group(Path(f"{item.worktree}.pid"))
+    await asyncio.to_thread(kill_recorded_group, Path(f"{item.worktree}.pid"))
     closed = await close_worktree(
         CloseWorktreeInput.for_task(
             item.repo, item.worktree, item.run_id, item.task, "wip", f"magsag gc: {item.task}"

@@ -71,6 +71,9 @@ ENV_TASK = "MAGSAG_TASK"
 ENV_ATTEMPT = "MAGSAG_ATTEMPT"
 ENV_WORKTREE = "MAGSAG_WORKTREE"
 ENV_PROMPT = "MAGSAG_PROMPT"
+# Unique per execution of an attempt: every process that inherits it belongs to that
+# attempt, even one that left the process group (setsid, double fork).
+ENV_ATTEMPT_ID = "MAGSAG_ATTEMPT_ID"
 
 
 def host_queue(hostname: str) -> str:

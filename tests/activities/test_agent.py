@@ -71,6 +71,31 @@ async def test_an_attempt_kills_the_process_group_an_earlier_attempt_left(repo, 
             os.killpg(orphan.pid, signal.SIGKILL)
 
 
+async def test_an_attempt_kills_what_an_earlier_attempt_left_outside_its_group(repo, tmp_path):
+    # A daemon of an attempt whose worker died: its own session, the attempt's marker.
+    inp = agent_input(repo, tmp_path, "true")
+    env = {**os.environ, "MAGSAG_ATTEMPT_ID": "r1/t1/1/earlier"}
+    escaped = subprocess.Popen(["sleep", "300"], env=env, start_new_session=True)
+    leader = subprocess.Popen(["true"], start_new_session=True)
+    leader.wait()  # the recorded group is gone; only the marker finds the daemon
+    try:
+        write_pidfile(Path(f"{inp.worktree}.pid"), leader.pid, 1, "r1/t1/1/earlier")
+        await ActivityEnvironment().run(run_agent, inp)
+        assert escaped.wait(timeout=10) == -signal.SIGKILL
+    finally:
+        if escaped.poll() is None:
+            escaped.kill()
+
+
+async def test_a_quick_agent_is_not_held_after_it_exits(repo, tmp_path):
+    # An agent gone before magsag starts watching for its exit is seen gone at once,
+    # not at the next heartbeat.
+    for n in range(8):
+        inp = agent_input(repo, tmp_path / str(n), "echo hi")
+        out = await ActivityEnvironment().run(run_agent, inp)
+        assert out.duration_seconds < 1.5
+
+
 async def test_a_missing_executable_is_not_retryable(repo, tmp_path):
     inp = agent_input(repo, tmp_path, "x")
     inp.runner = RunnerSpec(command=["no-such-agent-binary", "{prompt}"])

@@ -3,6 +3,7 @@
 import os
 import signal
 import subprocess
+import uuid
 from pathlib import Path
 
 from tests.support.cli import MAGSAG
@@ -53,14 +54,41 @@ def pid_alive(pid: int) -> bool:
     return state != "Z"
 
 
+def _live(proc_file: str, matches) -> list[int]:
+    """Live processes whose /proc/<pid>/<proc_file> content matches."""
+    found = []
+    for path in Path("/proc").glob(f"[0-9]*/{proc_file}"):
+        try:
+            data = path.read_bytes()
+        except OSError:
+            continue  # ended while we looked
+        if matches(data) and pid_alive(int(path.parent.name)):
+            found.append(int(path.parent.name))
+    return found
+
+
 def processes_of_run(run_id: str) -> list[int]:
     """Live processes whose environment marks them as an agent of this run."""
     marker = f"MAGSAG_RUN_ID={run_id}".encode()
-    found = []
-    for environ in Path("/proc").glob("[0-9]*/environ"):
-        try:
-            if marker in environ.read_bytes().split(b"\0") and pid_alive(int(environ.parent.name)):
-                found.append(int(environ.parent.name))
-        except OSError:
-            continue  # ended while we looked
-    return found
+    return _live("environ", lambda environ: marker in environ.split(b"\0"))
+
+
+def processes_named(name: str) -> list[int]:
+    """Live processes whose argv[0] is name (`exec -a name ...` sets it), from /proc."""
+    return _live("cmdline", lambda argv: argv.split(b"\0", 1)[0] == name.encode())
+
+
+def unique_name() -> str:
+    return f"magsag-test-daemon-{uuid.uuid4().hex[:8]}"
+
+
+def daemon(name: str, tmp_path: Path, holds_stdout: bool = False) -> str:
+    """Shell lines starting a daemon that leaves the agent's process group and session,
+    findable by its name; they return once it has left. Unless it holds_stdout, its
+    output is its own (it holds no pipe of the agent)."""
+    left = tmp_path / f"{name}.left"
+    own_output = "" if holds_stdout else " </dev/null >/dev/null 2>&1"
+    return (
+        f"setsid bash -c 'touch {left}; exec -a {name} sleep 600'{own_output} & disown;"
+        f" until [ -e {left} ]; do sleep 0.05; done"
+    )
