@@ -23,7 +23,7 @@ from temporalio.exceptions import ApplicationError
 from magsag.activities import run_log
 from magsag.activities.agent_git import start_from_base
 from magsag.activities.agent_output import CappedLog, log_cap_bytes
-from magsag.activities.git import AGENT_GIT_STATE, has_trailers, resolve_commit
+from magsag.activities.git import has_trailers, resolve_commit
 from magsag.activities.group_run import DeadlineReached, HungAfterResult, run_in_group
 from magsag.activities.keepalive import heartbeating
 from magsag.activities.process import kill_marked, kill_recorded_group
@@ -42,11 +42,11 @@ from magsag.contracts.activities import (
     CloseWorktreeOutput,
     CreateWorktreeInput,
 )
+from magsag.contracts.failures import AttemptFailure
+from magsag.contracts.failures import FailureKind as Kind
 from magsag.contracts.run import Usage
 
 ERROR_TAIL_CHARS = 600
-# Agent failures no new attempt can fix (the workflow also knows them).
-PERMANENT_AGENT_ERRORS = ("AgentAuthError", "AgentBadArguments")
 # How much of a failing check's output the next attempt's prompt carries.
 FEEDBACK_CHARS = 1500
 
@@ -130,9 +130,9 @@ async def _attempt(inp: AgentInput, worktree, pidfile, marker, log_path, deadlin
             )
         except (DeadlineReached, HungAfterResult) as stopped:
             kind, message = (
-                ("AgentTimeout", f"timed out after {inp.timeout_seconds:g}s")
+                (Kind.AGENT_TIMEOUT, f"timed out after {inp.timeout_seconds:g}s")
                 if isinstance(stopped, DeadlineReached)
-                else ("AgentHung", "the agent printed its result but did not exit; stopped")
+                else (Kind.AGENT_HUNG, "the agent printed its result but did not exit; stopped")
             )
             raise _failure(message, kind, attempt, log_path, usage=_usage(parser)) from None
         usage = _check_outcome(parser, code, attempt, log_path)
@@ -140,7 +140,7 @@ async def _attempt(inp: AgentInput, worktree, pidfile, marker, log_path, deadlin
             await _definition_of_done(inp, worktree, env, log, pidfile, attempt, deadline, log_path)
         except DeadlineReached:
             message = f"timed out after {inp.timeout_seconds:g}s (in the checks)"
-            raise _failure(message, "AgentTimeout", attempt, log_path, usage=usage) from None
+            raise _failure(message, Kind.AGENT_TIMEOUT, attempt, log_path, usage=usage) from None
     return usage
 
 
@@ -148,22 +148,18 @@ def _check_outcome(parser, code: int, attempt: int, log_path: Path) -> Usage:
     """The attempt's usage when the agent succeeded; else the failure, by its kind."""
     if parser is None:
         if code != 0:
-            raise _failure(f"agent exited with code {code}", "AgentFailed", attempt, log_path)
+            raise _failure(f"agent exited with code {code}", Kind.AGENT_FAILED, attempt, log_path)
         return Usage()
     outcome = parser.outcome(code)
     usage = _usage(parser, outcome)
     if not outcome.ok:
-        raise ApplicationError(
-            f"{outcome.kind}: {outcome.message}",
-            {
-                "attempt": attempt,
-                "log_path": str(log_path),
-                "usage": usage.model_dump(),
-                "rate_limit_reset": outcome.to_dict()["rate_limit_reset"],
-            },
-            type=outcome.kind,
-            non_retryable=outcome.kind in PERMANENT_AGENT_ERRORS,
+        failure = AttemptFailure(
+            attempt=attempt,
+            log_path=str(log_path),
+            usage=usage,
+            rate_limit_reset=outcome.rate_limit_reset,
         )
+        raise failure.error(f"{outcome.kind}: {outcome.message}", outcome.kind)
     return usage
 
 
@@ -209,19 +205,17 @@ async def _checkpoint(
     try:
         return await close_worktree(checkpoint)
     except ApplicationError as err:
-        if err.type != AGENT_GIT_STATE:
+        if err.type != Kind.AGENT_GIT_STATE:
             raise
         run_log.append(
             checkpoint.log_dir, "attempt_failed", task=checkpoint.task, attempt=attempt,
             kind=err.type, error=err.message[:300],
         )  # fmt: skip
-        details = {
-            "attempt": attempt,
-            "log_path": str(log_path),
-            "feedback": f"Your work could not be saved: {err.message}.",
-            "usage": usage.model_dump(),
-        }
-        raise ApplicationError(err.message, details, type=err.type, non_retryable=True) from None
+        feedback = f"Your work could not be saved: {err.message}."
+        failure = AttemptFailure(
+            attempt=attempt, log_path=str(log_path), feedback=feedback, usage=usage
+        )
+        raise failure.error(err.message, Kind.AGENT_GIT_STATE) from None
 
 
 def attempt_prompt(inp: AgentInput) -> str:
@@ -239,7 +233,7 @@ def _agent_env(inp: AgentInput, prompt: str, marker: str) -> dict[str, str]:
     if missing:
         raise ApplicationError(
             f"environment variable {missing[0]} named by the runner is not set on the worker",
-            type="RunnerEnvMissing",
+            type=Kind.RUNNER_ENV_MISSING,
             non_retryable=True,
         )
     env = dict(os.environ)
@@ -270,12 +264,12 @@ async def _definition_of_done(inp, worktree, env, log, pidfile, attempt, deadlin
             output = _read_from(log_path, start)[-FEEDBACK_CHARS:].strip()
             feedback = f"The check `{check}` failed (exit {code}). The end of its output:\n{output}"
             message = f"check failed (exit {code}): {check}"
-            raise _failure(message, "CheckFailed", attempt, log_path, feedback)
+            raise _failure(message, Kind.CHECK_FAILED, attempt, log_path, feedback)
     missing = [path for path in inp.outputs if not (worktree / path).exists()]
     if missing:
         feedback = f"The expected output `{missing[0]}` does not exist in the worktree."
         message = f"expected output missing: {missing[0]}"
-        raise _failure(message, "OutputMissing", attempt, log_path, feedback)
+        raise _failure(message, Kind.OUTPUT_MISSING, attempt, log_path, feedback)
 
 
 def _read_from(path: Path, offset: int) -> str:
@@ -286,7 +280,7 @@ def _read_from(path: Path, offset: int) -> str:
 
 def _failure(
     message: str,
-    kind: str,
+    kind: Kind,
     attempt: int,
     log_path: Path,
     feedback: str | None = None,
@@ -294,13 +288,10 @@ def _failure(
 ) -> ApplicationError:
     tail = _tail(log_path)
     text = f"{message}; last output: {tail}" if tail else message
-    details = {
-        "attempt": attempt,
-        "log_path": str(log_path),
-        "feedback": feedback,
-        "usage": (usage or Usage()).model_dump(),
-    }
-    return ApplicationError(text, details, type=kind)
+    failure = AttemptFailure(
+        attempt=attempt, log_path=str(log_path), feedback=feedback, usage=usage or Usage()
+    )
+    return failure.error(text, kind)
 
 
 def _tail(path: Path) -> str:

@@ -17,6 +17,7 @@ from temporalio.exceptions import ApplicationError
 
 from magsag.activities import stale_locks
 from magsag.contracts.constants import TRAILER_RUN, TRAILER_TASK
+from magsag.contracts.failures import FailureKind
 
 logger = logging.getLogger(__name__)
 
@@ -135,7 +136,7 @@ async def check_branch_name(branch: str, cwd: str | Path) -> None:
     found = await git("check-ref-format", f"refs/heads/{branch}", cwd=cwd, check=False)
     if found.returncode != 0 or branch.startswith("-"):
         raise ApplicationError(
-            f"invalid branch name: {branch!r}", type="GitError", non_retryable=True
+            f"invalid branch name: {branch!r}", type=FailureKind.GIT_ERROR, non_retryable=True
         )
 
 
@@ -172,14 +173,13 @@ async def is_ancestor(ancestor: str, commit: str, cwd: str | Path) -> bool:
 
 
 # The agent left git in a state no checkpoint can hold; its work is saved as WIP instead.
-AGENT_GIT_STATE = "AgentGitState"
 
 
 def refusal(message: str) -> ApplicationError:
     """A checkpoint refused because of what the agent did to git: another attempt may do
     better, a Temporal retry of the same attempt would not."""
-    return ApplicationError(message, type=AGENT_GIT_STATE, non_retryable=True)
+    return ApplicationError(message, type=FailureKind.AGENT_GIT_STATE, non_retryable=True)
 
 
 def to_application_error(err: GitError, non_retryable: bool = False) -> ApplicationError:
-    return ApplicationError(str(err), type="GitError", non_retryable=non_retryable)
+    return ApplicationError(str(err), type=FailureKind.GIT_ERROR, non_retryable=non_retryable)

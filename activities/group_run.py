@@ -20,6 +20,7 @@ from temporalio.exceptions import ApplicationError
 from magsag.activities.agent_output import CappedLog, Pump
 from magsag.activities.process import kill_group, kill_marked, write_pidfile
 from magsag.contracts import constants as C
+from magsag.contracts.failures import FailureKind
 
 # How long an agent may keep running after printing its final result, and its output
 # stay open after it exited; the worker's MAGSAG_RESULT_EXIT_GRACE (seconds) overrides it.
@@ -70,7 +71,9 @@ async def run_in_group(
     except (FileNotFoundError, PermissionError) as err:
         why = "not found" if isinstance(err, FileNotFoundError) else "not runnable"
         raise ApplicationError(
-            f"runner executable {why}: {argv[0]}", type="RunnerNotFound", non_retryable=True
+            f"runner executable {why}: {argv[0]}",
+            type=FailureKind.RUNNER_NOT_FOUND,
+            non_retryable=True,
         ) from None
     marker = env.get(C.ENV_ATTEMPT_ID)
     write_pidfile(pidfile, proc.pid, attempt, marker)

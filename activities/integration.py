@@ -28,10 +28,13 @@ from magsag.contracts.activities import (
     PrepareIntegrationInput,
     PrepareIntegrationOutput,
 )
+from magsag.contracts.failures import FailureKind
 
 
 def _not_found(what: str, repo: str) -> ApplicationError:
-    return ApplicationError(f"{what} not found in {repo}", type="GitError", non_retryable=True)
+    return ApplicationError(
+        f"{what} not found in {repo}", type=FailureKind.GIT_ERROR, non_retryable=True
+    )
 
 
 @activity.defn
@@ -91,7 +94,7 @@ async def _move(ref: str, new: str, old: str, message: str, repo: str) -> None:
     if moved.returncode != 0:
         # The ref moved under us: a retry re-reads the tip and converges.
         raise ApplicationError(
-            f"lost the race to move {ref}: {moved.stderr.strip()}", type="GitError"
+            f"lost the race to move {ref}: {moved.stderr.strip()}", type=FailureKind.GIT_ERROR
         )
 
 
@@ -126,7 +129,7 @@ async def integrate(input: IntegrateInput) -> IntegrateOutput:
         # Created by prepare_integration and never deleted by magsag: someone else did.
         raise ApplicationError(
             f"integration branch {input.branch} was deleted from {repo} while the run went on",
-            type="IntegrationBranchMissing",
+            type=FailureKind.INTEGRATION_BRANCH_MISSING,
             non_retryable=True,
         )
     holder = await holder_of(ref, repo)

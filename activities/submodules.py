@@ -20,6 +20,7 @@ from temporalio.exceptions import ApplicationError
 from magsag.activities.git import GitError, git, identity_args, refusal, trailer_block
 from magsag.contracts import constants as C
 from magsag.contracts.activities import CloseWorktreeInput
+from magsag.contracts.failures import FailureKind
 
 # `git submodule foreach` runs these with the submodule's path and recorded commit set.
 _LIST = 'printf "%s\\0" "$displaypath"'
@@ -127,7 +128,7 @@ async def remove_worktree(repo: str, path: str, admin) -> None:
             raise ApplicationError(
                 f"{path} still holds unsaved changes, not removed: "
                 + " ".join(left.stdout.split()[:6]),
-                type="GitError",
+                type=FailureKind.GIT_ERROR,
                 non_retryable=True,
             ) from None
         await admin(repo, "remove", "--force", path)

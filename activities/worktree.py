@@ -36,6 +36,7 @@ from magsag.contracts.activities import (
     CreateWorktreeInput,
     CreateWorktreeOutput,
 )
+from magsag.contracts.failures import FailureKind
 
 # The lock reason `git worktree add` gives a worktree until its checkout is done.
 ADD_IN_PROGRESS = "initializing"
@@ -112,7 +113,7 @@ async def create_worktree(input: CreateWorktreeInput) -> CreateWorktreeOutput:
     if base is None:
         raise ApplicationError(
             f"base commit {input.base_commit!r} not found in {repo}",
-            type="GitError",
+            type=FailureKind.GIT_ERROR,
             non_retryable=True,
         )
     try:
@@ -130,7 +131,7 @@ async def create_worktree(input: CreateWorktreeInput) -> CreateWorktreeOutput:
                 raise ApplicationError(
                     f"{input.path} is a worktree on {mine.branch or 'a detached HEAD'}, "
                     f"not {ref}; refusing to touch it",
-                    type="GitError",
+                    type=FailureKind.GIT_ERROR,
                     non_retryable=True,
                 )
             activity.logger.info("reusing worktree %s on %s", input.path, input.branch)

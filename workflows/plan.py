@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
         RunEndRecord,
     )
     from magsag.contracts.durations import format_duration
+    from magsag.contracts.failures import FailureKind, kind_of
     from magsag.contracts.run import (
         Gate,
         GateDecision,
@@ -417,7 +418,7 @@ def _task_details(inp: RunInput, task) -> str:
 
 def _failed_result(name: str, err: ChildWorkflowError, current: TaskResult) -> TaskResult:
     cause = err.cause
-    if isinstance(cause, ApplicationError) and cause.type == "TaskFailed" and cause.details:
+    if kind_of(err) == FailureKind.TASK_FAILED and cause.details:
         return TaskResult.model_validate(cause.details[0])
     status = TaskStatus.CANCELLED if "cancel" in type(cause).__name__.lower() else TaskStatus.FAILED
     return current.model_copy(
@@ -442,7 +443,7 @@ def _next_steps(inp: RunInput, err: ActivityError, tip: str | None) -> str:
     """What the user can do after a failed integration (the work is on the task branches)."""
     resume = f"`magsag resume {inp.run_id}`"
     cause = err.cause
-    if isinstance(cause, ApplicationError) and cause.type == "IntegrationBranchMissing":
+    if isinstance(cause, ApplicationError) and cause.type == FailureKind.INTEGRATION_BRANCH_MISSING:
         branch = C.integration_branch(inp.run_id)
         return f"restore it with `git branch {branch} {tip}`, then {resume}"
     return f"each task's work stays on its branch; once the cause is fixed, {resume}"

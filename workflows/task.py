@@ -11,7 +11,7 @@ partial work as WIP on the task branch before the worktree goes (invariant 3).
 """
 
 import asyncio
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -27,22 +27,16 @@ with workflow.unsafe.imports_passed_through():
         CloseWorktreeInput,
         CloseWorktreeOutput,
     )
+    from magsag.contracts.failures import (
+        NOT_RETRIED_BY_TEMPORAL,
+        AttemptFailure,
+        FailureKind,
+        is_attempt_failure,
+        is_permanent,
+        kind_of,
+    )
     from magsag.contracts.run import TaskInput, TaskResult, TaskStatus, Usage
 
-# Failures of the attempt itself: Temporal must not retry them as infrastructure.
-ATTEMPT_FAILURES = [
-    "AgentFailed",
-    "AgentTimeout",
-    "AgentNoResult",
-    "AgentHung",
-    "AgentApiError",
-    "CheckFailed",
-    "OutputMissing",
-    "RateLimited",
-    "AgentGitState",  # what the agent did to git refused its checkpoint
-]
-# Failures no attempt can fix.
-PERMANENT_FAILURES = ["RunnerNotFound", "RunnerEnvMissing", "AgentAuthError", "AgentBadArguments"]
 # A rate-limited attempt waits for the reset and runs again without using a retry;
 # this many waits in a row end the task.
 MAX_RATE_LIMIT_WAITS = 20
@@ -86,9 +80,9 @@ class TaskWorkflow:
                         workflow.set_current_details(f"rate limited: waiting {wait} for the reset")
                         await workflow.sleep(wait)
                         continue
-                    if attempt > task.retries or not _worth_another_attempt(err):
+                    if attempt > task.retries or is_permanent(err):
                         raise
-                    if not _attempt_failed(err) and workflow.patched(CRASHES_USE_NO_RETRY):
+                    if not is_attempt_failure(err) and workflow.patched(CRASHES_USE_NO_RETRY):
                         raise  # Temporal's retries of this attempt are spent: see below
                     attempt, feedback = attempt + 1, _feedback(err)
                     await workflow.sleep(_backoff(attempt))
@@ -110,7 +104,7 @@ class TaskWorkflow:
             raise ApplicationError(
                 f"task {task.name} failed: {result.error}",
                 result.model_dump(mode="json"),
-                type="TaskFailed",
+                type=FailureKind.TASK_FAILED,
                 non_retryable=True,
             ) from None
         usages.append(agent.usage)
@@ -153,7 +147,7 @@ class TaskWorkflow:
                 maximum_attempts=MAX_INFRASTRUCTURE_RETRIES,
                 initial_interval=C.RETRY_INITIAL_INTERVAL,
                 maximum_interval=C.RETRY_MAX_INTERVAL,
-                non_retryable_error_types=ATTEMPT_FAILURES + PERMANENT_FAILURES,
+                non_retryable_error_types=NOT_RETRIED_BY_TEMPORAL,
             ),
             cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
             summary=f"{task.name}: agent ({task.runner}), attempt {attempt}",
@@ -208,47 +202,26 @@ def _error_text(err: BaseException) -> str:
     return " ".join(str(cause).split()) or type(cause).__name__
 
 
-def _detail(err: ActivityError, key: str):
-    """A value the activity put in its failure's details (they arrive as plain dicts)."""
-    cause = err.cause
-    if isinstance(cause, ApplicationError) and cause.details:
-        detail = cause.details[0]
-        if isinstance(detail, dict):
-            return detail.get(key)
-    return None
-
-
 def _feedback(err: ActivityError) -> str | None:
     """What the failed attempt's Definition of Done said, for the next prompt."""
-    return _detail(err, "feedback")
+    failure = AttemptFailure.of(err)
+    return failure.feedback if failure else None
 
 
 def _usage_of(err: ActivityError) -> Usage:
     """A failed attempt costs too; a worker that died reported nothing."""
-    return Usage.model_validate(_detail(err, "usage") or {})
+    failure = AttemptFailure.of(err)
+    return failure.usage if failure else Usage()
 
 
 def _rate_limit_wait(err: ActivityError) -> timedelta | None:
     """How long to wait for a rate limit's reset; None when the failure is another."""
-    cause = err.cause
-    if not (isinstance(cause, ApplicationError) and cause.type == "RateLimited"):
+    if kind_of(err) != FailureKind.RATE_LIMITED:
         return None
-    reset = _detail(err, "rate_limit_reset")
-    if not reset:
+    failure = AttemptFailure.of(err)
+    if failure is None or failure.rate_limit_reset is None:
         return DEFAULT_RATE_LIMIT_WAIT
-    delay = datetime.fromisoformat(reset) - workflow.now()
-    return max(delay, timedelta(seconds=1))
-
-
-def _attempt_failed(err: ActivityError) -> bool:
-    """Whether the attempt itself failed (its agent or checks), not the machinery."""
-    cause = err.cause
-    return isinstance(cause, ApplicationError) and cause.type in ATTEMPT_FAILURES
-
-
-def _worth_another_attempt(err: ActivityError) -> bool:
-    cause = err.cause
-    return not (isinstance(cause, ApplicationError) and cause.type in PERMANENT_FAILURES)
+    return max(failure.rate_limit_reset - workflow.now(), timedelta(seconds=1))
 
 
 def _backoff(attempt: int) -> timedelta:

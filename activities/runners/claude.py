@@ -218,7 +218,7 @@ class Parser(StreamParser):
             if _LIMIT_BANNER.search(text):
                 return self._failed(RATE_LIMITED, text, text, common)
             # A result is the end of the run: a kill after it (exit -9) does not undo it.
-            return Outcome(ok=True, kind=None, message=clip(text), retryable=False, **common)
+            return Outcome(ok=True, kind=None, message=clip(text), **common)
         kind = (
             kind_for_status(result.get("api_error_status"))
             or (RATE_LIMITED if self._limit_rejected else None)

@@ -160,7 +160,7 @@ class Parser(StreamParser):
             num_turns=1 if self._saw_result else None,
         )
         if self._completed and self._failed is None:
-            return Outcome(ok=True, kind=None, message=clip(self._reply), retryable=False, **common)
+            return Outcome(ok=True, kind=None, message=clip(self._reply), **common)
         if self._failed is not None:
             text = self._failed
             kind = classify_error(text) or AGENT_FAILED

@@ -14,20 +14,19 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from magsag.contracts.failures import ATTEMPT_FAILURES, FailureKind
+
 SUMMARY_CHARS = 300
 MESSAGE_CHARS = 2000
 
-# Outcome kinds (None means success).
-AGENT_FAILED = "AgentFailed"
-AGENT_NO_RESULT = "AgentNoResult"
-RATE_LIMITED = "RateLimited"
-AGENT_AUTH_ERROR = "AgentAuthError"
-AGENT_BAD_ARGUMENTS = "AgentBadArguments"
-AGENT_API_ERROR = "AgentApiError"
-
-# Failed and result-less runs use the task's ordinary retries; auth and argument errors
-# fail the same way every time, so retrying them only burns attempts.
-RETRYABLE = {AGENT_FAILED, AGENT_NO_RESULT, RATE_LIMITED, AGENT_API_ERROR}
+# Outcome kinds (None means success); what each means for retries is in
+# contracts/failures.py.
+AGENT_FAILED = FailureKind.AGENT_FAILED
+AGENT_NO_RESULT = FailureKind.AGENT_NO_RESULT
+RATE_LIMITED = FailureKind.RATE_LIMITED
+AGENT_AUTH_ERROR = FailureKind.AGENT_AUTH_ERROR
+AGENT_BAD_ARGUMENTS = FailureKind.AGENT_BAD_ARGUMENTS
+AGENT_API_ERROR = FailureKind.AGENT_API_ERROR
 
 
 @dataclass(frozen=True)
@@ -58,13 +57,17 @@ class Outcome:
     ok: bool
     kind: str | None
     message: str
-    retryable: bool
     usage: Usage = field(default_factory=Usage)
     cost_usd: float | None = None
     cost_estimated: bool = False
     session_id: str | None = None
     rate_limit_reset: datetime | None = None
     num_turns: int | None = None
+
+    @property
+    def retryable(self) -> bool:
+        """Whether another attempt may do better (contracts/failures.py decides)."""
+        return self.kind in ATTEMPT_FAILURES
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (for the log or an ApplicationError's details)."""
@@ -81,9 +84,7 @@ def failure_from_text(kind: str, message: str, text: str, common: dict[str, Any]
 
 
 def failure(kind: str, message: str, **fields: Any) -> Outcome:
-    return Outcome(
-        ok=False, kind=kind, message=clip(message), retryable=kind in RETRYABLE, **fields
-    )
+    return Outcome(ok=False, kind=kind, message=clip(message), **fields)
 
 
 # --- prices -------------------------------------------------------------------------

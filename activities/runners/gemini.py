@@ -171,7 +171,7 @@ class Parser(StreamParser):
         )
         result = self._result
         if result is not None and result.get("status") == "success":
-            return Outcome(ok=True, kind=None, message=clip(self._reply), retryable=False, **common)
+            return Outcome(ok=True, kind=None, message=clip(self._reply), **common)
         by_exit = EXIT_KINDS.get(exit_code)
         if result is not None:
             error = result.get("error") or {}
