@@ -59,7 +59,8 @@ class RunRecords:
 async def fetch_records(
     client: Client, handle: WorkflowHandle, result: RunResult, closed: bool
 ) -> RunRecords:
-    """The run's histories: the plan workflow's and each started task workflow's."""
+    """The run's histories: the plan workflow's and each started task workflow's.
+    result and closed are the run's state as the caller read it (history.status)."""
     description = await handle.describe()
     plan_history = await read_history(handle)
     run_input = await decode(client.data_converter, plan_history.first.input.payloads, RunInput)
