@@ -1,17 +1,16 @@
 """The run's own record on disk: <state>/runs/<run-id>/run.jsonl, one JSON object per
 state change, appended by the activities as they make the change. It outlives the
-server's history retention and reads without a server (`jq`, `runs describe`)."""
+server's history retention and reads without a server (`jq`, `runs describe` through
+history/run_log.py)."""
 
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 
 from temporalio import activity
 
 from magsag.activities.keepalive import heartbeating
+from magsag.contracts import run_files
 from magsag.contracts.activities import RunEndRecord
-
-RUN_LOG = "run.jsonl"
 
 
 def append(log_dir: str | None, event: str, **fields) -> None:
@@ -20,7 +19,7 @@ def append(log_dir: str | None, event: str, **fields) -> None:
     it, with a warning, never the change being recorded or the run's end."""
     if not log_dir:
         return
-    path = Path(log_dir) / RUN_LOG
+    path = run_files.run_log(log_dir)
     record = {"at": datetime.now(UTC).isoformat(timespec="milliseconds"), "event": event}
     record.update({k: v for k, v in fields.items() if v is not None})
     try:
@@ -31,13 +30,6 @@ def append(log_dir: str | None, event: str, **fields) -> None:
             f.write(json.dumps(record, default=str) + "\n")
     except OSError as err:
         activity.logger.warning("could not record %s in %s: %s", event, path, err)
-
-
-def read(log_dir: str | Path) -> list[dict]:
-    path = Path(log_dir) / RUN_LOG
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 @activity.defn

@@ -1,0 +1,1 @@
+"""The `magsag` command: typer app, thin commands (one module per group) and their helpers."""

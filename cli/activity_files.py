@@ -7,7 +7,9 @@ import os
 import time
 from pathlib import Path
 
+from magsag.contracts import run_files
 from magsag.contracts.run import RunResult, TaskStatus
+from magsag.history.task_files import attempts
 from magsag.worker import connection
 
 DEFAULT_STALE_AFTER = 600.0  # seconds without output; MAGSAG_STALE_AFTER overrides
@@ -18,26 +20,23 @@ def stale_after() -> float:
 
 
 def run_dir(run_id: str) -> Path:
-    return connection.state_dir() / "runs" / run_id
-
-
-def latest_log(run_id: str, task: str) -> Path | None:
-    logs = sorted(
-        run_dir(run_id).glob(f"{task}.attempt-*.log"),
-        key=lambda p: int(p.stem.rsplit("-", 1)[1]),
-    )
-    return logs[-1] if logs else None
+    return run_files.run_dir(connection.state_dir(), run_id)
 
 
 def current_attempt(run_id: str, task: str) -> int | None:
     """The attempt a running task is on, from its newest log file."""
-    log = latest_log(run_id, task)
-    return int(log.stem.rsplit("-", 1)[1]) if log else None
+    numbers = attempts(run_dir(run_id), task)
+    return numbers[-1] if numbers else None
+
+
+def latest_log(run_id: str, task: str) -> Path | None:
+    attempt = current_attempt(run_id, task)
+    return None if attempt is None else run_files.attempt_log(run_dir(run_id), task, attempt)
 
 
 def last_event(run_id: str, task: str) -> str:
     """The agent's last event (agent runners) or output line (plain commands)."""
-    events = run_dir(run_id) / f"{task}.jsonl"
+    events = run_files.task_events(run_dir(run_id), task)
     line = _last_line(events)
     if line:
         try:

@@ -1,11 +1,20 @@
-"""The `magsag` command: one sub-app or command per group."""
+"""The `magsag` command: one sub-app or command per group, and the seeds' `agent` aliases."""
 
 import os
 import sys
 
 import typer
 
-from magsag.cli import control_cmd, demo_cmd, gc_cmd, history_cmd, plan_cmd, run_cmd, server_cmd
+from magsag.cli import (
+    control_cmd,
+    demo_cmd,
+    gc_cmd,
+    logs_cmd,
+    plan_cmd,
+    run_cmd,
+    runs_cmd,
+    server_cmd,
+)
 
 app = typer.Typer(
     name="magsag",
@@ -15,9 +24,16 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+agent_app = typer.Typer(
+    help="The seeds' command names: `agent plan` is `plan show`, `agent exec` is `run`.",
+    no_args_is_help=True,
+)
+agent_app.command("plan")(plan_cmd.show)
+agent_app.command("exec", help=run_cmd.RUN_HELP)(run_cmd.run)
+
 app.add_typer(plan_cmd.app, name="plan")
-app.add_typer(history_cmd.runs_app, name="runs")
-app.add_typer(history_cmd.agent_app, name="agent")
+app.add_typer(runs_cmd.runs_app, name="runs")
+app.add_typer(agent_app, name="agent")
 app.command(help=run_cmd.RUN_HELP)(run_cmd.run)
 app.command()(control_cmd.status)
 app.command()(control_cmd.watch)
@@ -26,7 +42,7 @@ app.command()(control_cmd.resume)
 app.command()(control_cmd.approve)
 app.command()(control_cmd.reject)
 app.command()(gc_cmd.gc)
-app.command()(history_cmd.logs)
+app.command()(logs_cmd.logs)
 app.command()(server_cmd.server)
 app.command()(server_cmd.worker)
 app.command()(demo_cmd.demo)

@@ -1,27 +1,25 @@
-"""Commands on a run that exists: `status`, `watch`, `cancel`."""
+"""Commands on a run that exists: `status`, `watch`, `cancel`, `resume`, and the approval
+gates' `approve` and `reject`."""
 
 import asyncio
 import getpass
-from pathlib import Path
 from typing import Annotated
 
 import typer
-from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.client import WorkflowUpdateFailedError
 
-from magsag.cli import inputs
 from magsag.cli.console import fail, info, print_json
-from magsag.cli.progress import read_status, report
+from magsag.cli.launch import INTERRUPTED, follow_hosting, start_and_follow
+from magsag.cli.options import ByOpt, GateTaskOpt, JsonOpt, PhaseOpt, RunIdArg
+from magsag.cli.progress import report
 from magsag.cli.render import result_json, run_summary, task_line
-from magsag.cli.run_cmd import INTERRUPTED, follow_hosting, start_and_follow
+from magsag.cli.resumption import resumed_input
+from magsag.cli.runs import existing_run, read_status
 from magsag.cli.runtime import connect_or_exit, worker_if_needed
 from magsag.contracts import constants as C
-from magsag.contracts.run import GateDecision, RunInput, RunResult, RunStatus, TaskStatus
+from magsag.contracts.run import GateDecision, RunResult
 from magsag.worker import connection
 from magsag.workflows.plan import PlanWorkflow
-
-RunIdArg = Annotated[str, typer.Argument(help="Run id printed by `magsag run`.")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
 
 
 def status(run_id: RunIdArg, json_output: JsonOpt = False) -> None:
@@ -78,18 +76,6 @@ async def _cancel(run_id: str) -> None:
     info(f"cancellation of run {run_id} requested; `magsag watch {run_id}` follows it")
 
 
-async def existing_run(client: Client, run_id: str) -> WorkflowHandle:
-    """The run's workflow handle; exits 2 for a run id the server does not know."""
-    handle = client.get_workflow_handle(C.plan_workflow_id(run_id), result_type=RunResult)
-    try:
-        await handle.describe()
-    except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:
-            raise fail(f"unknown run id {run_id}") from None
-        raise
-    return handle
-
-
 def resume(
     run_id: RunIdArg,
     task: Annotated[
@@ -104,82 +90,16 @@ def resume(
     A new run of the same plan starts on the old run's integration branch; it runs the
     tasks that did not succeed and what depends on them (with --task: that task and its
     dependents)."""
-    new_input = asyncio.run(_resumed_input(run_id, task))
+    new_input = asyncio.run(resumed_input(run_id, task))
     info(f"resuming run {run_id} as {new_input.run_id}")
     raise typer.Exit(asyncio.run(start_and_follow(new_input, detach, json_output)))
 
 
-async def _resumed_input(run_id: str, only: str | None) -> RunInput:
-    client = await connect_or_exit(start_embedded=False)
-    handle = await existing_run(client, run_id)
-    result, closed = await read_status(handle)
-    if not closed:
-        raise fail(f"run {run_id} is still running; cancel it first or wait for it")
-    old = await run_input_of(client, handle)
-    if only is not None and only not in result.tasks:
-        raise fail(f"--task {only}: no such task in run {run_id}")
-    if only is None and result.status == RunStatus.SUCCEEDED:
-        raise fail(f"run {run_id} succeeded; nothing to resume")
-    unfinished = {n for n, t in result.tasks.items() if t.status != TaskStatus.SUCCEEDED}
-    rerun = _with_dependents(old, {only} if only else unfinished)
-    try:
-        tip = inputs.check_base(Path(old.paths.repo), result.integration_branch)[1]
-    except inputs.InputError:
-        raise fail(f"the integration branch {result.integration_branch} is gone") from None
-    try:
-        state = inputs.check_state_dir(connection.state_dir())
-        root = old.paths.worktree_root
-        inputs.check_writable_dir(Path(root), f"worktree root {root} (of run {run_id})")
-    except inputs.InputError as err:
-        raise fail(str(err)) from None
-    new_id = inputs.new_run_id(old.plan.name)
-    return old.model_copy(
-        update={
-            "run_id": new_id,
-            "base": result.integration_branch,
-            "base_commit": tip,
-            "paths": old.paths.model_copy(update={"log_dir": str(state / "runs" / new_id)}),
-            "host_queue": C.host_queue(connection.hostname()),
-            "resumed_from": run_id,
-            "carried": {n: t for n, t in result.tasks.items() if n not in rerun},
-        }
-    )
-
-
-async def run_input_of(client: Client, handle: WorkflowHandle) -> RunInput:
-    """The input a run was started with: the first event of its history."""
-    async for event in handle.fetch_history_events():
-        payloads = event.workflow_execution_started_event_attributes.input.payloads
-        [run_input] = await client.data_converter.decode(payloads, [RunInput])
-        return run_input
-    raise fail(f"run {handle.id} has no history")
-
-
-def _with_dependents(run_input: RunInput, names: set[str]) -> set[str]:
-    """names plus every task that depends on them, directly or not."""
-    selected = set(names)
-    changed = True
-    while changed:
-        changed = False
-        for task in run_input.plan.tasks:
-            if task.name not in selected and selected.intersection(task.depends_on):
-                selected.add(task.name)
-                changed = True
-    return selected
-
-
-GateOpts = {
-    "phase": typer.Option(help="The phase whose approval to give."),
-    "task": typer.Option(help="The task whose approval to give."),
-    "by": typer.Option(help="Who decides (default: your user name).", envvar="MAGSAG_USER"),
-}
-
-
 def approve(
     run_id: RunIdArg,
-    phase: Annotated[str | None, GateOpts["phase"]] = None,
-    task: Annotated[str | None, GateOpts["task"]] = None,
-    by: Annotated[str | None, GateOpts["by"]] = None,
+    phase: PhaseOpt = None,
+    task: GateTaskOpt = None,
+    by: ByOpt = None,
 ) -> None:
     """Let a phase or task that waits for approval start.
 
@@ -190,10 +110,10 @@ def approve(
 
 def reject(
     run_id: RunIdArg,
-    phase: Annotated[str | None, GateOpts["phase"]] = None,
-    task: Annotated[str | None, GateOpts["task"]] = None,
+    phase: PhaseOpt = None,
+    task: GateTaskOpt = None,
     reason: Annotated[str | None, typer.Option(help="Why; recorded in the run.")] = None,
-    by: Annotated[str | None, GateOpts["by"]] = None,
+    by: ByOpt = None,
 ) -> None:
     """End a waiting phase or task as skipped (its dependents too), recording why."""
     decision = GateDecision(phase=phase, task=task, by=by or getpass.getuser(), reason=reason)

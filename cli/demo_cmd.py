@@ -10,7 +10,7 @@ import typer
 import yaml
 
 from magsag.cli.console import info
-from magsag.cli.run_cmd import prepare_run, start_and_follow
+from magsag.cli.launch import prepare_run, start_and_follow
 from magsag.cli.runtime import web_ui_link
 from magsag.contracts import constants as C
 from magsag.worker import connection

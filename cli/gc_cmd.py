@@ -5,19 +5,21 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError, RPCStatusCode
 
 from magsag.activities import janitor
 from magsag.cli import inputs
 from magsag.cli.console import fail, info, print_json
+from magsag.cli.options import json_flag
+from magsag.cli.runs import described
 from magsag.cli.runtime import connect_or_exit
-from magsag.contracts import constants as C
+from magsag.history.status import execution_status_name
 from magsag.worker import connection
 
 # A leftover gc could not save and remove; the reason follows, and gc exits 1.
 NOT_CLEANED = "not cleaned"
+GcJsonOpt = json_flag("Print what was done as JSON.")
 
 
 def gc(
@@ -26,9 +28,7 @@ def gc(
         typer.Option(help="Also look in this repository (worktrees under any root)."),
     ] = None,
     dry_run: Annotated[bool, typer.Option(help="Only say what would be cleaned.")] = False,
-    json_output: Annotated[
-        bool, typer.Option("--json", help="Print what was done as JSON.")
-    ] = False,
+    json_output: GcJsonOpt = False,
 ) -> None:
     """Clean up what ended runs left: save work as WIP, remove worktrees and agents.
 
@@ -75,12 +75,5 @@ async def _gc(repo: Path | None, dry_run: bool) -> list[dict]:
 
 async def _run_state(client: Client, run_id: str) -> str:
     """running, an ended status, or "gone" when the server has no such run any more."""
-    try:
-        description = await client.get_workflow_handle(C.plan_workflow_id(run_id)).describe()
-    except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:
-            return "gone"
-        raise
-    if description.status == WorkflowExecutionStatus.RUNNING:
-        return "running"
-    return description.status.name.lower()
+    description = await described(client, run_id)
+    return "gone" if description is None else execution_status_name(description.status)

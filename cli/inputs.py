@@ -8,11 +8,28 @@ from pathlib import Path
 
 import git
 
+from magsag.activities.runners import check_spec
 from magsag.contracts.constants import MAX_CONCURRENCY
+from magsag.contracts.plan import Plan
+from magsag.contracts.plan_loader import PlanError, load_plan
 
 
 class InputError(ValueError):
     """Bad input; str() is the one line shown before exiting 2."""
+
+
+def check_plan(path: Path, provider_map: dict[str, str] | None = None) -> Plan:
+    """The plan file loaded and normalized, with its runners' options checked."""
+    try:
+        plan = load_plan(path, provider_map)
+    except PlanError as err:
+        raise InputError(str(err)) from None
+    for name, runner in plan.runners.items():
+        try:
+            check_spec(runner)
+        except ValueError as err:
+            raise InputError(f"{path}: runner '{name}': {err}") from None
+    return plan
 
 
 def check_repo(path: Path) -> Path:

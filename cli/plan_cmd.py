@@ -1,40 +1,33 @@
 """`magsag plan validate` and `magsag plan show`."""
 
 from pathlib import Path
-from typing import Annotated
 
 import typer
 
-from magsag.activities.runners import check_spec
+from magsag.cli import inputs
 from magsag.cli.console import fail, out_console, print_json
-from magsag.cli.render import critical_path, plan_layers
+from magsag.cli.options import PlanArg, json_flag
+from magsag.cli.render import plan_layers
 from magsag.contracts.durations import format_duration
 from magsag.contracts.plan import Plan
-from magsag.contracts.plan_loader import PlanError, load_plan
+from magsag.history.critical_path import worst_case_path
 
 app = typer.Typer(help="Check and inspect plan files without running them.", no_args_is_help=True)
 
-PlanArg = Annotated[Path, typer.Argument(help="Plan file (YAML).", show_default=False)]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print the normalized plan as JSON.")]
+PlanJsonOpt = json_flag("Print the normalized plan as JSON.")
 
 
-def load_or_exit(path: Path, provider_map: dict[str, str] | None = None) -> Plan:
+def _load_or_exit(path: Path) -> Plan:
     try:
-        plan = load_plan(path, provider_map)
-    except PlanError as err:
+        return inputs.check_plan(path)
+    except inputs.InputError as err:
         raise fail(str(err)) from None
-    for name, runner in plan.runners.items():
-        try:
-            check_spec(runner)
-        except ValueError as err:
-            raise fail(f"{path}: runner '{name}': {err}") from None
-    return plan
 
 
 @app.command()
-def validate(plan: PlanArg, json_output: JsonOpt = False) -> None:
+def validate(plan: PlanArg, json_output: PlanJsonOpt = False) -> None:
     """Check a plan: names, runners, dependencies, cycles, durations. Exit 2 if it is bad."""
-    loaded = load_or_exit(plan)
+    loaded = _load_or_exit(plan)
     if json_output:
         print_json(loaded.model_dump(mode="json"))
         return
@@ -42,11 +35,11 @@ def validate(plan: PlanArg, json_output: JsonOpt = False) -> None:
 
 
 @app.command()
-def show(plan: PlanArg, json_output: JsonOpt = False) -> None:
+def show(plan: PlanArg, json_output: PlanJsonOpt = False) -> None:
     """Show the plan as the DAG it compiles to: layers of tasks and the critical path."""
-    loaded = load_or_exit(plan)
+    loaded = _load_or_exit(plan)
     layers = plan_layers(loaded)
-    chain, worst = critical_path(loaded)
+    chain, worst = worst_case_path(loaded)
     if json_output:
         print_json(
             {

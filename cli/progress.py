@@ -3,23 +3,15 @@
 import asyncio
 import contextlib
 
-from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
+from temporalio.client import WorkflowHandle
 
-from magsag.cli.activity_files import mark_stale
 from magsag.cli.console import err_console, info, print_json
 from magsag.cli.live import LiveView
 from magsag.cli.render import gate_line, result_json, run_summary, task_line, waiting_line
+from magsag.cli.runs import read_status
 from magsag.contracts.run import GateStatus, RunResult, RunStatus
-from magsag.workflows.plan import STATUS_MEMO
 
 POLL_SECONDS = 0.5
-
-STATUS_OF_CLOSED = {
-    WorkflowExecutionStatus.CANCELED: RunStatus.CANCELLED,
-    WorkflowExecutionStatus.FAILED: RunStatus.FAILED,
-    WorkflowExecutionStatus.TERMINATED: RunStatus.FAILED,
-    WorkflowExecutionStatus.TIMED_OUT: RunStatus.FAILED,
-}
 
 
 async def follow_run(handle: WorkflowHandle, quiet: bool = False) -> RunResult:
@@ -49,20 +41,6 @@ async def follow_run(handle: WorkflowHandle, quiet: bool = False) -> RunResult:
             result, _ = await read_status(handle)
         show(result)
     return result
-
-
-async def read_status(handle: WorkflowHandle) -> tuple[RunResult, bool]:
-    """The run's state and whether it has ended. Needs no worker: the result of a
-    finished run, else the state the workflow keeps in its memo."""
-    description = await handle.describe()
-    if description.status == WorkflowExecutionStatus.COMPLETED:
-        return await handle.result(), True
-    result = await description.memo_value(STATUS_MEMO, type_hint=RunResult)
-    closed = description.status != WorkflowExecutionStatus.RUNNING
-    if closed and result.status == RunStatus.RUNNING:
-        # Ended from outside the workflow (terminated, timed out): say how it ended.
-        result.status = STATUS_OF_CLOSED.get(description.status, RunStatus.FAILED)
-    return mark_stale(result), closed
 
 
 def _show_changes(result: RunResult, shown: dict[str, tuple]) -> None:

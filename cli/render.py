@@ -101,19 +101,3 @@ def _depth(plan: Plan, name: str, memo: dict[str, int]) -> int:
         deps = plan.task(name).depends_on
         memo[name] = 1 + max((_depth(plan, d, memo) for d in deps), default=-1)
     return memo[name]
-
-
-def critical_path(plan: Plan) -> tuple[list[str], float]:
-    """The dependency chain with the largest sum of task timeouts (the worst case)."""
-    best: dict[str, tuple[float, list[str]]] = {}
-
-    def longest(name: str) -> tuple[float, list[str]]:
-        if name not in best:
-            task = plan.task(name)
-            chains = [longest(dep) for dep in task.depends_on]
-            cost, chain = max(chains, default=(0.0, []), key=lambda c: c[0])
-            best[name] = (cost + task.timeout_seconds, [*chain, name])
-        return best[name]
-
-    cost, chain = max((longest(t.name) for t in plan.tasks), key=lambda c: c[0])
-    return chain, cost

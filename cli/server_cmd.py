@@ -1,4 +1,5 @@
-"""`magsag server` (the embedded dev server) and `magsag worker`."""
+"""`magsag server` (the embedded dev server) and `magsag worker`; both log as
+worker/logs.py sets up (MAGSAG_LOG_LEVEL)."""
 
 import asyncio
 import signal
@@ -12,6 +13,7 @@ from magsag.contracts import constants as C
 from magsag.worker import connection
 from magsag.worker.assembly import running_workers
 from magsag.worker.devserver import DevServer, DevServerError
+from magsag.worker.logs import configure_logging
 
 
 def server(
@@ -23,6 +25,7 @@ def server(
     ] = None,
 ) -> None:
     """Run the embedded Temporal dev server in the foreground (SQLite, Web UI)."""
+    _configure_logging()
     dev = DevServer(
         db=(db or connection.state_dir() / "temporal.db").resolve(), port=port, ui_port=ui_port
     )
@@ -46,7 +49,15 @@ def server(
 
 def worker() -> None:
     """Run a magsag worker: workflows on the shared queue, activities on this host's queue."""
+    _configure_logging()
     asyncio.run(_serve())
+
+
+def _configure_logging() -> None:
+    try:
+        configure_logging()
+    except ValueError as err:
+        raise fail(str(err)) from None
 
 
 async def _serve() -> None:

@@ -88,6 +88,15 @@ def task_workflow_id(run_id: str, task: str) -> str:
     return f"{WORKFLOW_ID_PREFIX}{run_id}/{task}"
 
 
+def run_and_task(workflow_id: str) -> tuple[str, str | None] | None:
+    """(run, task) of a task workflow's id, (run, None) of a plan workflow's; None for a
+    workflow that is not magsag's."""
+    if not workflow_id.startswith(WORKFLOW_ID_PREFIX):
+        return None
+    run, _, task = workflow_id.removeprefix(WORKFLOW_ID_PREFIX).partition("/")
+    return run, task or None
+
+
 def integration_branch(run_id: str) -> str:
     return f"{BRANCH_PREFIX}/{run_id}/integration"
 

@@ -1,6 +1,8 @@
-"""Durations as users write them in plans: "90s", "10m", "2h", "1h30m" or plain seconds."""
+"""Durations as users write them in plans ("90s", "10m", "2h", "1h30m" or plain seconds)
+and as magsag shows them."""
 
 import re
+from datetime import datetime
 
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -35,3 +37,15 @@ def format_duration(seconds: float) -> str:
     if minutes:
         return f"{minutes}m{secs:02d}s" if secs else f"{minutes}m"
     return f"{secs}s"
+
+
+def format_span(seconds: float | None) -> str:
+    """A measured time: 1.25s under a minute, then as format_duration; "-" if unknown."""
+    if seconds is None:
+        return "-"
+    return f"{seconds:.2f}s" if seconds < 60 else format_duration(seconds)
+
+
+def seconds_between(start: datetime | None, end: datetime | None) -> float | None:
+    """end - start in seconds, to the millisecond; None when either is unknown."""
+    return None if start is None or end is None else round((end - start).total_seconds(), 3)

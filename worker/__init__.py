@@ -1,0 +1,1 @@
+"""Worker assembly, the connection to Temporal, the embedded dev server, worker logging."""

@@ -1,6 +1,6 @@
 """The run's own record on disk: run.jsonl tells the run's story without a server."""
 
-from magsag.activities.run_log import read
+from magsag.history.run_log import read
 from tests.support.runs import bash_plan, run_plan
 from tests.workflows.test_replay import EVERY_PATH
 

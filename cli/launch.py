@@ -1,0 +1,160 @@
+"""Starting a run and following it to its end: what `run`, `resume` and `demo` share.
+
+prepare_run checks every input and builds the run's input (exit 2 before anything
+exists); start_and_follow starts the plan workflow and follows it, hosting a worker
+when none polls.
+"""
+
+import asyncio
+from pathlib import Path
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+
+from magsag.cli import inputs
+from magsag.cli.console import fail, info, print_json
+from magsag.cli.progress import follow_run, report
+from magsag.cli.runtime import (
+    connect_or_exit,
+    ensure_search_attributes,
+    web_ui_link,
+    worker_if_needed,
+    workers_present,
+)
+from magsag.contracts import constants as C
+from magsag.contracts import run_files
+from magsag.contracts.run import RunInput, RunPaths, RunResult, RunStatus
+from magsag.worker import connection
+from magsag.workflows.plan import STATUS_MEMO, PlanWorkflow
+
+# Exit code after Ctrl-C, as shells report a command ended by SIGINT.
+INTERRUPTED = 130
+
+
+def prepare_run(
+    plan: Path,
+    repo: Path,
+    base: str | None,
+    concurrency: int | None,
+    worktree_root: Path | None,
+    provider_map: str | None = None,
+    max_cost: float | None = None,
+) -> RunInput:
+    """Check every input and build the run's input; exits 2 before anything exists."""
+    try:
+        mapping = inputs.parse_provider_map(provider_map)
+        inputs.check_max_cost(max_cost)
+        loaded = inputs.check_plan(plan, mapping)
+        state = inputs.check_state_dir(connection.state_dir())
+        repo_path = inputs.check_repo(repo)
+        base_name, base_commit = inputs.check_base(repo_path, base or loaded.base)
+        chosen = inputs.check_concurrency(concurrency) or loaded.concurrency
+        root = inputs.check_worktree_root(worktree_root or state / "worktrees", repo_path)
+    except inputs.InputError as err:
+        raise fail(str(err)) from None
+    if max_cost is not None:
+        loaded.budget.max_cost_usd = max_cost
+    note = inputs.uncommitted_note(repo_path)
+    if note:
+        info(note)
+    run_id = inputs.new_run_id(loaded.name)
+    return RunInput(
+        run_id=run_id,
+        plan=loaded,
+        base=base_name,
+        base_commit=base_commit,
+        paths=RunPaths(
+            repo=str(repo_path),
+            worktree_root=str(root),
+            log_dir=str(run_files.run_dir(state, run_id)),
+        ),
+        host_queue=C.host_queue(connection.hostname()),
+        concurrency=chosen,
+    )
+
+
+async def start_and_follow(run_input: RunInput, detach: bool, json_output: bool) -> int:
+    client = await connect_or_exit(start_embedded=True)
+    await ensure_search_attributes(client)
+    handle = await client.start_workflow(
+        PlanWorkflow.run,
+        run_input,
+        id=C.plan_workflow_id(run_input.run_id),
+        task_queue=connection.task_queue(),
+        search_attributes=_search_attributes(run_input),
+        static_summary=f"magsag run of plan '{run_input.plan.name}' on {run_input.paths.repo}",
+        static_details=_details(run_input),
+        memo={STATUS_MEMO: RunResult.initial(run_input).as_memo()},
+    )
+    if detach:
+        if json_output:
+            print_json({"run_id": run_input.run_id})
+        else:
+            print(run_input.run_id, flush=True)
+        if not await workers_present(client, run_input.host_queue):
+            info("note: no magsag worker is polling; start one with `magsag worker`")
+        return 0
+    info(
+        f"run {run_input.run_id} started; integration branch "
+        f"{C.integration_branch(run_input.run_id)}"
+    )
+    link = web_ui_link(run_input.run_id)
+    if link:
+        info(f"Web UI: {link}")
+    result = await follow_hosting(client, handle, run_input.run_id, run_input.host_queue)
+    return INTERRUPTED if result is None else report(result, json_output)
+
+
+async def follow_hosting(
+    client: Client, handle: WorkflowHandle, run_id: str, host_queue: str
+) -> RunResult | None:
+    """Follow the run to its end, running a worker here if none polls.
+
+    Ctrl-C stops following, not the run: this says in one line what becomes of the
+    run and how to follow or cancel it, and returns None."""
+    async with worker_if_needed(client, host_queue) as hosted:
+        try:
+            return await follow_run(handle, quiet=False)
+        except asyncio.CancelledError:  # asyncio.run's answer to Ctrl-C
+            info(interrupted_line(run_id, hosted))
+            return None
+
+
+def interrupted_line(run_id: str, hosted: bool) -> str:
+    follow, cancel = f"`magsag watch {run_id}`", f"`magsag cancel {run_id}`"
+    if hosted:
+        return (
+            f"interrupted: run {run_id} waits for a worker (this command ran the only one, "
+            f"now stopped); {follow} or `magsag worker` lets it go on, {cancel} stops it"
+        )
+    return (
+        f"interrupted: run {run_id} goes on with its worker; follow it with {follow}, "
+        f"stop it with {cancel}"
+    )
+
+
+def _search_attributes(run_input: RunInput) -> TypedSearchAttributes:
+    values = {
+        "MagsagRepo": run_input.paths.repo,
+        "MagsagPlan": run_input.plan.name,
+        "MagsagRunStatus": RunStatus.RUNNING.value,
+    }
+    if run_input.resumed_from:
+        values["MagsagResumedFrom"] = run_input.resumed_from
+    return TypedSearchAttributes(
+        [SearchAttributePair(SearchAttributeKey.for_keyword(k), v) for k, v in values.items()]
+    )
+
+
+def _details(run_input: RunInput) -> str:
+    tasks = "\n".join(
+        f"- {t.name} ({t.runner})" + (f" after {', '.join(t.depends_on)}" if t.depends_on else "")
+        for t in run_input.plan.tasks
+    )
+    return (
+        f"repo: {run_input.paths.repo}\nbase: {run_input.base} ({run_input.base_commit[:10]})\n"
+        f"concurrency: {run_input.concurrency}\n"
+        f"integration branch: {C.integration_branch(run_input.run_id)}\n"
+        + (f"resumed from run: {run_input.resumed_from}\n" if run_input.resumed_from else "")
+        + f"\ntasks:\n\n{tasks}"
+    )

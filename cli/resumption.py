@@ -1,0 +1,67 @@
+"""What `magsag resume` runs: a new run's input made from an ended run's, on its
+integration branch, with only the tasks that did not succeed (and their dependents)."""
+
+from pathlib import Path
+
+from magsag.cli import inputs
+from magsag.cli.console import fail
+from magsag.cli.runs import existing_run, read_status, run_input_of
+from magsag.cli.runtime import connect_or_exit
+from magsag.contracts import constants as C
+from magsag.contracts import run_files
+from magsag.contracts.run import RunInput, RunStatus, TaskStatus
+from magsag.worker import connection
+
+
+async def resumed_input(run_id: str, only: str | None) -> RunInput:
+    """The new run's input; exits 2 when the run cannot be resumed (with --task `only`:
+    that task and its dependents run again)."""
+    client = await connect_or_exit(start_embedded=False)
+    handle = await existing_run(client, run_id)
+    result, closed = await read_status(handle)
+    if not closed:
+        raise fail(f"run {run_id} is still running; cancel it first or wait for it")
+    old = await run_input_of(client, handle)
+    if only is not None and only not in result.tasks:
+        raise fail(f"--task {only}: no such task in run {run_id}")
+    if only is None and result.status == RunStatus.SUCCEEDED:
+        raise fail(f"run {run_id} succeeded; nothing to resume")
+    unfinished = {n for n, t in result.tasks.items() if t.status != TaskStatus.SUCCEEDED}
+    rerun = with_dependents(old, {only} if only else unfinished)
+    try:
+        tip = inputs.check_base(Path(old.paths.repo), result.integration_branch)[1]
+    except inputs.InputError:
+        raise fail(f"the integration branch {result.integration_branch} is gone") from None
+    try:
+        state = inputs.check_state_dir(connection.state_dir())
+        root = old.paths.worktree_root
+        inputs.check_writable_dir(Path(root), f"worktree root {root} (of run {run_id})")
+    except inputs.InputError as err:
+        raise fail(str(err)) from None
+    new_id = inputs.new_run_id(old.plan.name)
+    return old.model_copy(
+        update={
+            "run_id": new_id,
+            "base": result.integration_branch,
+            "base_commit": tip,
+            "paths": old.paths.model_copy(
+                update={"log_dir": str(run_files.run_dir(state, new_id))}
+            ),
+            "host_queue": C.host_queue(connection.hostname()),
+            "resumed_from": run_id,
+            "carried": {n: t for n, t in result.tasks.items() if n not in rerun},
+        }
+    )
+
+
+def with_dependents(run_input: RunInput, names: set[str]) -> set[str]:
+    """names plus every task that depends on them, directly or not."""
+    selected = set(names)
+    changed = True
+    while changed:
+        changed = False
+        for task in run_input.plan.tasks:
+            if task.name not in selected and selected.intersection(task.depends_on):
+                selected.add(task.name)
+                changed = True
+    return selected

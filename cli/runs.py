@@ -1,0 +1,44 @@
+"""Finding a run the commands name: its workflow, the input it started with, its state."""
+
+from temporalio.client import Client, WorkflowExecutionDescription, WorkflowHandle
+from temporalio.service import RPCError, RPCStatusCode
+
+from magsag.cli.activity_files import mark_stale
+from magsag.cli.console import fail
+from magsag.contracts import constants as C
+from magsag.contracts.run import RunInput, RunResult
+from magsag.history.status import run_status
+
+
+async def described(client: Client, run_id: str) -> WorkflowExecutionDescription | None:
+    """The run's workflow as the server describes it; None when it has no such run (any
+    more: retention, another server)."""
+    try:
+        return await client.get_workflow_handle(C.plan_workflow_id(run_id)).describe()
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            return None
+        raise
+
+
+async def existing_run(client: Client, run_id: str) -> WorkflowHandle:
+    """The run's workflow handle; exits 2 for a run id the server does not know."""
+    if await described(client, run_id) is None:
+        raise fail(f"unknown run id {run_id}")
+    return client.get_workflow_handle(C.plan_workflow_id(run_id), result_type=RunResult)
+
+
+async def run_input_of(client: Client, handle: WorkflowHandle) -> RunInput:
+    """The input a run was started with: the first event of its history."""
+    async for event in handle.fetch_history_events():
+        payloads = event.workflow_execution_started_event_attributes.input.payloads
+        [run_input] = await client.data_converter.decode(payloads, [RunInput])
+        return run_input
+    raise fail(f"run {handle.id} has no history")
+
+
+async def read_status(handle: WorkflowHandle) -> tuple[RunResult, bool]:
+    """The run's state and whether it has ended (needs no worker), with the running
+    tasks whose agent has gone quiet marked stale."""
+    result, closed = await run_status(handle)
+    return mark_stale(result), closed

@@ -1,0 +1,1 @@
+"""Reading a run back without a worker: event histories, run files, describe, critical paths."""

@@ -1,0 +1,115 @@
+"""A workflow's event history as spans: each activity, timer and child workflow with when
+it was scheduled, started and closed, and the attributes of those events.
+
+parse() takes any list of events (a recorded WorkflowHistory's, for one), so what the
+rest of history/ builds from spans needs no server; read_history() fetches them.
+"""
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from temporalio.api.history.v1 import HistoryEvent
+from temporalio.client import WorkflowHandle
+from temporalio.converter import DataConverter
+
+
+@dataclass
+class Span:
+    """One activity, timer or child workflow of a history: opened, maybe started, closed."""
+
+    kind: str  # the activity type, "timer" or "child"
+    opened_at: datetime
+    opened: Any  # attributes of the scheduling event
+    started_at: datetime | None = None
+    started: Any = None
+    closed_at: datetime | None = None
+    outcome: str | None = None  # completed, failed, timed_out, cancelled, terminated, fired
+    closed: Any = None
+
+
+@dataclass
+class History:
+    first: Any = None  # workflow_execution_started_event_attributes
+    started_at: datetime | None = None
+    closed_at: datetime | None = None
+    spans: list[Span] = field(default_factory=list)
+
+
+_OPENS: dict[str, Callable[[Any], str]] = {
+    "activity_task_scheduled_event_attributes": lambda a: a.activity_type.name,
+    "timer_started_event_attributes": lambda a: "timer",
+    "start_child_workflow_execution_initiated_event_attributes": lambda a: "child",
+}
+_STARTS = {
+    "activity_task_started_event_attributes": "scheduled_event_id",
+    "child_workflow_execution_started_event_attributes": "initiated_event_id",
+}
+_CLOSES = {
+    "activity_task_completed_event_attributes": ("scheduled_event_id", "completed"),
+    "activity_task_failed_event_attributes": ("scheduled_event_id", "failed"),
+    "activity_task_timed_out_event_attributes": ("scheduled_event_id", "timed_out"),
+    "activity_task_canceled_event_attributes": ("scheduled_event_id", "cancelled"),
+    "timer_fired_event_attributes": ("started_event_id", "fired"),
+    "timer_canceled_event_attributes": ("started_event_id", "cancelled"),
+    "child_workflow_execution_completed_event_attributes": ("initiated_event_id", "completed"),
+    "child_workflow_execution_failed_event_attributes": ("initiated_event_id", "failed"),
+    "child_workflow_execution_canceled_event_attributes": ("initiated_event_id", "cancelled"),
+    "child_workflow_execution_terminated_event_attributes": ("initiated_event_id", "terminated"),
+    "child_workflow_execution_timed_out_event_attributes": ("initiated_event_id", "timed_out"),
+    "start_child_workflow_execution_failed_event_attributes": ("initiated_event_id", "failed"),
+}
+_WORKFLOW_CLOSES = {
+    f"workflow_execution_{kind}_event_attributes"
+    for kind in ("completed", "failed", "canceled", "terminated", "timed_out", "continued_as_new")
+}
+
+
+def parse(events: Iterable[HistoryEvent]) -> History:
+    history = History()
+    by_id: dict[int, Span] = {}
+    for event in events:
+        name = event.WhichOneof("attributes")
+        attrs = getattr(event, name) if name else None
+        at = event.event_time.ToDatetime(tzinfo=UTC)
+        if name == "workflow_execution_started_event_attributes":
+            history.first, history.started_at = attrs, at
+        elif name in _WORKFLOW_CLOSES:
+            history.closed_at = at
+        elif name in _OPENS:
+            by_id[event.event_id] = Span(_OPENS[name](attrs), at, attrs)
+            history.spans.append(by_id[event.event_id])
+        elif name in _STARTS and (span := by_id.get(getattr(attrs, _STARTS[name]))):
+            span.started_at, span.started = at, attrs
+        elif name in _CLOSES and (span := by_id.get(getattr(attrs, _CLOSES[name][0]))):
+            span.closed_at, span.outcome, span.closed = at, _CLOSES[name][1], attrs
+    return history
+
+
+async def read_history(handle: WorkflowHandle) -> History:
+    return parse([event async for event in handle.fetch_history_events()])
+
+
+async def decode(converter: DataConverter, payloads, type_hint=None) -> Any:
+    """The first of payloads as type_hint (None when there is none)."""
+    if not payloads:
+        return None
+    hints = [type_hint] * len(payloads) if type_hint else None
+    return (await converter.decode(payloads, hints))[0]
+
+
+@dataclass
+class Failure:
+    type: str | None
+    message: str
+    details: dict
+
+
+async def failure_of(converter: DataConverter, failure) -> Failure:
+    """An activity's failure: its ApplicationError type and details, when it has them."""
+    if not failure.HasField("application_failure_info"):
+        return Failure(None, failure.message, {})
+    app = failure.application_failure_info
+    details = await decode(converter, app.details.payloads)
+    return Failure(app.type, failure.message, details if isinstance(details, dict) else {})

@@ -1,0 +1,97 @@
+"""The sentences of a task's timeline in `runs describe`: its attempts and waits, then
+its WIP save, its task workflow's close and its merge or conflict. history/describe.py
+adds the rest (ready, gate, start, why it never ran) and orders them."""
+
+from datetime import datetime
+
+from magsag.contracts.durations import format_span
+from magsag.contracts.run import FINISHED_TASK_STATUSES
+from magsag.history.views import AttemptView, TaskView
+
+# (when, event, text): a line of the timeline before it is ordered.
+Moment = tuple[datetime, str, str]
+
+
+def attempt_entries(view: TaskView) -> list[Moment]:
+    entries, seen = [], set()
+    for attempt in view.attempts:
+        again = attempt.attempt in seen
+        seen.add(attempt.attempt)
+        began = _began(attempt, again)
+        entries.append((attempt.started_at or attempt.scheduled_at, "attempt_started", began))
+        if attempt.finished_at:
+            entries.append((attempt.finished_at, f"attempt_{attempt.outcome}", _ended(attempt)))
+    for wait in view.waits:
+        what = "backoff before the next attempt"
+        if wait.kind == "rate_limit":
+            what = "rate limited: waiting for the reset"
+        entries.append((wait.started_at, wait.kind, f"{what}, {format_span(wait.seconds)}"))
+    return entries
+
+
+def closing_entries(view: TaskView) -> list[Moment]:
+    """WIP save, the task workflow's close, and the merge or conflict."""
+    entries = []
+    if view.wip and view.wip.at:
+        saved = (
+            f"partial work saved as WIP commit {view.wip.commit[:10]} "
+            f"({_files(view.wip.changed_files)})"
+            if view.wip.commit
+            else "no partial work to save"
+        )
+        removed = ", worktree removed" if view.wip.worktree_removed else ""
+        entries.append((view.wip.at, "wip_saved", saved + removed))
+    if view.finished_at:
+        entries.append((view.finished_at, "finished", f"task workflow {_closed_word(view)}"))
+    merge = view.integration
+    if merge and merge.at and view.name in merge.conflicts:
+        files = ", ".join(merge.conflicts[view.name])
+        entries.append(
+            (merge.at, "conflict", f"merge conflict in {files}; its branch keeps the work")
+        )
+    elif merge and merge.at and view.name in merge.merged:
+        entries.append(
+            (merge.at, "merged", f"merged into the integration branch ({merge.tip[:10]})")
+        )
+    return entries
+
+
+def _began(attempt: AttemptView, again: bool) -> str:
+    text = f"attempt {attempt.attempt} started" + (" again" if again else "")
+    if attempt.worker:
+        text += f" on worker {attempt.worker}"
+    if attempt.infrastructure_retries:
+        text += (
+            f" (run {attempt.infrastructure_retries + 1} times: a worker was lost;"
+            f" last: {attempt.last_infrastructure_error})"
+        )
+    if attempt.outcome == "running":
+        text += ", running"
+    return text
+
+
+def _ended(attempt: AttemptView) -> str:
+    took = f" after {format_span(attempt.duration_seconds)}" if attempt.duration_seconds else ""
+    head = f"attempt {attempt.attempt} {attempt.outcome.replace('_', ' ')}{took}"
+    if attempt.outcome == "succeeded":
+        saved = (
+            f"checkpoint {attempt.commit[:10]} ({_files(attempt.changed_files)})"
+            if attempt.commit
+            else "nothing changed"
+        )
+        return f"{head}: {saved}, worktree removed"
+    if attempt.error:
+        kind = f"{attempt.error_type}: " if attempt.error_type else ""
+        error = attempt.error if attempt.error.startswith(kind) else kind + attempt.error
+        return f"{head}: {error}"
+    return head
+
+
+def _closed_word(view: TaskView) -> str:
+    if view.attempts and view.attempts[-1].outcome == "succeeded":
+        return "completed"
+    return view.status.value if view.status in FINISHED_TASK_STATUSES else "closed"
+
+
+def _files(names: list[str]) -> str:
+    return f"{len(names)} file{'s' if len(names) != 1 else ''}"
