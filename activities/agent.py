@@ -35,6 +35,7 @@ from magsag.activities.worktree import (
     removal_marker,
 )
 from magsag.contracts import constants as C
+from magsag.contracts import run_files
 from magsag.contracts.activities import (
     AgentInput,
     AgentOutput,
@@ -62,7 +63,7 @@ async def run_agent(inp: AgentInput) -> AgentOutput:
     if stale:
         activity.logger.warning("killed process group %s left by an earlier attempt", stale)
     started = time.monotonic()
-    log_path = Path(inp.log_dir) / f"{inp.task}.attempt-{attempt}.log"
+    log_path = run_files.attempt_log(inp.log_dir, inp.task, attempt)
     checkpoint = CloseWorktreeInput.for_task(
         inp.repo, inp.worktree, inp.run_id, inp.task, mode="checkpoint", log_dir=inp.log_dir,
         base_commit=inp.base_commit,
@@ -120,7 +121,7 @@ async def _attempt(inp: AgentInput, worktree, pidfile, marker, log_path, deadlin
     env = _agent_env(inp, prompt, marker)
     parser = new_parser(inp.runner)
     stdin = prompt.encode() if prompt_on_stdin(inp.runner) else b""
-    events = Path(inp.log_dir) / f"{inp.task}.jsonl"
+    events = run_files.task_events(inp.log_dir, inp.task)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as file:
         log = CappedLog(file, log_cap_bytes())

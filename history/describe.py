@@ -22,6 +22,7 @@ from magsag.contracts.activities import (
     IntegrateOutput,
 )
 from magsag.contracts.durations import format_span, seconds_between
+from magsag.contracts.failures import FailureKind
 from magsag.contracts.run import RunInput, RunResult, RunStatus, TaskStatus, Usage
 from magsag.history.critical_path import measured_path
 from magsag.history.events import History, Span, decode, failure_of, read_history
@@ -188,7 +189,7 @@ class _Builder:
                 last_failure_type = attempt.error_type
                 view.attempts.append(attempt)
             elif span.kind == "timer":
-                kind = "rate_limit" if last_failure_type == "RateLimited" else "backoff"
+                kind = "rate_limit" if last_failure_type == FailureKind.RATE_LIMITED else "backoff"
                 seconds = span.opened.start_to_fire_timeout.ToTimedelta().total_seconds()
                 view.waits.append(
                     WaitView(
@@ -243,7 +244,7 @@ class _Builder:
             view.error_type, view.error = failure.type, failure.message
             view.log_path = failure.details.get("log_path")
             view.usage = Usage.model_validate(failure.details.get("usage") or {})
-            rate_limited = failure.type == "RateLimited"
+            rate_limited = failure.type == FailureKind.RATE_LIMITED
             view.outcome = "rate_limited" if rate_limited else span.outcome
             if span.outcome == "timed_out":
                 view.error_type = view.error_type or "ActivityTimeout"
