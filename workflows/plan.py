@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
+from temporalio.exceptions import ActivityError, ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
     from magsag.contracts import activity_stubs as activities
@@ -24,7 +24,6 @@ with workflow.unsafe.imports_passed_through():
         RunEndRecord,
     )
     from magsag.contracts.durations import format_duration
-    from magsag.contracts.failures import FailureKind, kind_of
     from magsag.contracts.run import (
         Gate,
         GateDecision,
@@ -36,7 +35,7 @@ with workflow.unsafe.imports_passed_through():
         TaskResult,
         TaskStatus,
     )
-    from magsag.workflows import search_attributes
+    from magsag.workflows import search_attributes, texts
     from magsag.workflows.gates import Gates, rejection
     from magsag.workflows.scheduler import Scheduler
     from magsag.workflows.task import TaskWorkflow
@@ -84,7 +83,9 @@ class PlanWorkflow:
         except ActivityError as err:
             if not workflow.patched(RUN_ERROR):
                 raise
-            self._result.error = f"could not create the integration branch {branch}: {_reason(err)}"
+            self._result.error = (
+                f"could not create the integration branch {branch}: {texts.reason(err)}"
+            )
             self._settle(scheduler, RunStatus.FAILED, TaskStatus.SKIPPED)
             await self._record_end(inp)
             return self._result
@@ -185,10 +186,10 @@ class PlanWorkflow:
                 parent_close_policy=workflow.ParentClosePolicy.REQUEST_CANCEL,
                 cancellation_type=workflow.ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
                 static_summary=f"{name}: {task.prompt[:120]}",
-                static_details=_task_details(inp, task),
+                static_details=texts.task_details(inp, task),
             )
         except ChildWorkflowError as err:
-            return _failed_result(name, err, self._result.tasks[name])
+            return texts.failed_result(name, err, self._result.tasks[name])
 
     def _account(self, inp: RunInput, scheduler: Scheduler, result: TaskResult) -> None:
         """Add the task's usage to the run's; past the budget, nothing new starts."""
@@ -219,13 +220,14 @@ class PlanWorkflow:
         except ActivityError as err:
             if not workflow.patched(RUN_ERROR):
                 raise
-            next_steps = _next_steps(inp, err, self._result.integration_commit)
-            return self._integration_failed(results, _reason(err), next_steps)
+            next_steps = texts.next_steps(inp, err, self._result.integration_commit)
+            return self._integration_failed(results, texts.reason(err), next_steps)
         if out.checked_out_in is not None:  # still, after the longest wait
             waited = format_duration(C.CHECKED_OUT_WAIT.total_seconds())
             return self._integration_failed(
                 results,
-                f"{_checked_out(inp, out)} (waited {waited}); it was not moved under that checkout",
+                f"{texts.checked_out(inp, out)} (waited {waited}); "
+                "it was not moved under that checkout",
                 f"check out another branch there, then `magsag resume {inp.run_id}`",
             )
         self._result.integration_commit = out.tip
@@ -265,7 +267,8 @@ class PlanWorkflow:
                 self._result.waiting_on = None  # published by the loop awaiting this merge
                 return out
             self._wait_on(
-                f"{_checked_out(inp, out)}; check out another branch there to let the run go on"
+                f"{texts.checked_out(inp, out)}; "
+                "check out another branch there to let the run go on"
             )
             pause = min(C.RETRY_INITIAL_INTERVAL * 2**polls, C.CHECKED_OUT_POLL)
             await workflow.sleep(pause)
@@ -319,7 +322,7 @@ class PlanWorkflow:
                     activities.record_run_end, record, inp, "record the run's end"
                 )
             except ActivityError as err:  # the run's own record never holds up its end
-                workflow.logger.warning("the run's end is not in run.jsonl: %s", _reason(err))
+                workflow.logger.warning("the run's end is not in run.jsonl: %s", texts.reason(err))
 
     # ---- what the run shows: memo, search attributes, current details
 
@@ -337,22 +340,7 @@ class PlanWorkflow:
             workflow.upsert_search_attributes(
                 [search_attributes.RUN_STATUS.value_set(self._result.status.value)]
             )
-        workflow.set_current_details(self._current_details())
-
-    def _current_details(self) -> str:
-        by_status: dict[str, list[str]] = {}
-        for name, task in self._result.tasks.items():
-            by_status.setdefault(task.status.value, []).append(name)
-        lines = [f"**{status}**: {', '.join(names)}" for status, names in by_status.items()]
-        waiting = [g.id for g in self._result.gates.values() if g.status == GateStatus.WAITING]
-        if waiting:
-            lines.append(f"**waiting for approval**: {', '.join(waiting)}")
-        if self._result.waiting_on:
-            lines.append(f"**waiting**: {self._result.waiting_on}")
-        if self._result.error:
-            lines.append(f"**error**: {self._result.error}")
-        lines.append(f"**cost**: ${self._result.usage.cost_usd:.4f}")
-        return "\n\n".join(lines)
+        workflow.set_current_details(texts.current_details(self._result))
 
     # ---- activities
 
@@ -399,51 +387,3 @@ class PlanWorkflow:
         gate = self._gates.decide(decision, status, workflow.now())
         self._decided.set()
         return gate
-
-
-def _task_details(inp: RunInput, task) -> str:
-    """What the Web UI shows on a task workflow: runner, place in the plan, prompt."""
-    lines = [
-        f"**runner**: {task.runner}" + (f" (for {task.category})" if task.category else ""),
-        f"**branch**: {C.task_branch(inp.run_id, task.name)}",
-        f"**depends on**: {', '.join(task.depends_on) or 'nothing'}",
-        f"**timeout**: {task.timeout_seconds:g}s, **retries**: {task.retries}",
-    ]
-    if task.phase:
-        lines.append(f"**phase**: {task.phase}")
-    if task.checks:
-        lines.append("**checks**: " + "; ".join(f"`{c}`" for c in task.checks))
-    return "\n\n".join(lines) + f"\n\n**prompt**:\n\n{task.prompt[:2000]}"
-
-
-def _failed_result(name: str, err: ChildWorkflowError, current: TaskResult) -> TaskResult:
-    cause = err.cause
-    if kind_of(err) == FailureKind.TASK_FAILED and cause.details:
-        return TaskResult.model_validate(cause.details[0])
-    status = TaskStatus.CANCELLED if "cancel" in type(cause).__name__.lower() else TaskStatus.FAILED
-    return current.model_copy(
-        update={"status": status, "error": _reason(err), "finished_at": workflow.now()}
-    )
-
-
-def _reason(err: BaseException) -> str:
-    """The innermost cause, on one line: "Activity task failed" alone says nothing."""
-    while err.__cause__ is not None:
-        err = err.__cause__
-    text = getattr(err, "message", None) or str(err)  # a Temporal failure's own words
-    return " ".join(text.split()) or type(err).__name__
-
-
-def _checked_out(inp: RunInput, out: IntegrateOutput) -> str:
-    branch = C.integration_branch(inp.run_id)
-    return f"integration branch {branch} is checked out in {out.checked_out_in}"
-
-
-def _next_steps(inp: RunInput, err: ActivityError, tip: str | None) -> str:
-    """What the user can do after a failed integration (the work is on the task branches)."""
-    resume = f"`magsag resume {inp.run_id}`"
-    cause = err.cause
-    if isinstance(cause, ApplicationError) and cause.type == FailureKind.INTEGRATION_BRANCH_MISSING:
-        branch = C.integration_branch(inp.run_id)
-        return f"restore it with `git branch {branch} {tip}`, then {resume}"
-    return f"each task's work stays on its branch; once the cause is fixed, {resume}"
