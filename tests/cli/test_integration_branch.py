@@ -10,6 +10,7 @@ import pytest
 from tests.support.cli import MAGSAG, magsag, magsag_json
 from tests.support.gitrepo import git_out
 from tests.support.poll import eventually, wait_for
+from tests.support.runs import bash_plan_file
 from tests.workflows.test_run_errors import replays
 
 
@@ -18,13 +19,6 @@ def marks(tmp_path) -> Path:
     path = tmp_path / "marks"
     path.mkdir()
     return path
-
-
-def plan_file(tmp_path: Path, tasks: list[dict]) -> Path:
-    plan = tmp_path / "plan.json"
-    runners = {"sh": {"command": ["bash", "-c", "{prompt}"]}}
-    plan.write_text(json.dumps({"runners": runners, "tasks": tasks}))
-    return plan
 
 
 def held(marks: Path, name: str, then: str) -> str:
@@ -72,7 +66,7 @@ def run_command(repo, cli_env, tmp_path):
 async def test_a_deleted_integration_branch_ends_the_run_with_the_reason(
     tmp_path, repo, marks, run_command, client, cli_env
 ):
-    plan = plan_file(tmp_path, [
+    plan = bash_plan_file(tmp_path, [
         {"name": "done", "prompt": held(marks, "done", "echo d > d.txt")},
         {"name": "busy", "prompt": held(marks, "busy", "echo b > b.txt")},
         {"name": "after", "prompt": "cat d.txt", "depends_on": ["done"]},
@@ -118,7 +112,7 @@ async def test_a_deleted_integration_branch_ends_the_run_with_the_reason(
 async def test_a_checked_out_integration_branch_is_not_moved_under_the_user(
     tmp_path, repo, marks, run_command, cli_env
 ):
-    plan = plan_file(tmp_path, [
+    plan = bash_plan_file(tmp_path, [
         {"name": "first", "prompt": held(marks, "first", "echo 1 > one.txt")},
         {"name": "second", "prompt": "cat one.txt > two.txt", "depends_on": ["first"]},
     ])  # fmt: skip

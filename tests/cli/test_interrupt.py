@@ -8,6 +8,7 @@ import pytest
 
 from tests.support.cli import magsag
 from tests.support.poll import wait_for
+from tests.support.runs import bash_plan_file
 
 
 @pytest.fixture
@@ -16,12 +17,7 @@ def held_plan(tmp_path):
     marks = tmp_path / "marks"
     marks.mkdir()
     prompt = f"touch {marks}/started; until [ -e {marks}/go ]; do sleep 0.1; done; echo a > a.txt"
-    plan = tmp_path / "plan.json"
-    plan.write_text(json.dumps({
-        "runners": {"sh": {"command": ["bash", "-c", "{prompt}"]}},
-        "tasks": [{"name": "a", "prompt": prompt}],
-    }))  # fmt: skip
-    return plan, marks
+    return bash_plan_file(tmp_path, [{"name": "a", "prompt": prompt}]), marks
 
 
 def interrupt_run(procs, plan, repo, tmp_path) -> tuple[str, str]:

@@ -8,6 +8,7 @@ import pytest
 from tests.support.cli import magsag, magsag_json
 from tests.support.gitrepo import git_out
 from tests.support.poll import wait_for
+from tests.support.runs import bash_plan_file
 
 
 @pytest.fixture
@@ -26,10 +27,7 @@ def flaky_plan(tmp_path) -> tuple[Path, Path]:
         {"name": "c", "prompt": counted("c", "cat a.txt b.txt > c.txt"), "depends_on": ["b"]},
         {"name": "d", "prompt": counted("d", "echo d > d.txt")},
     ]  # fmt: skip
-    plan = tmp_path / "plan.json"
-    plan.write_text(json.dumps({"runners": {"sh": {"command": ["bash", "-c", "{prompt}"]}},
-                                "tasks": tasks}))  # fmt: skip
-    return plan, marks
+    return bash_plan_file(tmp_path, tasks), marks
 
 
 def runs_of(marks: Path, name: str) -> int:

@@ -5,20 +5,16 @@ import re
 
 from tests.support.cli import magsag, magsag_json
 from tests.support.poll import wait_for
-from tests.support.runs import worktrees_left
+from tests.support.runs import bash_plan_file, worktrees_left
 
 
 def test_a_killed_run_command_is_picked_up_by_status_and_watch(procs, cli_env, repo, tmp_path):
     marks = tmp_path / "marks"
     marks.mkdir()
-    plan = tmp_path / "plan.json"
-    plan.write_text(json.dumps({
-        "runners": {"sh": {"command": ["bash", "-c", "{prompt}"]}},
-        "tasks": [
-            {"name": "first", "prompt": f"touch {marks}/first; sleep 2; echo 1 > one.txt"},
-            {"name": "second", "prompt": "cat one.txt > two.txt", "depends_on": ["first"]},
-        ],
-    }))  # fmt: skip
+    plan = bash_plan_file(tmp_path, [
+        {"name": "first", "prompt": f"touch {marks}/first; sleep 2; echo 1 > one.txt"},
+        {"name": "second", "prompt": "cat one.txt > two.txt", "depends_on": ["first"]},
+    ])  # fmt: skip
     cli = procs.start("run", str(plan), "--repo", str(repo), name="run-cli")
     log = tmp_path / "run-cli.log"
     started = wait_for(lambda: re.search(r"run (\S+) started", log.read_text()), timeout=60,

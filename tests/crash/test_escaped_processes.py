@@ -2,23 +2,17 @@
 worker itself is SIGKILLed: the next attempt, or `magsag gc`, finds it by the attempt's
 marker recorded in the pidfile."""
 
-import json
 import subprocess
 
 from magsag.worker.devserver import temporal_binary
 from tests.support.cli import magsag_json
 from tests.support.poll import wait_for
 from tests.support.processes import daemon, processes_named, unique_name
-from tests.support.runs import worktrees_left
+from tests.support.runs import bash_plan_file, worktrees_left
 
 
 def _plan(tmp_path, prompt: str):
-    path = tmp_path / "plan.json"
-    path.write_text(json.dumps({
-        "name": "escaped", "runners": {"sh": {"command": ["bash", "-c", "{prompt}"]}},
-        "tasks": [{"name": "work", "prompt": prompt}],
-    }))  # fmt: skip
-    return path
+    return bash_plan_file(tmp_path, [{"name": "work", "prompt": prompt}], name="escaped")
 
 
 def test_the_next_attempt_kills_the_daemon_of_an_attempt_whose_worker_died(

@@ -10,17 +10,13 @@ from tests.support.cli import magsag, magsag_json
 from tests.support.gitrepo import FILE_PROTOCOL, git_out, make_repo, with_submodule, write_file
 from tests.support.poll import wait_for
 from tests.support.processes import pid_alive
-from tests.support.runs import worktrees_left
+from tests.support.runs import bash_plan_file, worktrees_left
 
 
 def _plan(tmp_path, name, marks):
     script = f"echo partial > partial.txt; sleep 300 & echo $! > {marks}/{name}; wait"
-    path = tmp_path / f"{name}.json"
-    path.write_text(json.dumps({
-        "name": name, "runners": {"sh": {"command": ["bash", "-c", "{prompt}"]}},
-        "tasks": [{"name": "work", "prompt": script}],
-    }))  # fmt: skip
-    return path
+    tasks = [{"name": "work", "prompt": script}]
+    return bash_plan_file(tmp_path, tasks, filename=f"{name}.json", name=name)
 
 
 def test_gc_saves_and_removes_what_ended_runs_left_and_keeps_running_ones(

@@ -8,7 +8,7 @@ import time
 from tests.support.cli import magsag, magsag_json
 from tests.support.net import answers, free_port
 from tests.support.poll import wait_for
-from tests.support.runs import worktrees_left
+from tests.support.runs import bash_plan_file, worktrees_left
 
 
 def _status_when_up(run_id: str, env: dict) -> dict | None:
@@ -34,9 +34,7 @@ def test_a_killed_server_restarted_on_its_database_completes_the_run(
          **({"depends_on": [f"t{i - 1}"]} if i else {})}
         for i in range(4)
     ]  # fmt: skip
-    plan = tmp_path / "plan.json"
-    plan.write_text(json.dumps({"runners": {"sh": {"command": ["bash", "-c", "{prompt}"]}},
-                                "tasks": tasks}))  # fmt: skip
+    plan = bash_plan_file(tmp_path, tasks)
     run_id = magsag_json("run", plan, "--repo", repo, "--detach", env=procs.env)["run_id"]
     wait_for(lambda: (marks / "t1").exists(), timeout=60, what="the run to be under way")
 

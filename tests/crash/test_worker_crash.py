@@ -1,21 +1,12 @@
 """Invariant 2 and 4 against real faults: SIGKILL the worker, start another, lose nothing."""
 
-import json
 import time
-from pathlib import Path
 
 from tests.support.cli import magsag_json
 from tests.support.gitrepo import checkpoints_on, git_out
 from tests.support.poll import wait_for
 from tests.support.processes import pid_alive
-from tests.support.runs import worktrees_left
-
-
-def _write_plan(path: Path, tasks: list[dict]) -> Path:
-    plan = {"name": "crash", "runners": {"sh": {"command": ["bash", "-c", "{prompt}"]}},
-            "tasks": tasks}  # fmt: skip
-    path.write_text(json.dumps(plan))  # JSON is YAML
-    return path
+from tests.support.runs import bash_plan_file, worktrees_left
 
 
 def _status(run_id: str, env: dict) -> dict:
@@ -33,7 +24,7 @@ def test_a_killed_worker_mid_agent_is_replaced_and_nothing_is_lost(procs, cli_en
         f'[ -n "$state" ] && [ "$state" != Z ] && echo "$state" > {marks}/orphan-seen; '
         "echo v > victim.txt"
     )
-    plan = _write_plan(tmp_path / "plan.json", [
+    plan = bash_plan_file(tmp_path, [
         {"name": "early", "prompt": f"echo run >> {marks}/early.runs; echo e > early.txt"},
         {"name": "victim", "prompt": victim},
         {"name": "after", "prompt": "cat early.txt victim.txt > after.txt",

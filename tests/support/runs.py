@@ -1,5 +1,6 @@
 """Running plans in tests: plans of bash snippets, and a run helper on real workers."""
 
+import json
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,12 +28,31 @@ class Queues:
         return cls(env["MAGSAG_TASK_QUEUE"], C.host_queue(env["MAGSAG_HOST"]))
 
 
+# A `command` runner that runs each task's prompt as a bash script.
+BASH_RUNNERS = {"sh": {"command": ["bash", "-c", "{prompt}"]}}
+
+
+def bash_plan_data(tasks: list[dict] | None = None, **plan: object) -> dict:
+    """A plan (as a user writes it) whose prompts are bash scripts; `phases=` instead
+    of tasks gives the phases form."""
+    data = {"name": "test", "runners": BASH_RUNNERS, **plan}
+    if tasks is not None:
+        data["tasks"] = tasks
+    return data
+
+
 def bash_plan(tasks: list[dict], **plan: object) -> Plan:
-    """A plan whose tasks' prompts are bash scripts, run by a `command` runner."""
-    data = {"name": "test", "runners": {"sh": {"command": ["bash", "-c", "{prompt}"]}}}
-    data.update(plan)
-    data["tasks"] = tasks
-    return parse_plan(data, "test-plan.yaml")
+    """A bash plan, loaded as the workflows get it."""
+    return parse_plan(bash_plan_data(tasks, **plan), "test-plan.yaml")
+
+
+def bash_plan_file(
+    folder: Path, tasks: list[dict] | None = None, filename: str = "plan.json", **plan: object
+) -> Path:
+    """A bash plan written to folder/filename, for the CLI (JSON is YAML)."""
+    path = folder / filename
+    path.write_text(json.dumps(bash_plan_data(tasks, **plan)))
+    return path
 
 
 def run_input(plan: Plan, repo: Path, tmp_path: Path, queues, concurrency=None) -> RunInput:
