@@ -7,7 +7,7 @@ contracts/plan_loader.py; this module only defines the shapes.
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr
 
 from magsag.contracts.durations import parse_duration
 
@@ -132,5 +132,10 @@ class Plan(BaseModel):
     budget: Budget = Field(default_factory=Budget)
     tasks: list[PlanTask]
 
+    # The task list the index was built from, and the index: built once, plans are large.
+    _index: tuple[list, dict[str, PlanTask]] | None = PrivateAttr(default=None)
+
     def task(self, name: str) -> PlanTask:
-        return next(t for t in self.tasks if t.name == name)
+        if self._index is None or self._index[0] is not self.tasks:
+            self._index = (self.tasks, {t.name: t for t in self.tasks})
+        return self._index[1][name]

@@ -307,8 +307,7 @@ class PlanWorkflow:
 
     def _settle(self, scheduler: Scheduler, status: RunStatus, leftover: TaskStatus) -> None:
         scheduler.finish_pending(leftover)
-        for name in scheduler.running():
-            scheduler.status[name] = TaskStatus.CANCELLED
+        scheduler.cancel_running()
         self._sync_statuses(scheduler)
         self._result.status = status
         self._result.finished_at = workflow.now()
@@ -327,7 +326,7 @@ class PlanWorkflow:
     # ---- what the run shows: memo, search attributes, current details
 
     def _sync_statuses(self, scheduler: Scheduler) -> None:
-        for name, status in scheduler.status.items():
+        for name, status in scheduler.take_changes().items():
             self._result.tasks[name].status = status
 
     def _publish(self) -> None:
