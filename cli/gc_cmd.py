@@ -8,7 +8,6 @@ import typer
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
-from magsag.activities import janitor
 from magsag.cli import inputs
 from magsag.cli.console import fail, info, print_json
 from magsag.cli.options import json_flag
@@ -48,6 +47,8 @@ def gc(
 
 
 async def _gc(repo: Path | None, dry_run: bool) -> list[dict]:
+    from magsag.activities import janitor  # only gc needs git and agent processes
+
     leftovers = await janitor.find_under_root(connection.state_dir() / "worktrees")
     if repo:
         leftovers += await janitor.find_in_repo(str(repo))

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import git
 
-from magsag.activities.runners import check_spec
 from magsag.contracts.constants import MAX_CONCURRENCY
 from magsag.contracts.plan import Plan
 from magsag.contracts.plan_loader import PlanError, load_plan
@@ -20,6 +19,8 @@ class InputError(ValueError):
 
 def check_plan(path: Path, provider_map: dict[str, str] | None = None) -> Plan:
     """The plan file loaded and normalized, with its runners' options checked."""
+    from magsag.activities.runners import check_spec  # the adapters: only plan commands
+
     try:
         plan = load_plan(path, provider_map)
     except PlanError as err:

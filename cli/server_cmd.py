@@ -11,7 +11,6 @@ import typer
 from magsag.cli.console import fail, info
 from magsag.contracts import constants as C
 from magsag.worker import connection
-from magsag.worker.assembly import running_workers
 from magsag.worker.devserver import DevServer, DevServerError
 from magsag.worker.logs import configure_logging
 
@@ -74,6 +73,8 @@ async def _serve() -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    from magsag.worker.assembly import running_workers  # only this command runs workers
+
     async with running_workers(client, host_queue):
         await stop.wait()
     info("worker stopped")

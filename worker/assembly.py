@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Sequence
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from magsag.activities import ALL_ACTIVITIES
+from magsag.activities.registry import ALL_ACTIVITIES
 from magsag.contracts import constants as C
 from magsag.worker import connection
 from magsag.workflows import ALL_WORKFLOWS

@@ -6,7 +6,7 @@ from typing import get_type_hints
 import pytest
 from temporalio import activity
 
-from magsag.activities import ALL_ACTIVITIES
+from magsag.activities.registry import ALL_ACTIVITIES
 from magsag.contracts import activity_stubs
 
 STUBS = [
