@@ -34,8 +34,26 @@ class Folded:
     entries: list[Entry] = field(default_factory=list)  # to drop once the save is made
 
 
+def _stash_log_exists(cwd: str) -> bool:
+    """Whether the repository has a stash at all: its entries are the reflog of
+    refs/stash, so no such log means none, known without running git (the usual case,
+    on every checkpoint). When unsure, say yes and let git answer."""
+    dotgit = Path(cwd, ".git")
+    try:
+        if dotgit.is_dir():
+            common = dotgit
+        else:
+            gitdir = Path(cwd, dotgit.read_text().split("gitdir:", 1)[1].strip())
+            common = gitdir / (gitdir / "commondir").read_text().strip()
+    except (OSError, IndexError):
+        return True
+    return (common / "logs" / "refs" / "stash").exists()
+
+
 async def entries_of(cwd: str, branch: str, made_on: frozenset[str] = frozenset()) -> list[Entry]:
     """The stash entries made on `branch` or on one of the commits `made_on`, oldest first."""
+    if not _stash_log_exists(cwd):
+        return []
     out = await git("stash", "list", "--format=%H%x00%P%x00%gs%x00", cwd=cwd)
     fields = out.stdout.split("\0")
     names = (f"WIP on {branch}:", f"On {branch}:")

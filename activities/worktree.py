@@ -259,7 +259,7 @@ async def close_worktree(input: CloseWorktreeInput) -> CloseWorktreeOutput:
         else:
             also_keep = [] if mine.branch == ref else await agent_git.back_on_branch(input)
             commit = await _commit_all(input, also_keep)
-            _write_marker(marker, commit, await resolve_commit(ref, repo))
+            _write_marker(marker, commit)
             # No --force: git itself refuses to remove a worktree with uncommitted changes
             # (ignored files go with it, which is what they are for). Submodules aside.
             await submodules.remove_worktree(repo, input.path, _worktree_admin)
@@ -288,8 +288,9 @@ def removal_marker(worktree: str) -> Path:
     return Path(f"{worktree}.closing")
 
 
-def _write_marker(marker: Path, commit: str | None, tip: str | None) -> None:
-    marker.write_text(json.dumps({"commit": commit, "tip": tip}))
+def _write_marker(marker: Path, commit: str | None) -> None:
+    """The branch's tip is the commit made (None: the worktree was clean, nothing to lose)."""
+    marker.write_text(json.dumps({"commit": commit, "tip": commit}))
 
 
 async def _interrupted_removal(marker: Path, input: CloseWorktreeInput) -> _Removal | None:
@@ -299,8 +300,8 @@ async def _interrupted_removal(marker: Path, input: CloseWorktreeInput) -> _Remo
     except (OSError, ValueError):
         return None
     tip = await resolve_commit(f"refs/heads/{input.branch}", input.repo)
-    if tip is None or record.get("tip") != tip:
-        return None
+    if record.get("tip") not in (None, tip):
+        return None  # the branch moved since: not the closing this marker was written by
     return _Removal(commit=record.get("commit"))
 
 
