@@ -20,10 +20,10 @@ from pathlib import Path
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from magsag.activities import run_log
+from magsag.activities import plan_store, run_log
 from magsag.activities.agent_git import start_from_base
 from magsag.activities.agent_output import CappedLog, log_cap_bytes
-from magsag.activities.git import has_trailers, resolve_commit
+from magsag.activities.git import GitError, has_trailers, resolve_commit
 from magsag.activities.group_run import DeadlineReached, HungAfterResult, run_in_group
 from magsag.activities.keepalive import heartbeating
 from magsag.activities.process import kill_marked, kill_recorded_group
@@ -87,6 +87,8 @@ async def run_agent(inp: AgentInput) -> AgentOutput:
         # An earlier attempt's work goes, committed by its agent or not.
         await start_from_base(worktree, inp.branch, inp.base_commit, tip)
 
+    if inp.plan_ref:
+        inp = inp.model_copy(update={"prompt": await _stored_prompt(inp)})
     run_log.append(inp.log_dir, "attempt_started", task=inp.task, attempt=attempt)
     marker = f"{inp.run_id}/{inp.task}/{attempt}/{uuid.uuid4().hex[:12]}"
     try:
@@ -217,6 +219,19 @@ async def _checkpoint(
             attempt=attempt, log_path=str(log_path), feedback=feedback, usage=usage
         )
         raise failure.error(err.message, Kind.AGENT_GIT_STATE) from None
+
+
+async def _stored_prompt(inp: AgentInput) -> str:
+    """The task's prompt from the plan the run stored in the repository."""
+    try:
+        return await plan_store.prompt_of(inp.repo, inp.plan_ref, inp.task)
+    except (GitError, KeyError, ValueError) as err:
+        raise ApplicationError(
+            f"the run's stored plan {inp.plan_ref} has no prompt for {inp.task} in "
+            f"{inp.repo}: {err}",
+            type=Kind.GIT_ERROR,
+            non_retryable=True,
+        ) from None
 
 
 def attempt_prompt(inp: AgentInput) -> str:

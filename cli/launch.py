@@ -6,6 +6,7 @@ when none polls.
 """
 
 import asyncio
+import subprocess
 from pathlib import Path
 
 from temporalio.client import Client, WorkflowHandle
@@ -76,6 +77,7 @@ def prepare_run(
 async def start_and_follow(run_input: RunInput, detach: bool, json_output: bool) -> int:
     client = await connect_or_exit(start_embedded=True)
     await ensure_search_attributes(client)
+    run_input = _with_stored_plan(run_input)
     handle = await client.start_workflow(
         PlanWorkflow.run,
         run_input,
@@ -131,6 +133,21 @@ def interrupted_line(run_id: str, hosted: bool) -> str:
         f"interrupted: run {run_id} goes on with its worker; follow it with {follow}, "
         f"stop it with {cancel}"
     )
+
+
+def _with_stored_plan(run_input: RunInput) -> RunInput:
+    """The plan goes into the repository once; the run carries its id and the DAG (a
+    resumed run keeps the plan its first run stored)."""
+    if run_input.plan_ref is not None:
+        return run_input
+    from magsag.activities import plan_store  # git: only commands that start a run
+
+    try:
+        plan_ref = plan_store.store(Path(run_input.paths.repo), run_input.plan)
+    except subprocess.CalledProcessError as err:
+        why = err.stderr.decode().strip()
+        raise fail(f"cannot store the plan in {run_input.paths.repo}: {why}") from None
+    return run_input.model_copy(update={"plan": run_input.plan.dag(), "plan_ref": plan_ref})
 
 
 def _search_attributes(run_input: RunInput) -> TypedSearchAttributes:

@@ -126,7 +126,8 @@ class AgentInput(BaseModel):
     run_id: str
     task: str
     attempt: int = Field(description="the task's attempt, 1-based; MAGSAG_ATTEMPT")
-    prompt: str
+    prompt: str = Field(description="empty when plan_ref names where it is stored")
+    plan_ref: str | None = Field(default=None, description="see RunInput.plan_ref")
     feedback: str | None = Field(
         default=None, description="what failed the previous attempt's Definition of Done"
     )

@@ -117,6 +117,9 @@ class PlanTask(BaseModel):
     outputs: list[str] = Field(default_factory=list)
     critical: bool = True
     phase: str | None = None
+    summary: str = Field(
+        default="", description="the prompt's first line, shortened: what the Web UI shows"
+    )
     gate: str | None = Field(
         default=None, description='approval it waits for: "phase:<name>" or "task:<name>"'
     )
@@ -131,6 +134,13 @@ class Plan(BaseModel):
     runners: dict[str, RunnerSpec]
     budget: Budget = Field(default_factory=Budget)
     tasks: list[PlanTask]
+
+    def dag(self) -> "Plan":
+        """The plan without its prompts: what workflows carry when the whole plan is
+        stored where the workers read it (activities/plan_store.py)."""
+        return self.model_copy(
+            update={"tasks": [t.model_copy(update={"prompt": ""}) for t in self.tasks]}
+        )
 
     # The task list the index was built from, and the index: built once, plans are large.
     _index: tuple[list, dict[str, PlanTask]] | None = PrivateAttr(default=None)

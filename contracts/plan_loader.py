@@ -27,11 +27,14 @@ from magsag.contracts.plan import (
     TaskSpec,
 )
 
-MAX_PLAN_BYTES = 1_000_000
-# What one run's workflow can hold. Its input carries the whole plan (Temporal warns
-# at 512 KB payloads and refuses 2 MB), and its live state is rewritten at every task
-# change, so history grows with the square of the task count: 250 tasks make about
-# 6 MB, well under Temporal's 50 MB limit.
+# Prompts are stored apart from the workflows (activities/plan_store.py), so the file
+# may be large; libyaml reads 20 MB in about half a second, pure Python in 20 s.
+MAX_PLAN_BYTES = 64 * 1024 * 1024
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# What one run's workflow can hold. Its input carries the plan's DAG, prompts aside
+# (Temporal warns at 512 KB payloads and refuses 2 MB), and its live state is rewritten
+# at every task change, so history grows with the square of the task count: 250 tasks
+# make about 6 MB, well under Temporal's 50 MB limit.
 MAX_TASKS = 250
 MAX_NORMALIZED_BYTES = 512 * 1024
 
@@ -47,7 +50,7 @@ def load_plan(path: str | Path, provider_map: dict[str, str] | None = None) -> P
     if source.stat().st_size > MAX_PLAN_BYTES:
         raise PlanError(f"{source}: plan file is larger than {MAX_PLAN_BYTES} bytes")
     try:
-        data = yaml.safe_load(source.read_text(encoding="utf-8"))
+        data = yaml.load(source.read_text(encoding="utf-8"), Loader=_SAFE_LOADER)
     except (yaml.YAMLError, UnicodeDecodeError) as err:
         raise PlanError(f"{source}: not valid YAML: {_first_line(err)}") from None
     return parse_plan(data, str(source), provider_map)
@@ -107,14 +110,24 @@ def _compile(raw: PlanFile, source: str, default_name: str) -> Plan:
 
 
 def _check_size(plan: Plan, fail) -> None:
+    """Prompts do not count: a run stores them apart and workflows carry the DAG only."""
     if len(plan.tasks) > MAX_TASKS:
         raise fail(f"{len(plan.tasks)} tasks; one run holds at most {MAX_TASKS} (split the plan)")
-    size = len(plan.model_dump_json())
+    size = len(plan.dag().model_dump_json())
     if size > MAX_NORMALIZED_BYTES:
         raise fail(
-            f"the plan is {size // 1024} KB; one run holds at most "
-            f"{MAX_NORMALIZED_BYTES // 1024} KB (put long prompts in files the agents read)"
+            f"the plan's tasks, prompts aside, take {size // 1024} KB; one run holds at most "
+            f"{MAX_NORMALIZED_BYTES // 1024} KB (shorten checks and outputs, or split the plan)"
         )
+
+
+SUMMARY_CHARS = 120
+
+
+def summary_of(prompt: str) -> str:
+    """The prompt's first non-empty line, shortened."""
+    line = next((line.strip() for line in prompt.splitlines() if line.strip()), "")
+    return line if len(line) <= SUMMARY_CHARS else line[: SUMMARY_CHARS - 1] + "…"
 
 
 def _flatten(raw: PlanFile) -> list[tuple[TaskSpec, tuple[list[str], object]]]:
@@ -162,6 +175,7 @@ def _resolve_task(spec: TaskSpec, implied: list[str], phase, raw: PlanFile, fail
     return PlanTask(
         name=spec.name,
         prompt=spec.prompt,
+        summary=summary_of(spec.prompt),
         runner=runner,
         category=category if category != runner else None,
         depends_on=depends_on,

@@ -119,6 +119,11 @@ class RunInput(BaseModel):
     host_queue: str
     concurrency: int
     resumed_from: str | None = Field(default=None, description="run id this run resumes")
+    plan_ref: str | None = Field(
+        default=None,
+        description="git blob in the repository with the whole plan, prompts included; "
+        "when set, `plan` carries the tasks without their prompts",
+    )
     carried: dict[str, TaskResult] = Field(
         default_factory=dict,
         description="results kept from the resumed run; these tasks do not run again",
@@ -132,6 +137,7 @@ class TaskInput(BaseModel):
     base_commit: str = Field(description="integration tip when the task starts")
     paths: RunPaths
     host_queue: str
+    plan_ref: str | None = Field(default=None, description="see RunInput.plan_ref")
 
 
 class RunResult(BaseModel):

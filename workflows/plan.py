@@ -180,12 +180,13 @@ class PlanWorkflow:
                     base_commit=self._result.integration_commit,
                     paths=inp.paths,
                     host_queue=inp.host_queue,
+                    plan_ref=inp.plan_ref,
                 ),
                 id=C.task_workflow_id(inp.run_id, name),
                 task_queue=workflow.info().task_queue,
                 parent_close_policy=workflow.ParentClosePolicy.REQUEST_CANCEL,
                 cancellation_type=workflow.ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
-                static_summary=f"{name}: {task.prompt[:120]}",
+                static_summary=f"{name}: {task.summary or task.prompt[:120]}",
                 static_details=texts.task_details(inp, task),
             )
         except ChildWorkflowError as err:

@@ -129,6 +129,7 @@ class TaskWorkflow:
                 task=task.name,
                 attempt=attempt,
                 prompt=task.prompt,
+                plan_ref=inp.plan_ref,
                 feedback=feedback,
                 runner=inp.runner,
                 repo=inp.paths.repo,

@@ -42,7 +42,8 @@ def task_details(inp: RunInput, task) -> str:
         lines.append(f"**phase**: {task.phase}")
     if task.checks:
         lines.append("**checks**: " + "; ".join(f"`{c}`" for c in task.checks))
-    return "\n\n".join(lines) + f"\n\n**prompt**:\n\n{task.prompt[:2000]}"
+    prompt = task.prompt[:2000] or f"{task.summary} (the whole prompt is in the stored plan)"
+    return "\n\n".join(lines) + f"\n\n**prompt**:\n\n{prompt}"
 
 
 def failed_result(name: str, err: ChildWorkflowError, current: TaskResult) -> TaskResult:
