@@ -24,7 +24,14 @@ from tests.support.cli import isolated_env
 from tests.support.gitrepo import checkpoints_on, make_repo
 from tests.support.poll import eventually
 from tests.support.processes import Processes, processes_of_run
-from tests.support.runs import Queues, bash_plan, run_input, start_run, worktrees_left
+from tests.support.runs import (
+    Queues,
+    bash_plan,
+    retried_activities,
+    run_input,
+    start_run,
+    worktrees_left,
+)
 
 CHAIN = [
     {"name": f"c{i}", "prompt": f"sleep 0.3; echo {i} > c{i}.txt",
@@ -109,27 +116,10 @@ async def _kill_during_a_run(client: Client, point: Point | None, home: Path) ->
             worktrees=worktrees_left(repo),
             leftover_dirs=[str(p) for p in (home / "worktrees").glob("*/*")],
             orphans=processes_of_run(inp.run_id),
-            interrupted=await _retried_activities(client, inp.run_id, result),
+            interrupted=await retried_activities(client, inp.run_id, list(result.tasks)),
         )
     finally:
         procs.stop_all()
-
-
-async def _retried_activities(client: Client, run_id: str, result: RunResult) -> list[str]:
-    """Activity types that started more than once as the same attempt in the run's
-    histories: what the killed worker was doing."""
-    ids = [C.plan_workflow_id(run_id)] + [C.task_workflow_id(run_id, n) for n in result.tasks]
-    found = []
-    for workflow_id in ids:
-        history = await client.get_workflow_handle(workflow_id).fetch_history()
-        types = {}
-        for event in history.events:
-            if event.HasField("activity_task_scheduled_event_attributes"):
-                types[event.event_id] = event.activity_task_scheduled_event_attributes
-            started = event.activity_task_started_event_attributes
-            if event.HasField("activity_task_started_event_attributes") and started.attempt > 1:
-                found.append(types[started.scheduled_event_id].activity_type.name)
-    return sorted(found)
 
 
 async def test_a_worker_killed_at_any_moment_costs_seconds_never_a_task(client, tmp_path):

@@ -95,3 +95,20 @@ def worktrees_left(repo: Path) -> list[str]:
     lines = git_out(repo, "worktree", "list", "--porcelain").splitlines()
     paths = [line.split(" ", 1)[1] for line in lines if line.startswith("worktree ")]
     return [p for p in paths if Path(p) != repo]
+
+
+async def retried_activities(client: Client, run_id: str, tasks: list[str]) -> list[str]:
+    """Activity types that started more than once as the same attempt in the run's
+    histories: what a dead worker held, or what failed and was retried."""
+    ids = [C.plan_workflow_id(run_id)] + [C.task_workflow_id(run_id, n) for n in tasks]
+    found = []
+    for workflow_id in ids:
+        history = await client.get_workflow_handle(workflow_id).fetch_history()
+        types = {}
+        for event in history.events:
+            if event.HasField("activity_task_scheduled_event_attributes"):
+                types[event.event_id] = event.activity_task_scheduled_event_attributes
+            started = event.activity_task_started_event_attributes
+            if event.HasField("activity_task_started_event_attributes") and started.attempt > 1:
+                found.append(types[started.scheduled_event_id].activity_type.name)
+    return sorted(found)
