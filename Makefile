@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test test-ui bench lint clean
+.PHONY: setup demo test test-ui bench bench-scale lint clean
 
 setup: $(STAMP)
 
@@ -28,6 +28,10 @@ test-ui: setup
 
 bench: setup
 	$(BIN)/python bench/run.py
+
+# How a run's cost grows with its tasks (history per task, status latency, worker RSS).
+bench-scale: setup
+	$(BIN)/python bench/scale.py
 
 lint: setup
 	$(BIN)/ruff check .

@@ -5,6 +5,7 @@ TLS, or a profile in Temporal's config file via temporalio.envconfig). With noth
 configured, magsag uses its embedded dev server on localhost:7233.
 """
 
+import logging
 import os
 import socket
 from pathlib import Path
@@ -12,6 +13,13 @@ from pathlib import Path
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.envconfig import ClientConfig
+from temporalio.runtime import (
+    LogForwardingConfig,
+    LoggingConfig,
+    Runtime,
+    TelemetryConfig,
+    TelemetryFilter,
+)
 
 from magsag.contracts import constants as C
 
@@ -52,7 +60,24 @@ def reachable(address: str, timeout: float = 0.5) -> bool:
 
 async def connect() -> Client:
     config = connect_config()
-    return await Client.connect(**config, data_converter=pydantic_data_converter)
+    return await Client.connect(
+        **config, data_converter=pydantic_data_converter, runtime=_runtime()
+    )
+
+
+_RUNTIME: Runtime | None = None
+
+
+def _runtime() -> Runtime:
+    """The SDK's runtime, with the log lines of its Rust core sent to Python logging
+    (stderr, or the worker's log format) instead of stdout, where `--json` output goes."""
+    global _RUNTIME
+    if _RUNTIME is None:
+        forward = LogForwardingConfig(logger=logging.getLogger("temporalio.core"))
+        filter_ = TelemetryFilter(core_level="WARN", other_level="ERROR")
+        logs = LoggingConfig(filter=filter_, forwarding=forward)
+        _RUNTIME = Runtime(telemetry=TelemetryConfig(logging=logs))
+    return _RUNTIME
 
 
 def task_queue() -> str:

@@ -1,0 +1,133 @@
+"""Benchmark at scale: how a run's cost grows with its number of tasks.
+
+N independent no-op tasks (each writes one file) at concurrency C with a standing worker,
+for each N given: wall time, tasks per second, the plan workflow's history (events and
+bytes per task), `magsag status --json` latency, and the worker's peak RSS; then how long
+`magsag plan validate` takes on a 20 MB plan. Run with `make bench-scale`; see
+bench/README.md ("Scale"). A run holds at most 250 tasks today (MAX_TASKS), so the
+defaults stop there: the numbers show how history grows until continue-as-new exists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from run import (  # bench/run.py: the same server, worker and repository helpers
+    MAGSAG,
+    TEMPORAL,
+    BenchError,
+    check_branch,
+    magsag_env,
+    make_repo,
+    polling,
+    reachable,
+    server_ready,
+    start,
+    stop,
+    timed,
+    wait_for,
+    write_plan,
+)
+
+from magsag.contracts import constants as C
+
+DEFAULT_TASKS = [50, 100, 250]
+BIG_PLAN_TASKS = 250
+BIG_PLAN_PROMPT = 80_000  # bytes per prompt: 250 x 80 KB = 20 MB
+
+
+def history_size(run_id: str) -> tuple[int, int]:
+    """Events and JSON bytes of the run's plan workflow history."""
+    shown = subprocess.run(
+        [TEMPORAL, "workflow", "show", "--address", C.DEFAULT_ADDRESS,
+         "--workflow-id", C.plan_workflow_id(run_id), "--output", "json"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return len(json.loads(shown.stdout)["events"]), len(shown.stdout)
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def one_run(root: Path, n: int, concurrency: int, env: dict) -> dict:
+    plan = write_plan(root, n, 0, concurrency)
+    repo = make_repo(root)
+    argv = [MAGSAG, "run", str(plan), "--repo", str(repo), "--json"]
+    wall, done = timed(argv, 120 + 2 * n, env)
+    if done.returncode != 0 or not done.stdout.strip():
+        why = done.stderr.strip()[-800:]
+        raise BenchError(f"magsag run of {n} tasks failed ({done.returncode}): {why}")
+    try:
+        result = json.loads(done.stdout)
+    except ValueError:
+        raise BenchError(f"not JSON: {done.stdout[:300]!r} / {done.stderr[-300:]!r}") from None
+    check_branch(repo, result["integration_branch"], n)
+    status_s, shown = timed([MAGSAG, "status", result["run_id"], "--json"], 60, env)
+    if shown.returncode != 0:
+        raise BenchError(f"status failed: {shown.stderr.strip()}")
+    events, size = history_size(result["run_id"])
+    return {"tasks": n, "wall_s": wall, "tasks_per_s": n / wall, "status_s": status_s,
+            "events_per_task": events / n, "kb_per_task": size / n / 1024}  # fmt: skip
+
+
+def big_plan_validation(root: Path, env: dict) -> dict:
+    prompt = "Rewrite this module. " * (BIG_PLAN_PROMPT // 21)
+    tasks = [{"name": f"t{i}", "prompt": prompt} for i in range(BIG_PLAN_TASKS)]
+    plan = root / "big.yaml"
+    plan.write_text(json.dumps({"runners": {"sh": {"command": ["true"]}}, "tasks": tasks}))
+    wall, done = timed([MAGSAG, "plan", "validate", str(plan)], 120, env)
+    if done.returncode != 0:
+        raise BenchError(f"validate of the big plan failed: {done.stderr.strip()}")
+    return {"bytes": plan.stat().st_size, "validate_s": wall}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tasks", type=int, nargs="+", default=DEFAULT_TASKS)
+    parser.add_argument("--concurrency", type=int, default=32)
+    args = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="magsag-bench-scale-"))
+    env = magsag_env(root / "state", f"scale-{int(time.time())}")
+    procs = []
+    try:
+        if not reachable():
+            print(f"no Temporal server on {C.DEFAULT_ADDRESS}: starting one", file=sys.stderr)
+            procs.append(start([MAGSAG, "server"], env, root / "server.log"))
+            wait_for(server_ready, "magsag server", procs[-1])
+        worker = start([MAGSAG, "worker"], env, root / "worker.log")
+        procs.append(worker)
+        wait_for(lambda: polling(env), "magsag worker", worker)
+        rows = []
+        for n in args.tasks:
+            print(f"{n} tasks at concurrency {args.concurrency}...", file=sys.stderr)
+            rows.append(one_run(root, n, args.concurrency, env))
+        rss = peak_rss_mb(worker.pid)
+        big = big_plan_validation(root, env)
+    finally:
+        for proc in reversed(procs):
+            stop(proc)
+    header = "tasks  wall s  tasks/s  events/task  KB/task  status s"
+    print(header)
+    for r in rows:
+        history = f"{r['events_per_task']:11.1f}  {r['kb_per_task']:7.1f}"
+        print(f"{r['tasks']:5d}  {r['wall_s']:6.1f}  {r['tasks_per_s']:7.2f}  {history}  "
+              f"{r['status_s']:8.2f}")  # fmt: skip
+    print(f"worker peak RSS over the runs: {rss:.0f} MB")
+    print(f"plan validate of a {big['bytes'] / 1e6:.1f} MB plan: {big['validate_s']:.2f} s")
+    out = Path(__file__).parent / "results" / "scale-latest.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps({"rows": rows, "worker_peak_rss_mb": rss, "big_plan": big}))
+
+
+if __name__ == "__main__":
+    main()
