@@ -165,19 +165,19 @@ async def changed_files(commit: str, cwd: str | Path, since: str | None = None) 
 
 
 async def is_ancestor(ancestor: str, commit: str, cwd: str | Path) -> bool:
+    """Whether `ancestor` is `commit` or one of its ancestors (exit 1 says no; any other
+    failure, an unknown commit or a killed git, is an error)."""
     args = ("merge-base", "--is-ancestor", ancestor, commit)
     found = await git(*args, cwd=cwd, check=False)
-    if found.returncode > 1:
+    if found.returncode not in (0, 1):
         raise GitError(args, found.stderr, found.returncode)
     return found.returncode == 0
 
 
-# The agent left git in a state no checkpoint can hold; its work is saved as WIP instead.
-
-
 def refusal(message: str) -> ApplicationError:
-    """A checkpoint refused because of what the agent did to git: another attempt may do
-    better, a Temporal retry of the same attempt would not."""
+    """A checkpoint refused because of what the agent did to git (its work is saved as
+    WIP instead): another attempt may do better, a Temporal retry of the same attempt
+    would not."""
     return ApplicationError(message, type=FailureKind.AGENT_GIT_STATE, non_retryable=True)
 
 

@@ -16,6 +16,7 @@ from magsag.activities.git import (
     check_branch_name,
     git,
     identity_args,
+    is_ancestor,
     resolve_commit,
     to_application_error,
     trailer_block,
@@ -65,15 +66,6 @@ async def prepare_integration(input: PrepareIntegrationInput) -> PrepareIntegrat
     return PrepareIntegrationOutput(tip=base, created=True)
 
 
-async def _is_ancestor(ancestor: str, commit: str, repo: str) -> bool:
-    found = await git("merge-base", "--is-ancestor", ancestor, commit, cwd=repo, check=False)
-    if found.returncode not in (0, 1):
-        raise GitError(
-            ("merge-base", "--is-ancestor", ancestor, commit), found.stderr, found.returncode
-        )
-    return found.returncode == 0
-
-
 async def _merge_tree(tip: str, commit: str, repo: str) -> tuple[str, list[str]]:
     """The merged tree and the conflicted paths (empty when the merge is clean).
 
@@ -102,9 +94,9 @@ async def _merge_one(
     repo: str, ref: str, tip: str, commit: str, run_id: str, task: str
 ) -> tuple[str, list[str]]:
     """Merge `commit` into `ref` (at `tip`); the new tip and the conflicted paths."""
-    if await _is_ancestor(commit, tip, repo):
+    if await is_ancestor(commit, tip, repo):
         return tip, []  # already integrated, e.g. by an earlier attempt
-    if await _is_ancestor(tip, commit, repo):
+    if await is_ancestor(tip, commit, repo):
         await _move(ref, commit, tip, f"magsag: fast-forward {task}", repo)
         return commit, []
     tree, conflicts = await _merge_tree(tip, commit, repo)

@@ -15,6 +15,8 @@ import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+from magsag.activities.git import git
+
 LOCK_NAME = "magsag-worktrees.lock"
 POLL_SECONDS = 0.01
 
@@ -27,13 +29,9 @@ async def _common_dir(repo: str) -> Path:
     """The repository's common git dir (the main .git even when repo is a worktree)."""
     key = os.path.realpath(repo)
     if key not in _COMMON_DIRS:
-        proc = await asyncio.create_subprocess_exec(
-            "git", "rev-parse", "--git-common-dir", cwd=repo,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
-        )  # fmt: skip
-        out, _ = await proc.communicate()
-        found = out.decode().strip() if proc.returncode == 0 else ".git"
-        _COMMON_DIRS[key] = Path(key, found).resolve()
+        found = await git("rev-parse", "--git-common-dir", cwd=repo, check=False)
+        common = found.stdout.strip() if found.returncode == 0 else ".git"
+        _COMMON_DIRS[key] = Path(key, common).resolve()
     return _COMMON_DIRS[key]
 
 

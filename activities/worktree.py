@@ -70,7 +70,7 @@ async def list_worktrees(repo: str) -> list[Worktree]:
                     fields.get("branch"),
                     "prunable" in fields,
                     fields.get("locked"),
-                )  # fmt: skip
+                )
             )
             fields = {}
     return found

@@ -63,9 +63,6 @@ class Scheduler:
             elif status not in _NOT_BLOCKING:
                 self._blocked.append(name)
 
-    def running(self) -> list[str]:
-        return self._plan_order(self._running)
-
     def agent_done(self, name: str) -> None:
         self._changed.add(name)  # still RUNNING for its dependents until merged
         if name not in self._merging:
