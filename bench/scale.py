@@ -96,7 +96,22 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, nargs="+", default=DEFAULT_TASKS)
     parser.add_argument("--concurrency", type=int, default=32)
     args = parser.parse_args()
-    root = Path(tempfile.mkdtemp(prefix="magsag-bench-scale-"))
+    with tempfile.TemporaryDirectory(prefix="magsag-bench-scale-") as tmp:
+        rows, rss, big = measure(Path(tmp), args.tasks, args.concurrency)
+    print("tasks  wall s  tasks/s  events/task  KB/task  status s")
+    for r in rows:
+        history = f"{r['events_per_task']:11.1f}  {r['kb_per_task']:7.1f}"
+        print(f"{r['tasks']:5d}  {r['wall_s']:6.1f}  {r['tasks_per_s']:7.2f}  {history}  "
+              f"{r['status_s']:8.2f}")  # fmt: skip
+    print(f"worker peak RSS over the runs: {rss:.0f} MB")
+    print(f"plan validate of a {big['bytes'] / 1e6:.1f} MB plan: {big['validate_s']:.2f} s")
+    out = Path(__file__).parent / "results" / "scale-latest.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps({"rows": rows, "worker_peak_rss_mb": rss, "big_plan": big}))
+
+
+def measure(root: Path, task_counts: list[int], concurrency: int):
+    """The runs, a standing worker's peak RSS over them, and the big plan's validation."""
     env = magsag_env(root / "state", f"scale-{int(time.time())}")
     procs = []
     try:
@@ -108,25 +123,13 @@ def main() -> None:
         procs.append(worker)
         wait_for(lambda: polling(env), "magsag worker", worker)
         rows = []
-        for n in args.tasks:
-            print(f"{n} tasks at concurrency {args.concurrency}...", file=sys.stderr)
-            rows.append(one_run(root, n, args.concurrency, env))
-        rss = peak_rss_mb(worker.pid)
-        big = big_plan_validation(root, env)
+        for n in task_counts:
+            print(f"{n} tasks at concurrency {concurrency}...", file=sys.stderr)
+            rows.append(one_run(root, n, concurrency, env))
+        return rows, peak_rss_mb(worker.pid), big_plan_validation(root, env)
     finally:
         for proc in reversed(procs):
             stop(proc)
-    header = "tasks  wall s  tasks/s  events/task  KB/task  status s"
-    print(header)
-    for r in rows:
-        history = f"{r['events_per_task']:11.1f}  {r['kb_per_task']:7.1f}"
-        print(f"{r['tasks']:5d}  {r['wall_s']:6.1f}  {r['tasks_per_s']:7.2f}  {history}  "
-              f"{r['status_s']:8.2f}")  # fmt: skip
-    print(f"worker peak RSS over the runs: {rss:.0f} MB")
-    print(f"plan validate of a {big['bytes'] / 1e6:.1f} MB plan: {big['validate_s']:.2f} s")
-    out = Path(__file__).parent / "results" / "scale-latest.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps({"rows": rows, "worker_peak_rss_mb": rss, "big_plan": big}))
 
 
 if __name__ == "__main__":
