@@ -4,9 +4,17 @@ Kept out of the package's __init__ so that importing one helper of activities/ (
 checks a runner spec) does not import every activity and what they need.
 """
 
+from magsag.activities.adoption import await_task
 from magsag.activities.agent import run_agent
 from magsag.activities.integration import integrate, prepare_integration
 from magsag.activities.run_log import record_run_end
 from magsag.activities.worktree import close_worktree
 
-ALL_ACTIVITIES = [prepare_integration, run_agent, close_worktree, integrate, record_run_end]
+ALL_ACTIVITIES = [
+    prepare_integration,
+    run_agent,
+    close_worktree,
+    integrate,
+    record_run_end,
+    await_task,
+]

@@ -43,6 +43,6 @@ async def record_run_end(inp: RunEndRecord) -> None:
         status=result.status.value,
         integration_commit=result.integration_commit,
         cost_usd=result.usage.cost_usd,
-        tasks={name: task.status.value for name, task in result.tasks.items()},
+        tasks=inp.statuses or {name: task.status.value for name, task in result.tasks.items()},
         gates={gate.id: gate.model_dump(mode="json") for gate in result.gates.values()},
     )

@@ -6,7 +6,9 @@ when none polls.
 """
 
 import asyncio
+import os
 import subprocess
+from collections import Counter
 from pathlib import Path
 
 from temporalio.client import Client, WorkflowHandle
@@ -24,9 +26,9 @@ from magsag.cli.runtime import (
 )
 from magsag.contracts import constants as C
 from magsag.contracts import run_files
-from magsag.contracts.run import RunInput, RunPaths, RunResult, RunStatus
+from magsag.contracts.run import RUN_MEMO, RunInput, RunPaths, RunResult, RunStatus
 from magsag.worker import connection
-from magsag.workflows.plan import STATUS_MEMO, PlanWorkflow
+from magsag.workflows.plan import PlanWorkflow
 
 # Exit code after Ctrl-C, as shells report a command ended by SIGINT.
 INTERRUPTED = 130
@@ -71,7 +73,25 @@ def prepare_run(
         ),
         host_queue=C.host_queue(connection.hostname()),
         concurrency=chosen,
+        continue_after=_continue_after(),
     )
+
+
+def _continue_after() -> int:
+    """Tasks per execution of the plan workflow (MAGSAG_CONTINUE_AS_NEW_AFTER)."""
+    value = os.environ.get(C.ENV_CONTINUE_AS_NEW_AFTER, "").strip()
+    if not value:
+        return C.CONTINUE_AS_NEW_AFTER
+    if not value.isdigit() or int(value) < 1:
+        raise fail(f"{C.ENV_CONTINUE_AS_NEW_AFTER}={value}: expected a number of tasks, at least 1")
+    return int(value)
+
+
+def _initial_header(run_input: RunInput) -> dict:
+    """The memo's RUN_MEMO before the workflow's first publish, so status answers at once."""
+    initial = RunResult.initial(run_input)
+    counts = Counter(task.status.value for task in initial.tasks.values())
+    return initial.header_memo(dict(counts))
 
 
 async def start_and_follow(run_input: RunInput, detach: bool, json_output: bool) -> int:
@@ -86,7 +106,7 @@ async def start_and_follow(run_input: RunInput, detach: bool, json_output: bool)
         search_attributes=_search_attributes(run_input),
         static_summary=f"magsag run of plan '{run_input.plan.name}' on {run_input.paths.repo}",
         static_details=_details(run_input),
-        memo={STATUS_MEMO: RunResult.initial(run_input).as_memo()},
+        memo={RUN_MEMO: _initial_header(run_input)},
     )
     if detach:
         if json_output:

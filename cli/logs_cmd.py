@@ -42,7 +42,7 @@ def logs(
 async def _logs(run_id: str, task: str, follow: bool, attempt: int | None, events: bool) -> int:
     client = await connect_or_exit(start_embedded=False)
     handle = await existing_run(client, run_id)
-    run_input = await run_input_of(client, handle)
+    run_input = await run_input_of(handle)
     if task not in {t.name for t in run_input.plan.tasks}:
         raise fail(f"run {run_id} has no task {task}")
     if attempt is not None and attempt < 1:
@@ -64,7 +64,7 @@ async def _logs(run_id: str, task: str, follow: bool, attempt: int | None, event
 
 
 def _no_output_reason(run_input: RunInput, result: RunResult, task: str) -> str:
-    if task in run_input.carried:
+    if task in run_input.carried_names():
         return f"it was kept from run {run_input.resumed_from} (see `magsag logs` of that run)"
     status, error = result.tasks[task].status, result.tasks[task].error
     if status == TaskStatus.PENDING:

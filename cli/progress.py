@@ -35,10 +35,9 @@ async def follow_run(handle: WorkflowHandle, quiet: bool = False) -> RunResult:
             await asyncio.wait([outcome], timeout=POLL_SECONDS)
             if not outcome.done():
                 show((await read_status(handle))[0])
-        if outcome.exception() is None:
-            result = outcome.result()
-        else:  # cancelled or failed from outside: its last published state says the rest
-            result, _ = await read_status(handle)
+        # Its every task, even those an execution's result leaves packed in its input;
+        # and a run cancelled or failed from outside: its last published state.
+        result, _ = await read_status(handle)
         show(result)
     return result
 

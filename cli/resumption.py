@@ -10,6 +10,7 @@ from magsag.cli.runtime import connect_or_exit
 from magsag.contracts import constants as C
 from magsag.contracts import run_files
 from magsag.contracts.run import RunInput, RunStatus, TaskStatus
+from magsag.contracts.task_rows import pack_all
 from magsag.worker import connection
 
 
@@ -21,7 +22,7 @@ async def resumed_input(run_id: str, only: str | None) -> RunInput:
     result, closed = await read_status(handle)
     if not closed:
         raise fail(f"run {run_id} is still running; cancel it first or wait for it")
-    old = await run_input_of(client, handle)
+    old = await run_input_of(handle)
     if only is not None and only not in result.tasks:
         raise fail(f"--task {only}: no such task in run {run_id}")
     if only is None and result.status == RunStatus.SUCCEEDED:
@@ -49,7 +50,11 @@ async def resumed_input(run_id: str, only: str | None) -> RunInput:
             ),
             "host_queue": C.host_queue(connection.hostname()),
             "resumed_from": run_id,
-            "carried": {n: t for n, t in result.tasks.items() if n not in rerun},
+            "carried": {},
+            "carried_rows": pack_all(
+                [t for n, t in result.tasks.items() if n not in rerun], result.started_at
+            ),
+            "handover": None,
         }
     )
 

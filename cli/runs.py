@@ -7,7 +7,7 @@ from magsag.cli.activity_files import mark_stale
 from magsag.cli.console import fail
 from magsag.contracts import constants as C
 from magsag.contracts.run import RunInput, RunResult
-from magsag.history.status import run_status
+from magsag.history.status import execution_input, run_status
 
 
 async def described(client: Client, run_id: str) -> WorkflowExecutionDescription | None:
@@ -28,13 +28,12 @@ async def existing_run(client: Client, run_id: str) -> WorkflowHandle:
     return client.get_workflow_handle(C.plan_workflow_id(run_id), result_type=RunResult)
 
 
-async def run_input_of(client: Client, handle: WorkflowHandle) -> RunInput:
-    """The input a run was started with: the first event of its history."""
-    async for event in handle.fetch_history_events():
-        payloads = event.workflow_execution_started_event_attributes.input.payloads
-        [run_input] = await client.data_converter.decode(payloads, [RunInput])
-        return run_input
-    raise fail(f"run {handle.id} has no history")
+async def run_input_of(handle: WorkflowHandle) -> RunInput:
+    """The input of the run's current execution: its plan, paths and where it stands."""
+    try:
+        return await execution_input(handle)
+    except LookupError as err:
+        raise fail(str(err)) from None
 
 
 async def read_status(handle: WorkflowHandle) -> tuple[RunResult, bool]:

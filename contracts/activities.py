@@ -153,4 +153,14 @@ class AgentOutput(BaseModel):
 
 class RunEndRecord(BaseModel):
     log_dir: str
-    result: RunResult
+    result: RunResult = Field(description="without the tasks its execution's input packs")
+    statuses: dict[str, str] = Field(
+        default_factory=dict, description="every task's: written since results are trimmed"
+    )
+
+
+class AwaitTaskInput(BaseModel):
+    """A task workflow started by an earlier execution of the run (continue-as-new)."""
+
+    task: str
+    workflow_id: str

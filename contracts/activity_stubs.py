@@ -12,6 +12,7 @@ from temporalio import activity
 from magsag.contracts.activities import (
     AgentInput,
     AgentOutput,
+    AwaitTaskInput,
     CloseWorktreeInput,
     CloseWorktreeOutput,
     IntegrateInput,
@@ -20,6 +21,7 @@ from magsag.contracts.activities import (
     PrepareIntegrationOutput,
     RunEndRecord,
 )
+from magsag.contracts.run import TaskResult
 
 
 def _elsewhere(name: str) -> NotImplementedError:
@@ -54,3 +56,9 @@ async def close_worktree(inp: CloseWorktreeInput) -> CloseWorktreeOutput:
 async def record_run_end(inp: RunEndRecord) -> None:
     """Append the run's end to run.jsonl."""
     raise _elsewhere("record_run_end")
+
+
+@activity.defn(name="await_task")
+async def await_task(inp: AwaitTaskInput) -> TaskResult:
+    """Wait for a task workflow an earlier execution of the run started."""
+    raise _elsewhere("await_task")

@@ -17,6 +17,14 @@ TRAILER_TASK = "Magsag-Task"
 
 # Defaults of a plan.
 DEFAULT_CONCURRENCY = 4
+# A run's plan workflow continues as new after starting this many tasks, so no one
+# execution's history nears Temporal's limits (51,200 events, 50 MB): a task adds ~7
+# events and a few KB. MAGSAG_CONTINUE_AS_NEW_AFTER sets it per run (small in tests).
+CONTINUE_AS_NEW_AFTER = 1000
+ENV_CONTINUE_AS_NEW_AFTER = "MAGSAG_CONTINUE_AS_NEW_AFTER"
+# How long the next execution waits for a task an earlier one started: a bound far
+# past any task's own timeouts and retries (rate-limit waits included).
+ADOPTED_TASK_TIMEOUT = timedelta(days=30)
 DEFAULT_TASK_TIMEOUT = timedelta(minutes=30)
 DEFAULT_RETRIES = 0
 MAX_CONCURRENCY = 64

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr
 
+from magsag.contracts.constants import DEFAULT_RETRIES, DEFAULT_TASK_TIMEOUT
 from magsag.contracts.durations import parse_duration
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]*$"
@@ -106,13 +107,13 @@ class PlanTask(BaseModel):
     """A task of the normalized DAG: every default applied, every dependency explicit."""
 
     name: str
-    prompt: str
+    prompt: str = ""
     runner: str
     category: str | None = Field(default=None, description="the agent category it asked for")
     depends_on: list[str] = Field(default_factory=list)
     priority: int = 0
-    timeout_seconds: float
-    retries: int
+    timeout_seconds: float = DEFAULT_TASK_TIMEOUT.total_seconds()
+    retries: int = DEFAULT_RETRIES
     checks: list[str] = Field(default_factory=list)
     outputs: list[str] = Field(default_factory=list)
     critical: bool = True
@@ -140,6 +141,13 @@ class Plan(BaseModel):
         stored where the workers read it (activities/plan_store.py)."""
         return self.model_copy(
             update={"tasks": [t.model_copy(update={"prompt": ""}) for t in self.tasks]}
+        )
+
+    def without_summaries(self) -> "Plan":
+        """The DAG a run hands over when it continues as new: summaries only label the
+        Web UI's task workflows, and rows of every task's state travel beside it."""
+        return self.model_copy(
+            update={"tasks": [t.model_copy(update={"summary": ""}) for t in self.tasks]}
         )
 
     # The task list the index was built from, and the index: built once, plans are large.

@@ -26,17 +26,19 @@ from magsag.contracts.plan import (
     PlanTask,
     TaskSpec,
 )
+from magsag.contracts.wire import size_on_the_wire
 
 # Prompts are stored apart from the workflows (activities/plan_store.py), so the file
 # may be large; libyaml reads 20 MB in about half a second, pure Python in 20 s.
 MAX_PLAN_BYTES = 64 * 1024 * 1024
 _SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-# What one run's workflow can hold. Its input carries the plan's DAG, prompts aside
-# (Temporal warns at 512 KB payloads and refuses 2 MB), and its live state is rewritten
-# at every task change, so history grows with the square of the task count: 250 tasks
-# make about 6 MB, well under Temporal's 50 MB limit.
-MAX_TASKS = 250
-MAX_NORMALIZED_BYTES = 512 * 1024
+# What one run's workflow can hold: its input carries the plan's DAG, prompts aside, and
+# when the run continues as new (workflows/handover.py) the DAG without summaries plus
+# a row per task (contracts/task_rows.py), in one payload Temporal refuses over 2 MB.
+MAX_TASKS = 10_000
+MAX_NORMALIZED_BYTES = 1792 * 1024
+MAX_CARRIED_BYTES = 1792 * 1024
+ROW_BYTES = 80  # a finished task's row, its name aside (a failure's text makes it longer)
 
 
 class PlanError(ValueError):
@@ -113,11 +115,17 @@ def _check_size(plan: Plan, fail) -> None:
     """Prompts do not count: a run stores them apart and workflows carry the DAG only."""
     if len(plan.tasks) > MAX_TASKS:
         raise fail(f"{len(plan.tasks)} tasks; one run holds at most {MAX_TASKS} (split the plan)")
-    size = len(plan.dag().model_dump_json())
-    if size > MAX_NORMALIZED_BYTES:
+    dag = plan.dag()
+    size = size_on_the_wire(dag)
+    carried = size_on_the_wire(dag.without_summaries()) + sum(
+        len(t.name) + ROW_BYTES for t in plan.tasks
+    )
+    if size > MAX_NORMALIZED_BYTES or carried > MAX_CARRIED_BYTES:
         raise fail(
-            f"the plan's tasks, prompts aside, take {size // 1024} KB; one run holds at most "
-            f"{MAX_NORMALIZED_BYTES // 1024} KB (shorten checks and outputs, or split the plan)"
+            f"the plan's tasks, prompts aside, take {size // 1024} KB and "
+            f"{carried // 1024} KB once run; one run holds at most "
+            f"{MAX_NORMALIZED_BYTES // 1024} KB and {MAX_CARRIED_BYTES // 1024} KB "
+            "(shorten task names, checks and outputs, or split the plan)"
         )
 
 

@@ -5,7 +5,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
-from magsag.contracts.constants import integration_branch
+from magsag.contracts.constants import CONTINUE_AS_NEW_AFTER, integration_branch
 from magsag.contracts.plan import Plan, PlanTask, RunnerSpec
 
 
@@ -110,6 +110,27 @@ class TaskResult(BaseModel):
     )
 
 
+class TaskRows(BaseModel):
+    """Task results packed as rows (contracts/task_rows.py), times counted from epoch."""
+
+    epoch: datetime
+    rows: dict[str, list] = Field(default_factory=dict)
+
+
+class Handover(BaseModel):
+    """What a run's next execution starts from when it continues as new: the run's
+    totals, and its tasks packed as rows, so the input stays small at 10,000 tasks."""
+
+    execution: int = Field(description="how many executions of the run came before")
+    started_at: datetime
+    integration_commit: str | None
+    usage: Usage
+    attempts: int = Field(description="of the tasks this run ran: for max_attempts")
+    gates: dict[str, Gate] = Field(default_factory=dict)
+    done: TaskRows = Field(description="tasks that ended in an earlier execution")
+    running: TaskRows = Field(description="tasks still running: the next execution waits")
+
+
 class RunInput(BaseModel):
     run_id: str
     plan: Plan
@@ -126,8 +147,23 @@ class RunInput(BaseModel):
     )
     carried: dict[str, TaskResult] = Field(
         default_factory=dict,
-        description="results kept from the resumed run; these tasks do not run again",
+        description="results kept from the resumed run; these tasks do not run again "
+        "(runs started before carried_rows)",
     )
+    carried_rows: TaskRows | None = Field(
+        default=None, description="as carried, packed (resume writes this)"
+    )
+    continue_after: int = Field(
+        default=CONTINUE_AS_NEW_AFTER,
+        description="tasks an execution starts before the run continues as new",
+    )
+    handover: Handover | None = Field(
+        default=None, description="set when the run continued as new: where it stands"
+    )
+
+    def carried_names(self) -> set[str]:
+        """Tasks kept from the resumed run: they do not run in this one."""
+        return set(self.carried) | set(self.carried_rows.rows if self.carried_rows else ())
 
 
 class TaskInput(BaseModel):
@@ -165,21 +201,31 @@ class RunResult(BaseModel):
     )
 
     def as_memo(self) -> dict:
-        """The compact form kept in the plan workflow's memo for the live view.
-
-        It is rewritten at every change, so its size counts once per change in the
-        run's history: lists of files stay out (the final result has them)."""
+        """The whole state as one memo value: the layout of runs started before
+        RUN_MEMO (the workflow then rewrote it at every change). Lists of files stay
+        out: the final result has them."""
         return self.model_dump(
             mode="json",
             exclude_none=True,
             exclude_defaults=True,
-            exclude={"tasks": {"__all__": {"changed_files", "log_path", "attempt_usage"}}},
+            exclude={"tasks": {"__all__": MEMO_EXCLUDED}},
         )
+
+    def header_memo(self, counts: dict[str, int], execution: int = 0) -> dict:
+        """The run without its tasks, plus their count by status: the RUN_MEMO value."""
+        header = self.model_dump(
+            mode="json", exclude_none=True, exclude_defaults=True, exclude={"tasks"}
+        )
+        return header | {"counts": counts, "execution": execution}
 
     @classmethod
     def initial(cls, inp: RunInput, started_at: datetime | None = None) -> "RunResult":
-        """The state of a run that has just started: every task pending."""
-        return cls(
+        """The state of a run that has just started (every task pending, those carried
+        from a resumed run aside), or of its next execution after continue-as-new."""
+        from magsag.contracts.task_rows import unpack_all  # it imports this module
+
+        known = inp.carried | unpack_all(inp.carried_rows)
+        result = cls(
             run_id=inp.run_id,
             plan=inp.plan.name,
             repo=inp.paths.repo,
@@ -187,8 +233,35 @@ class RunResult(BaseModel):
             integration_branch=integration_branch(inp.run_id),
             resumed_from=inp.resumed_from,
             started_at=started_at,
-            tasks={
-                t.name: inp.carried.get(t.name, TaskResult(name=t.name)) for t in inp.plan.tasks
-            },
+            tasks={},
             gates={t.gate: Gate(id=t.gate) for t in inp.plan.tasks if t.gate},
         )
+        handover = inp.handover
+        if handover is not None:
+            known |= unpack_all(handover.done) | unpack_all(handover.running)
+            result.started_at = handover.started_at
+            result.integration_commit = handover.integration_commit
+            result.usage = handover.usage
+            result.gates = handover.gates
+        result.tasks = {
+            t.name: known.get(t.name) or TaskResult(name=t.name) for t in inp.plan.tasks
+        }
+        return result
+
+
+# What memos leave out of a task: lists that grow with the work (the result has them).
+MEMO_EXCLUDED = {"changed_files", "log_path", "attempt_usage"}
+# The memo of a run started since continue-as-new: RUN_MEMO holds the run without its
+# tasks (header_memo); each task that changed in the current execution has its own key,
+# TASK_MEMO_PREFIX + name, so an upsert carries only what changed. Tasks that ended in
+# an earlier execution are in the execution's input (RunInput.handover).
+RUN_MEMO = "magsag_run"
+TASK_MEMO_PREFIX = "magsag_task:"
+# The memo of runs started before: one key with the whole RunResult (as_memo).
+STATUS_MEMO = "magsag_status"
+
+
+def task_memo(task: TaskResult) -> dict:
+    return task.model_dump(
+        mode="json", exclude_none=True, exclude_defaults=True, exclude=MEMO_EXCLUDED
+    )

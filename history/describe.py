@@ -25,7 +25,14 @@ from magsag.contracts.durations import format_span, seconds_between
 from magsag.contracts.failures import FailureKind
 from magsag.contracts.run import RunInput, RunResult, RunStatus, TaskStatus, Usage
 from magsag.history.critical_path import measured_path
-from magsag.history.events import History, Span, decode, failure_of, read_history
+from magsag.history.events import (
+    History,
+    Span,
+    decode,
+    failure_of,
+    read_executions,
+    read_history,
+)
 from magsag.history.status import execution_status_name
 from magsag.history.timeline import Moment, attempt_entries, closing_entries
 from magsag.history.views import (
@@ -63,7 +70,7 @@ async def fetch_records(
     """The run's histories: the plan workflow's and each started task workflow's.
     result and closed are the run's state as the caller read it (history.status)."""
     description = await handle.describe()
-    plan_history = await read_history(handle)
+    plan_history = await read_executions(client, handle.id)
     run_input = await decode(client.data_converter, plan_history.first.input.payloads, RunInput)
     end = (description.close_time if closed else None) or datetime.now(UTC)
     records = RunRecords(run_input, result, plan_history, end, description.status)
@@ -96,6 +103,7 @@ class _Builder:
         self.records, self.converter = records, converter
         self.input, self.result, self.plan = records.run_input, records.result, records.plan
         self.start, self.end = self.plan.started_at, records.end
+        self.carried = self.input.carried_names()
 
     async def build(self) -> RunView:
         integrations = await self._integrations()
@@ -169,7 +177,7 @@ class _Builder:
             depends_on=plan_task.depends_on,
             runner=plan_task.runner,
             critical=plan_task.critical,
-            carried=plan_task.name in self.input.carried,
+            carried=plan_task.name in self.carried,
             commit=result.commit,
             error=result.error,
             conflict_files=result.conflict_files,

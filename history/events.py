@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from temporalio.api.history.v1 import HistoryEvent
-from temporalio.client import WorkflowHandle
+from temporalio.client import Client, WorkflowHandle
 from temporalio.converter import DataConverter
 
 
@@ -89,6 +89,24 @@ def parse(events: Iterable[HistoryEvent]) -> History:
 
 async def read_history(handle: WorkflowHandle) -> History:
     return parse([event async for event in handle.fetch_history_events()])
+
+
+async def read_executions(client: Client, workflow_id: str) -> History:
+    """A workflow's history over all its executions (a run that continued as new), as
+    one: the first execution's start, the last one's end, every span in order."""
+    executions: list[History] = []
+    run_id = None  # the current execution first, then each one it continued
+    while True:
+        history = await read_history(client.get_workflow_handle(workflow_id, run_id=run_id))
+        executions.insert(0, history)
+        run_id = history.first.continued_execution_run_id if history.first else None
+        if not run_id:
+            break
+    whole = executions[0]
+    for later in executions[1:]:
+        whole.spans.extend(later.spans)
+        whole.closed_at = later.closed_at
+    return whole
 
 
 async def decode(converter: DataConverter, payloads, type_hint=None) -> Any:

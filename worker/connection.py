@@ -11,7 +11,6 @@ import socket
 from pathlib import Path
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.envconfig import ClientConfig
 from temporalio.runtime import (
     LogForwardingConfig,
@@ -22,6 +21,7 @@ from temporalio.runtime import (
 )
 
 from magsag.contracts import constants as C
+from magsag.contracts.wire import data_converter
 
 
 def state_dir() -> Path:
@@ -60,9 +60,7 @@ def reachable(address: str, timeout: float = 0.5) -> bool:
 
 async def connect() -> Client:
     config = connect_config()
-    return await Client.connect(
-        **config, data_converter=pydantic_data_converter, runtime=_runtime()
-    )
+    return await Client.connect(**config, data_converter=data_converter, runtime=_runtime())
 
 
 _RUNTIME: Runtime | None = None

@@ -15,7 +15,8 @@ class Gates:
         self.gates = gates  # the run result's, updated in place
         # Approvals take effect when the workflow's loop applies them, not when the
         # update arrives: the order of commands in recorded histories depends on it.
-        self._open: set[str] = set()
+        # Those approved in an earlier execution of the run (continue-as-new) are open.
+        self._open = {g.id for g in gates.values() if g.status == GateStatus.APPROVED}
 
     def is_open(self, gate_id: str) -> bool:
         return gate_id in self._open

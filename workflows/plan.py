@@ -35,40 +35,92 @@ with workflow.unsafe.imports_passed_through():
         TaskResult,
         TaskStatus,
     )
-    from magsag.workflows import search_attributes, texts
+    from magsag.workflows import handover, texts
     from magsag.workflows.gates import Gates, rejection
+    from magsag.workflows.live_state import LiveState
     from magsag.workflows.scheduler import Scheduler
     from magsag.workflows.task import TaskWorkflow
 
-# Patch: search attributes kept current at every change (before: run status at the end).
-LIVE_SEARCH_ATTRIBUTES = "live-search-attributes"
 # Patch: the run's end is written to run.jsonl by an activity (before: no such step).
 RUN_LOG_END = "run-log-end"
 # Patch: a failed integration activity ends the run with its reason, every task in a
 # final state (before: the workflow failed, leaving tasks and search attributes running).
 RUN_ERROR = "run-error"
-# The run's state is also kept in the memo, so `describe` answers without a worker.
-STATUS_MEMO = "magsag_status"
+# Patch: the memo holds the run's header and a key per changed task (before: the whole
+# state under one key at every change), search attributes and details come from counts,
+# task workflows outlive the execution (ABANDON) and the run continues as new after
+# continue_after started tasks (workflows/handover.py).
+COMPACT_STATE = "compact-state"
 
 
 @workflow.defn
 class PlanWorkflow:
     def __init__(self) -> None:
         self._result: RunResult | None = None
+        self._live: LiveState | None = None
         self._gates = Gates({})  # the run result's gates once the run starts
         self._decided = asyncio.Event()  # set by approve/reject updates
-        self._published: dict = {}  # search attribute values last upserted
         self._budget_spent = False
         self._attempts = 0  # of the tasks this run ran (a resumed run's carried ones aside)
         self._integration_error: str | None = None  # set when nothing more can be merged
+        self._compact = False  # COMPACT_STATE: see above
+        self._started = 0  # tasks this execution started
+        self._adopted: set[str] = set()  # tasks an earlier execution started
 
     @workflow.run
     async def run(self, inp: RunInput) -> RunResult:
         branch = C.integration_branch(inp.run_id)
+        self._compact = workflow.patched(COMPACT_STATE)
         self._result = RunResult.initial(inp, started_at=workflow.now())
         self._gates = Gates(self._result.gates)
-        carried = {name: result.status for name, result in inp.carried.items()}
-        scheduler = Scheduler(inp.plan, inp.concurrency, carried, self._gates)
+        before = inp.handover
+        self._live = LiveState(
+            self._result,
+            execution=before.execution if before else 0,
+            compact=self._compact,
+        )
+        adopted = list(before.running.rows) if before else []
+        known = {n: t.status for n, t in self._result.tasks.items() if n not in adopted}
+        scheduler = Scheduler(inp.plan, inp.concurrency, known, self._gates, running=adopted)
+        scheduler.take_changes()  # the result has these statuses already
+        running: dict[str, asyncio.Task[TaskResult]] = {}
+        if before is not None:  # continued as new: the integration branch exists
+            self._attempts = before.attempts
+            for name in adopted:
+                self._adopted.add(name)
+                self._live.changed(name)
+                current = self._result.tasks[name]
+                running[name] = asyncio.create_task(handover.adopt(inp, name, current))
+        else:
+            failed = await self._prepare(inp, scheduler, branch)
+            if failed:
+                return self._result
+        try:
+            handing_over = await self._drive(inp, scheduler, running)
+        except asyncio.CancelledError:
+            await self._cancel_running(inp, running)
+            self._settle(scheduler, RunStatus.CANCELLED, TaskStatus.CANCELLED)
+            await self._record_end(inp)
+            raise
+        if handing_over:
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            workflow.continue_as_new(
+                handover.next_input(inp, self._result, list(running), self._attempts),
+                memo=self._live.fresh_memo(list(running)),
+            )
+        failed = self._result.error is not None or any(
+            status in (TaskStatus.FAILED, TaskStatus.CONFLICTED) and inp.plan.task(name).critical
+            for name, status in scheduler.status.items()
+        )
+        status = RunStatus.FAILED if failed else RunStatus.SUCCEEDED
+        if self._budget_spent and scheduler.has_unstarted():
+            status = RunStatus.BUDGET_EXCEEDED
+        self._settle(scheduler, status, TaskStatus.SKIPPED)
+        await self._record_end(inp)
+        return self._final_result(inp)
+
+    async def _prepare(self, inp: RunInput, scheduler: Scheduler, branch: str) -> bool:
+        """Create the integration branch; on failure end the run (returns True)."""
         try:
             prepared = await self._repo_activity(
                 activities.prepare_integration,
@@ -88,41 +140,27 @@ class PlanWorkflow:
             )
             self._settle(scheduler, RunStatus.FAILED, TaskStatus.SKIPPED)
             await self._record_end(inp)
-            return self._result
+            return True
         self._result.integration_commit = prepared.tip
-        running: dict[str, asyncio.Task[TaskResult]] = {}
-        try:
-            await self._drive(inp, scheduler, running)
-        except asyncio.CancelledError:
-            await self._cancel_running(running)
-            self._settle(scheduler, RunStatus.CANCELLED, TaskStatus.CANCELLED)
-            await self._record_end(inp)
-            raise
-        failed = self._result.error is not None or any(
-            status in (TaskStatus.FAILED, TaskStatus.CONFLICTED) and inp.plan.task(name).critical
-            for name, status in scheduler.status.items()
-        )
-        status = RunStatus.FAILED if failed else RunStatus.SUCCEEDED
-        if self._budget_spent and any(s == TaskStatus.PENDING for s in scheduler.status.values()):
-            status = RunStatus.BUDGET_EXCEEDED
-        self._settle(scheduler, status, TaskStatus.SKIPPED)
-        await self._record_end(inp)
-        return self._result
+        return False
 
-    async def _drive(self, inp: RunInput, scheduler: Scheduler, running: dict) -> None:
+    async def _drive(self, inp: RunInput, scheduler: Scheduler, running: dict) -> bool:
         """Start what is ready, wait for a task or the integration in flight, repeat.
 
         A task's slot frees when its agent is done; it counts as succeeded for its
         dependents only once merged. Integration runs beside the tasks, one batch at a
-        time, so independent tasks never wait for a merge.
+        time, so independent tasks never wait for a merge. Returns True when the run
+        should continue as new: it then starts nothing more and merges what finished.
         """
         merging: asyncio.Task[dict[str, TaskStatus]] | None = None
         to_merge: list[TaskResult] = []
         decision: asyncio.Task | None = None
+        handing_over = False
         while True:
-            for name in scheduler.next_to_start():
+            for name in [] if handing_over else scheduler.next_to_start():
                 running[name] = asyncio.create_task(self._run_task(inp, name))
-                self._result.tasks[name].started_at = workflow.now()
+                self._task(name).started_at = workflow.now()
+                self._started += 1
             waiting = scheduler.waiting_gates()
             self._gates.reached(waiting)
             if waiting and decision is None:
@@ -131,10 +169,14 @@ class PlanWorkflow:
                 decision.cancel()
                 decision = None
             self._sync_statuses(scheduler)
-            self._publish()
+            self._live.publish()
+            if handing_over and merging is None and not to_merge:
+                if decision is not None:
+                    decision.cancel()
+                return True
             pending = list(running.values()) + [f for f in (merging, decision) if f]
             if not pending:
-                return
+                return False
             await workflow.wait(pending, return_when=asyncio.FIRST_COMPLETED)
             if decision is not None and decision.done():
                 decision = None
@@ -142,7 +184,7 @@ class PlanWorkflow:
                 self._apply_decisions(scheduler)
             for name in [name for name, fut in running.items() if fut.done()]:
                 result = running.pop(name).result()
-                self._result.tasks[name] = result
+                self._put(result)
                 self._account(inp, scheduler, result)
                 if result.status == TaskStatus.SUCCEEDED and result.commit:
                     scheduler.agent_done(name)
@@ -160,11 +202,19 @@ class PlanWorkflow:
                 if decision is not None:
                     decision.cancel()
                 scheduler.stop()
-                await self._cancel_running(running)
-                return
+                await self._cancel_running(inp, running)
+                return False
             if merging is None and to_merge:
                 merging = asyncio.create_task(self._integrate(inp, to_merge))
                 to_merge = []
+            handing_over = handing_over or self._time_to_hand_over(inp, scheduler)
+
+    def _time_to_hand_over(self, inp: RunInput, scheduler: Scheduler) -> bool:
+        """Whether this execution has run enough tasks to continue as new (while tasks
+        remain to start: the last ones finish in the execution that started them)."""
+        if not self._compact or scheduler.stopping or not scheduler.has_unstarted():
+            return False
+        return self._started >= inp.continue_after or workflow.info().is_continue_as_new_suggested()
 
     # ---- tasks
 
@@ -184,9 +234,12 @@ class PlanWorkflow:
                 ),
                 id=C.task_workflow_id(inp.run_id, name),
                 task_queue=workflow.info().task_queue,
-                parent_close_policy=workflow.ParentClosePolicy.REQUEST_CANCEL,
+                # It outlives this execution when the run continues as new (handover.py).
+                parent_close_policy=workflow.ParentClosePolicy.ABANDON
+                if self._compact
+                else workflow.ParentClosePolicy.REQUEST_CANCEL,
                 cancellation_type=workflow.ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
-                static_summary=f"{name}: {task.summary or task.prompt[:120]}",
+                static_summary=f"{name}: {task.summary}" if task.summary else name,
                 static_details=texts.task_details(inp, task),
             )
         except ChildWorkflowError as err:
@@ -209,7 +262,7 @@ class PlanWorkflow:
         for gate in self._gates.apply_decisions():
             for task in scheduler.pending_behind(gate.id):
                 scheduler.finish(task, TaskStatus.SKIPPED)
-                self._result.tasks[task].error = rejection(gate)
+                self._task(task).error = rejection(gate)
 
     # ---- integration
 
@@ -237,7 +290,7 @@ class PlanWorkflow:
             statuses[outcome.task] = TaskStatus.SUCCEEDED
             if not outcome.merged:
                 statuses[outcome.task] = TaskStatus.CONFLICTED
-                result = self._result.tasks[outcome.task]
+                result = self._task(outcome.task)
                 result.conflict_files = outcome.conflict_files
                 result.error = "merge conflict in " + ", ".join(outcome.conflict_files)
         return statuses
@@ -287,24 +340,27 @@ class PlanWorkflow:
         return {result.name: TaskStatus.FAILED for result in results}
 
     def _not_merged(self, name: str) -> None:
-        self._result.tasks[name].error = f"not merged: {self._integration_error}"
+        self._task(name).error = f"not merged: {self._integration_error}"
 
     def _wait_on(self, what: str) -> None:
         if self._result.waiting_on != what:
             self._result.waiting_on = what
-            self._publish()
+            self._live.publish()
 
     # ---- the run's end
 
-    async def _cancel_running(self, running: dict) -> None:
+    async def _cancel_running(self, inp: RunInput, running: dict) -> None:
         # Cancel the children explicitly and wait for their cleanup: cancelling the
         # parent alone leaves children terminated without removing their worktrees.
-        for fut in running.values():
-            fut.cancel()
+        for name, fut in running.items():
+            if name in self._adopted:  # its await_task returns how it ended
+                await handover.cancel_adopted(inp, name)
+            else:
+                fut.cancel()
         ended = await asyncio.gather(*running.values(), return_exceptions=True)
-        for name, result in zip(running, ended, strict=True):
+        for result in ended:
             if isinstance(result, TaskResult):  # its WIP commit and attempts
-                self._result.tasks[name] = result
+                self._put(result)
 
     def _settle(self, scheduler: Scheduler, status: RunStatus, leftover: TaskStatus) -> None:
         scheduler.finish_pending(leftover)
@@ -312,11 +368,15 @@ class PlanWorkflow:
         self._sync_statuses(scheduler)
         self._result.status = status
         self._result.finished_at = workflow.now()
-        self._publish()
+        self._live.publish()
 
     async def _record_end(self, inp: RunInput) -> None:
         if workflow.patched(RUN_LOG_END):
-            record = RunEndRecord(log_dir=inp.paths.log_dir, result=self._result)
+            record = RunEndRecord(
+                log_dir=inp.paths.log_dir,
+                result=self._final_result(inp),
+                statuses={name: task.status.value for name, task in self._result.tasks.items()},
+            )
             try:
                 await self._repo_activity(
                     activities.record_run_end, record, inp, "record the run's end"
@@ -328,19 +388,28 @@ class PlanWorkflow:
 
     def _sync_statuses(self, scheduler: Scheduler) -> None:
         for name, status in scheduler.take_changes().items():
-            self._result.tasks[name].status = status
+            self._task(name).status = status
 
-    def _publish(self) -> None:
-        """Keep the memo, search attributes and the UI's current details up to date."""
-        workflow.upsert_memo({STATUS_MEMO: self._result.as_memo()})
-        if workflow.patched(LIVE_SEARCH_ATTRIBUTES):
-            current = search_attributes.current(self._result)
-            search_attributes.upsert_changes(current, self._published)
-        elif self._result.status != RunStatus.RUNNING:  # runs started before the patch
-            workflow.upsert_search_attributes(
-                [search_attributes.RUN_STATUS.value_set(self._result.status.value)]
-            )
-        workflow.set_current_details(texts.current_details(self._result))
+    def _task(self, name: str) -> TaskResult:
+        """A task's result, to change: the next publish shows it."""
+        self._live.changed(name)
+        return self._result.tasks[name]
+
+    def _put(self, result: TaskResult) -> None:
+        self._live.changed(result.name)
+        self._result.tasks[result.name] = result
+
+    def _final_result(self, inp: RunInput) -> RunResult:
+        """The run's result, without the tasks this execution's input holds packed
+        (continued or resumed runs of thousands of tasks): Temporal refuses a result
+        over 2 MB. history/status.py puts the two together."""
+        packed = set(inp.carried_rows.rows) if inp.carried_rows else set()
+        if inp.handover is not None:
+            packed |= set(inp.handover.done.rows)
+        if not packed:
+            return self._result
+        tasks = {n: t for n, t in self._result.tasks.items() if n not in packed}
+        return self._result.model_copy(update={"tasks": tasks})
 
     # ---- activities
 

@@ -27,9 +27,11 @@ class Scheduler:
         concurrency: int,
         carried: dict[str, TaskStatus] | None = None,
         gates: Gates | None = None,
+        running: list[str] = (),
     ) -> None:
-        """carried: statuses kept from a resumed run; those tasks never start. A task
-        behind an approval gate starts once `gates` has it open."""
+        """carried: statuses kept from a resumed run or an earlier execution of this
+        one; those tasks never start. running: tasks an earlier execution started, still
+        running. A task behind an approval gate starts once `gates` has it open."""
         self._plan = plan
         self._concurrency = concurrency
         self._gates = gates or Gates({})
@@ -49,6 +51,11 @@ class Scheduler:
         self._merging: set[str] = set()
         self._per_runner: dict[str, int] = defaultdict(int)  # agents running, per runner
         self._blocked: list[str] = []  # ended unsuccessfully: dependents to skip
+        for name in running:
+            self.status[name] = TaskStatus.RUNNING
+            self._running.add(name)
+            self._per_runner[plan.task(name).runner] += 1
+        self._unstarted = sum(s == TaskStatus.PENDING for s in self.status.values())
         for task in plan.tasks:
             if task.gate:
                 self._by_gate[task.gate].append(task.name)
@@ -129,6 +136,10 @@ class Scheduler:
         if status in (TaskStatus.FAILED, TaskStatus.CONFLICTED) and self._plan.task(name).critical:
             self.stopping = True
 
+    def has_unstarted(self) -> bool:
+        """Whether a task has neither started nor ended yet."""
+        return self._unstarted > 0
+
     def stop(self) -> None:
         self.stopping = True
 
@@ -153,6 +164,8 @@ class Scheduler:
         return changed
 
     def _set(self, name: str, status: TaskStatus) -> None:
+        if self.status[name] == TaskStatus.PENDING:
+            self._unstarted -= 1
         self.status[name] = status
         self._changed.add(name)
 

@@ -1,6 +1,8 @@
 """The run's search attributes: what `temporal workflow list --query` and the Web UI's
 filter find runs by. Kept current by the plan workflow, upserted only when they change."""
 
+from collections import Counter
+
 from temporalio import workflow
 from temporalio.common import SearchAttributeKey
 
@@ -16,15 +18,14 @@ COST_USD = SearchAttributeKey.for_float("MagsagCostUsd")
 FAILED = (TaskStatus.FAILED, TaskStatus.CONFLICTED)
 
 
-def current(result: RunResult) -> dict:
-    """The values the run's attributes should have now."""
-    statuses = [task.status for task in result.tasks.values()]
+def current(result: RunResult, counts: Counter) -> dict:
+    """The values the run's attributes should have now; counts: tasks by status."""
     waiting = sorted(g.id for g in result.gates.values() if g.status == GateStatus.WAITING)
     return {
         RUN_STATUS: result.status.value,
         WAITING: ",".join(waiting),
-        TASKS_DONE: sum(s in FINISHED_TASK_STATUSES for s in statuses),
-        TASKS_FAILED: sum(s in FAILED for s in statuses),
+        TASKS_DONE: sum(counts[s] for s in FINISHED_TASK_STATUSES),
+        TASKS_FAILED: sum(counts[s] for s in FAILED),
         COST_USD: round(result.usage.cost_usd, 6),
     }
 

@@ -3,6 +3,8 @@
 Pure functions of the plan workflow's state, deterministic like it.
 """
 
+from collections import Counter
+
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
 
@@ -13,12 +15,14 @@ with workflow.unsafe.imports_passed_through():
     from magsag.contracts.run import GateStatus, RunInput, RunResult, TaskResult, TaskStatus
 
 
-def current_details(result: RunResult) -> str:
-    """The Web UI's current details of a run: tasks by status, waits, error, cost."""
-    by_status: dict[str, list[str]] = {}
-    for name, task in result.tasks.items():
-        by_status.setdefault(task.status.value, []).append(name)
-    lines = [f"**{status}**: {', '.join(names)}" for status, names in by_status.items()]
+def current_details(result: RunResult, counts: Counter, running: set[str], failed: set[str]) -> str:
+    """The Web UI's current details of a run: tasks by status, the running and failed
+    ones by name (a few), waits, error, cost."""
+    tally = ", ".join(f"{n} {status.value}" for status, n in counts.items() if n)
+    lines = [f"**tasks**: {tally}"]
+    for label, names in (("running", running), ("failed", failed)):
+        if names:
+            lines.append(f"**{label}**: {_some(names)}")
     waiting = [g.id for g in result.gates.values() if g.status == GateStatus.WAITING]
     if waiting:
         lines.append(f"**waiting for approval**: {', '.join(waiting)}")
@@ -28,6 +32,15 @@ def current_details(result: RunResult) -> str:
         lines.append(f"**error**: {result.error}")
     lines.append(f"**cost**: ${result.usage.cost_usd:.4f}")
     return "\n\n".join(lines)
+
+
+DETAILS_NAMES = 20  # names listed per line of the current details
+
+
+def _some(names: set[str]) -> str:
+    shown = sorted(names)[:DETAILS_NAMES]
+    more = len(names) - len(shown)
+    return ", ".join(shown) + (f" and {more} more" if more else "")
 
 
 def task_details(inp: RunInput, task) -> str:

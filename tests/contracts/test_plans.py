@@ -102,11 +102,23 @@ def test_a_plan_larger_than_a_run_can_hold_is_rejected():
     many = [{"name": f"t{i}", "prompt": "x"} for i in range(MAX_TASKS + 1)]
     with pytest.raises(PlanError, match=f"{MAX_TASKS + 1} tasks; one run holds at most"):
         parse_plan({"runners": RUNNER, "tasks": many}, "p.yaml")
-    huge = [{"name": "t", "prompt": "true", "checks": ["x" * 600_000]}]
-    with pytest.raises(PlanError, match="prompts aside, take 58[0-9] KB; one run holds at most"):
+    huge = [{"name": "t", "prompt": "true", "checks": ["x" * 2_000_000]}]
+    with pytest.raises(PlanError, match="prompts aside, take 195[0-9] KB and .* at most 1792 KB"):
         parse_plan({"runners": RUNNER, "tasks": huge}, "p.yaml")
+    # Long names fit the first input but not the rows a continued run carries.
+    long_names = [{"name": f"{'n' * 80}-{i}", "prompt": "x"} for i in range(MAX_TASKS)]
+    with pytest.raises(PlanError, match=r"take 1[0-6][0-9]{2} KB and 2[0-9]{3} KB once run"):
+        parse_plan({"runners": RUNNER, "tasks": long_names}, "p.yaml")
+
+
+def test_the_largest_plans_of_a_migration_fit_and_prompts_do_not_count():
+    # 10,000 tasks with names and summaries as a migration has them.
+    tasks = [
+        {"name": f"migrate-package-{i:05d}",
+         "prompt": f"Migrate packages/pkg-{i:05d} to the new logging API and update its tests\n"}
+        for i in range(MAX_TASKS)
+    ]  # fmt: skip
+    assert len(parse_plan({"runners": RUNNER, "tasks": tasks}, "p.yaml").tasks) == MAX_TASKS
     # Prompts are stored apart from the run's workflows: they do not count.
-    long_prompts = [{"name": f"t{i}", "prompt": "x" * 100_000} for i in range(MAX_TASKS)]
-    assert len(parse_plan({"runners": RUNNER, "tasks": long_prompts}, "p.yaml").tasks) == MAX_TASKS
-    fits = [{"name": f"t{i}", "prompt": "y" * 1000} for i in range(MAX_TASKS)]
-    assert len(parse_plan({"runners": RUNNER, "tasks": fits}, "p.yaml").tasks) == MAX_TASKS
+    long_prompts = [{"name": f"t{i}", "prompt": "x" * 100_000} for i in range(200)]
+    assert len(parse_plan({"runners": RUNNER, "tasks": long_prompts}, "p.yaml").tasks) == 200

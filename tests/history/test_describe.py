@@ -10,13 +10,12 @@ from datetime import timedelta
 from pathlib import Path
 
 from temporalio.client import WorkflowExecutionStatus, WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 
-from magsag.contracts.run import RunInput, RunResult, RunStatus, TaskStatus
+from magsag.contracts.run import STATUS_MEMO, RunInput, RunResult, RunStatus, TaskStatus
+from magsag.contracts.wire import data_converter
 from magsag.history.describe import RunRecords, build_run_view
 from magsag.history.events import decode, parse
 from magsag.history.views import RunView
-from magsag.workflows.plan import STATUS_MEMO
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "histories"
 
@@ -38,12 +37,12 @@ async def _result(history: WorkflowHistory) -> RunResult:
             if e.HasField("workflow_properties_modified_event_attributes")
         ]
         payloads = [next(m[STATUS_MEMO] for m in reversed(memos) if STATUS_MEMO in m)]
-    return await decode(pydantic_data_converter, payloads, RunResult)
+    return await decode(data_converter, payloads, RunResult)
 
 
 async def _view(folder: str, execution: WorkflowExecutionStatus) -> RunView:
     plan = parse(_history(FIXTURES / folder / "plan-run.json").events)
-    run_input = await decode(pydantic_data_converter, plan.first.input.payloads, RunInput)
+    run_input = await decode(data_converter, plan.first.input.payloads, RunInput)
     records = RunRecords(
         run_input=run_input,
         result=await _result(_history(FIXTURES / folder / "plan-run.json")),
@@ -55,7 +54,7 @@ async def _view(folder: str, execution: WorkflowExecutionStatus) -> RunView:
             for path in (FIXTURES / folder).glob("task-*.json")
         },
     )
-    return await build_run_view(records, pydantic_data_converter)
+    return await build_run_view(records, data_converter)
 
 
 async def test_a_run_through_every_path_reads_as_it_happened():

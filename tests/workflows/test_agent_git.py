@@ -7,8 +7,8 @@ import pytest
 from temporalio.client import WorkflowFailureError
 
 from magsag.contracts import constants as C
-from magsag.contracts.run import RunResult, RunStatus, TaskStatus
-from magsag.workflows.plan import STATUS_MEMO
+from magsag.contracts.run import RunStatus, TaskStatus
+from magsag.history.status import run_status
 from tests.support.gitrepo import git_out, make_repo, with_submodule, write_file
 from tests.support.poll import eventually
 from tests.support.runs import (
@@ -192,7 +192,7 @@ async def test_cancel_saves_and_removes_a_worktree_with_submodules(
     with pytest.raises(WorkflowFailureError):
         await handle.result()
 
-    final = await (await handle.describe()).memo_value(STATUS_MEMO, type_hint=RunResult)
+    final = (await run_status(handle))[0]
     busy = final.tasks["busy"]
     assert busy.status == TaskStatus.CANCELLED and busy.attempts == 1
     assert busy.commit == git_out(repo, "rev-parse", C.task_branch(inp.run_id, "busy"))

@@ -10,8 +10,8 @@ import pytest
 from temporalio.client import WorkflowFailureError
 
 from magsag.contracts import constants as C
-from magsag.contracts.run import RunResult, RunStatus, TaskStatus
-from magsag.workflows.plan import STATUS_MEMO
+from magsag.contracts.run import RunStatus, TaskStatus
+from magsag.history.status import run_status
 from tests.support.gitrepo import git_out
 from tests.support.poll import eventually
 from tests.support.processes import daemon, processes_named, unique_name
@@ -127,5 +127,5 @@ async def test_a_daemon_that_left_the_process_group_ends_when_the_run_is_cancell
         await handle.result()
     assert processes_named(name) == []
     assert worktrees_left(repo) == []
-    final = await (await handle.describe()).memo_value(STATUS_MEMO, type_hint=RunResult)
+    final = (await run_status(handle))[0]
     assert final.status == RunStatus.CANCELLED

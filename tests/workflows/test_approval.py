@@ -4,15 +4,15 @@ import pytest
 from temporalio.client import WorkflowUpdateFailedError
 
 from magsag.contracts.run import GateDecision, GateStatus, RunResult, RunStatus, TaskStatus
+from magsag.history.status import run_status
 from magsag.worker.assembly import running_workers
-from magsag.workflows.plan import STATUS_MEMO, PlanWorkflow
+from magsag.workflows.plan import PlanWorkflow
 from tests.support.poll import eventually
 from tests.support.runs import bash_plan, run_input, start_run
 
 
-async def _memo(handle) -> RunResult | None:
-    description = await handle.describe()
-    return await description.memo_value(STATUS_MEMO, None, type_hint=RunResult)
+async def _memo(handle) -> RunResult:
+    return (await run_status(handle))[0]
 
 
 async def _refusal(handle, update, decision: GateDecision) -> str:

@@ -8,8 +8,8 @@ from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import CancelledError
 
 from magsag.contracts import constants as C
-from magsag.contracts.run import RunResult, TaskStatus
-from magsag.workflows.plan import STATUS_MEMO
+from magsag.contracts.run import TaskStatus
+from magsag.history.status import run_status
 from tests.support.gitrepo import git_out
 from tests.support.poll import eventually
 from tests.support.runs import bash_plan, branch_files, run_input, start_run, worktrees_left
@@ -43,9 +43,8 @@ async def test_cancel_stops_agents_saves_wip_and_removes_worktrees(client, worke
     handle = await start_run(client, inp, worker)
 
     async def both_busy_and_quick_merged():
-        description = await handle.describe()
-        result = await description.memo_value(STATUS_MEMO, None, type_hint=RunResult)
-        merged = result is not None and result.tasks["quick"].status == TaskStatus.SUCCEEDED
+        result, _ = await run_status(handle)
+        merged = result.tasks["quick"].status == TaskStatus.SUCCEEDED
         return merged and len(list(pids.iterdir())) == 2
 
     await eventually(both_busy_and_quick_merged, timeout=30, what="agents to be busy")
@@ -58,7 +57,7 @@ async def test_cancel_stops_agents_saves_wip_and_removes_worktrees(client, worke
     # Every agent process is gone (heartbeat timeout is the bound; it is much faster).
     for pid in agent_pids.values():
         await eventually(lambda pid=pid: not _alive(pid), timeout=C.HEARTBEAT_TIMEOUT.seconds)
-    final = await (await handle.describe()).memo_value(STATUS_MEMO, type_hint=RunResult)
+    final = (await run_status(handle))[0]
     assert final.status == "cancelled"
     assert {n: t.status for n, t in final.tasks.items()} == {
         "quick": TaskStatus.SUCCEEDED,

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import WorkflowFailureError, WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from magsag.contracts import constants as C
+from magsag.contracts.wire import data_converter
 from magsag.workflows import ALL_WORKFLOWS
 from tests.support.poll import eventually
 from tests.support.runs import bash_plan, run_input, run_plan, start_run
@@ -35,7 +35,7 @@ EVERY_PATH = [
 
 
 def _replayer() -> Replayer:
-    return Replayer(workflows=ALL_WORKFLOWS, data_converter=pydantic_data_converter)
+    return Replayer(workflows=ALL_WORKFLOWS, data_converter=data_converter)
 
 
 async def test_histories_of_a_run_through_every_path_replay(client, worker, repo, tmp_path):
@@ -44,7 +44,7 @@ async def test_histories_of_a_run_through_every_path_replay(client, worker, repo
     assert {t.status.value for t in result.tasks.values()} == {
         "succeeded", "conflicted", "failed", "skipped"
     }  # fmt: skip
-    await _replay_and_record(client, inp.run_id, [n for n in result.tasks if n != "after-broken"])
+    await replay_and_record(client, inp.run_id, [n for n in result.tasks if n != "after-broken"])
 
 
 async def test_histories_of_a_cancelled_run_replay(client, worker, repo, tmp_path):
@@ -57,13 +57,18 @@ async def test_histories_of_a_cancelled_run_replay(client, worker, repo, tmp_pat
     await handle.cancel()
     with pytest.raises(WorkflowFailureError):
         await handle.result()
-    await _replay_and_record(client, inp.run_id, ["busy"], folder_suffix="-cancelled")
+    await replay_and_record(client, inp.run_id, ["busy"], folder_suffix="-cancelled")
 
 
-async def _replay_and_record(client, run_id: str, tasks: list[str], folder_suffix: str = ""):
-    """Replay the run's histories with today's code; record them when asked to."""
-    ids = [C.plan_workflow_id(run_id)] + [C.task_workflow_id(run_id, name) for name in tasks]
-    histories = [await client.get_workflow_handle(i).fetch_history() for i in ids]
+async def replay_and_record(
+    client, run_id: str, tasks: list[str], folder_suffix: str = "", executions=(None,)
+):
+    """Replay the run's histories with today's code; record them when asked to.
+    executions: run ids of the plan workflow's executions (continue-as-new), in order."""
+    plan_id = C.plan_workflow_id(run_id)
+    plans = [client.get_workflow_handle(plan_id, run_id=r) for r in executions]
+    tasks_ = [client.get_workflow_handle(C.task_workflow_id(run_id, name)) for name in tasks]
+    histories = [await handle.fetch_history() for handle in plans + tasks_]
     replayer = _replayer()
     failures = {}
     for history in histories:
@@ -75,9 +80,11 @@ async def _replay_and_record(client, run_id: str, tasks: list[str], folder_suffi
     if label:  # a folder per recording: older ones stay, so patched code is replayed too
         folder = FIXTURES / f"{label}{folder_suffix}"
         folder.mkdir(parents=True, exist_ok=True)
-        for history in histories:
-            kind = "plan" if history.workflow_id == ids[0] else "task"
+        for index, history in enumerate(histories):
+            kind = "plan" if history.workflow_id == plan_id else "task"
             name = history.workflow_id.rsplit("/", 1)[-1] if kind == "task" else "run"
+            if kind == "plan" and len(plans) > 1:
+                name += f"-{index}"
             (folder / f"{kind}-{name}.json").write_text(history.to_json())
 
 

@@ -5,11 +5,11 @@ from pathlib import Path
 
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from magsag.contracts import constants as C
 from magsag.contracts.run import RunPaths, RunStatus, TaskStatus
+from magsag.contracts.wire import data_converter
 from magsag.workflows import ALL_WORKFLOWS
 from tests.support.gitrepo import git_out
 from tests.support.runs import bash_plan, run_input, run_plan, start_run
@@ -26,7 +26,7 @@ async def histories(client: Client, run_id: str, tasks) -> list:
 
 
 async def replays(history) -> None:
-    replayer = Replayer(workflows=ALL_WORKFLOWS, data_converter=pydantic_data_converter)
+    replayer = Replayer(workflows=ALL_WORKFLOWS, data_converter=data_converter)
     await replayer.replay_workflow(history)
 
 

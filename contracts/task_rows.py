@@ -1,0 +1,109 @@
+"""Task results in little space: what a run carries across continue-as-new and resume.
+
+A run of 10,000 tasks hands every finished task's state to its next execution (and a
+resume to its new run) in one workflow input, which Temporal refuses above 2 MB. A row
+keeps what status, describe and the scheduler need: status, commit, attempts, times,
+a shortened error, conflict files and usage; the full result (changed files, each
+attempt's usage) stays in the history of the execution the task ended in.
+
+A row is a JSON list: [status, commit, attempts, started, finished, error, conflict
+files, usage], trailing empties dropped; times are tenths of a second from the run's
+start, usage is [input, output, cache read, cache write, cost, estimated].
+"""
+
+from datetime import datetime, timedelta
+
+from magsag.contracts.run import TaskResult, TaskRows, TaskStatus, Usage
+
+ERROR_CHARS = 100
+CONFLICT_FILES = 3
+
+_CODE = {
+    TaskStatus.PENDING: "p",
+    TaskStatus.RUNNING: "r",
+    TaskStatus.SUCCEEDED: "s",
+    TaskStatus.FAILED: "f",
+    TaskStatus.CONFLICTED: "c",
+    TaskStatus.SKIPPED: "k",
+    TaskStatus.CANCELLED: "x",
+}
+_STATUS = {code: status for status, code in _CODE.items()}
+
+
+def pack(task: TaskResult, epoch: datetime) -> list:
+    error = task.error or ""
+    if len(error) > ERROR_CHARS:
+        error = error[: ERROR_CHARS - 1] + "…"
+    usage = task.usage
+    row = [
+        _CODE[task.status],
+        task.commit or "",
+        task.attempts,
+        _offset(task.started_at, epoch),
+        _offset(task.finished_at, epoch),
+        error,
+        task.conflict_files[:CONFLICT_FILES],
+        [
+            usage.input_tokens,
+            usage.output_tokens,
+            usage.cache_read_tokens,
+            usage.cache_write_tokens,
+            usage.cost_usd,
+            usage.cost_estimated,
+        ]
+        if usage != Usage()
+        else [],
+    ]
+    while row and (row[-1] in ("", None) or row[-1] == []):
+        row.pop()
+    return row
+
+
+def unpack(name: str, row: list, epoch: datetime) -> TaskResult:
+    code, commit, attempts, started, finished, error, conflicts, usage = (
+        row + ["", "", 0, None, None, "", [], []][len(row) :]
+    )
+    return TaskResult(
+        name=name,
+        status=_STATUS[code],
+        commit=commit or None,
+        attempts=attempts,
+        started_at=_time(started, epoch),
+        finished_at=_time(finished, epoch),
+        error=error or None,
+        conflict_files=conflicts,
+        usage=Usage(
+            **dict(
+                zip(
+                    (
+                        "input_tokens",
+                        "output_tokens",
+                        "cache_read_tokens",
+                        "cache_write_tokens",
+                        "cost_usd",
+                        "cost_estimated",
+                    ),
+                    usage,
+                    strict=False,
+                )
+            )
+        ),
+    )
+
+
+def pack_all(tasks: list[TaskResult], epoch: datetime) -> TaskRows:
+    return TaskRows(epoch=epoch, rows={task.name: pack(task, epoch) for task in tasks})
+
+
+def unpack_all(rows: TaskRows | None) -> dict[str, TaskResult]:
+    if rows is None:
+        return {}
+    return {name: unpack(name, row, rows.epoch) for name, row in rows.rows.items()}
+
+
+def _offset(at: datetime | None, epoch: datetime) -> int | None:
+    return None if at is None else round((at - epoch).total_seconds() * 10)
+
+
+def _time(offset: int | None, epoch: datetime) -> datetime | None:
+    return None if offset is None else epoch + timedelta(seconds=offset / 10)

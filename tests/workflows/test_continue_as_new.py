@@ -1,0 +1,146 @@
+"""A run continues as new every few tasks (tiny threshold) and nothing changes for the
+user: every task ends as it would in one execution, each checkpoint is merged once,
+a task running across the hand-over is waited for (or cancelled) by the next
+execution, status reads every task from the memo plus the packed input, and each
+execution's history replays."""
+
+import json
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowFailureError
+
+from magsag.contracts import constants as C
+from magsag.contracts.run import GateDecision, GateStatus, RunStatus, TaskStatus
+from magsag.history.status import execution_input, run_status
+from magsag.workflows.plan import PlanWorkflow
+from tests.support.gitrepo import checkpoints_on, git_out
+from tests.support.poll import eventually
+from tests.support.processes import processes_named, unique_name
+from tests.support.runs import bash_plan, run_input, start_run, worktrees_left
+from tests.workflows.test_replay import replay_and_record
+
+
+def _plan(tmp_path: Path):
+    release = tmp_path / "release"
+    quick = [{"name": f"q{i}", "prompt": f"echo {i} > q{i}.txt"} for i in range(1, 7)]
+    return bash_plan(
+        [
+            # Starts first and runs until released: it spans several hand-overs.
+            {"name": "slow", "priority": 9,
+             "prompt": f"echo s > slow.txt; while [ ! -e {release} ]; do sleep 0.1; done"},
+            *quick,
+            {"name": "flaky", "prompt": '[ "$MAGSAG_ATTEMPT" = 2 ] && echo f > f.txt',
+             "retries": 1},
+            {"name": "left", "prompt": "echo left > README.md"},
+            {"name": "right", "prompt": "sleep 1; echo right > README.md", "critical": False},
+            {"name": "after-right", "prompt": "true", "depends_on": ["right"]},
+            {"name": "gated", "prompt": "echo g > g.txt", "approval": True,
+             "depends_on": ["q6"]},
+            {"name": "last", "prompt": "cat slow.txt f.txt g.txt > last.txt",
+             "depends_on": ["slow", "flaky", "gated"]},
+        ],
+        concurrency=2,
+    ), release  # fmt: skip
+
+
+async def test_a_run_that_continues_as_new_ends_as_one_execution_would(
+    client, worker, repo, tmp_path
+):
+    plan, release = _plan(tmp_path)
+    inp = run_input(plan, repo, tmp_path, worker).model_copy(update={"continue_after": 3})
+    handle = await start_run(client, inp, worker)
+
+    async def gate_waits():
+        result, _ = await run_status(handle)
+        return result.gates["task:gated"].status == GateStatus.WAITING
+
+    await eventually(gate_waits, timeout=60, what="the gate to wait")
+    waiting, _ = await run_status(handle)
+    # Tasks that ended in earlier executions read back from the packed input.
+    assert waiting.tasks["q1"].status == TaskStatus.SUCCEEDED and waiting.tasks["q1"].commit
+    assert waiting.tasks["slow"].status == TaskStatus.RUNNING
+    assert (await execution_input(handle)).handover.execution >= 2
+    await handle.execute_update(PlanWorkflow.approve, GateDecision(by="alice"))
+    release.touch()
+    await handle.result()
+
+    result, closed = await run_status(handle)
+    assert closed and result.status == RunStatus.SUCCEEDED
+    statuses = {name: task.status.value for name, task in result.tasks.items()}
+    assert statuses == {
+        **{task.name: "succeeded" for task in plan.tasks},
+        "right": "conflicted", "after-right": "skipped",
+    }  # fmt: skip
+    assert list(result.tasks) == [task.name for task in plan.tasks]
+    assert result.tasks["flaky"].attempts == 2
+    assert result.tasks["right"].conflict_files == ["README.md"]
+    assert result.gates["task:gated"].by == "alice"
+    # Every checkpoint is on the integration branch exactly once, in the final tip.
+    branch = C.integration_branch(inp.run_id)
+    succeeded = [n for n, s in statuses.items() if s == "succeeded"]
+    assert sorted(checkpoints_on(repo, branch)) == sorted(succeeded)
+    assert result.integration_commit == git_out(repo, "rev-parse", branch)
+    assert worktrees_left(repo) == []
+    finished = json.loads(Path(inp.paths.log_dir, "run.jsonl").read_text().splitlines()[-1])
+    assert finished["event"] == "run_finished" and finished["tasks"] == statuses
+
+    executions = await _executions(client, inp.run_id)
+    assert len(executions) >= 3
+    await replay_and_record(
+        client,
+        inp.run_id,
+        [t.name for t in plan.tasks if t.name != "after-right"],
+        executions=executions,
+        folder_suffix="-continued",
+    )
+
+
+async def test_cancelling_a_continued_run_stops_the_task_an_earlier_execution_started(
+    client, worker, repo, tmp_path
+):
+    name = unique_name()
+    plan = bash_plan(
+        [
+            {"name": "held", "priority": 9,
+             "prompt": f"echo w > w.txt; exec -a {name} sleep 300"},
+            *[{"name": f"q{i}", "prompt": f"echo {i} > q{i}.txt"} for i in range(1, 6)],
+            {"name": "never", "prompt": "true", "depends_on": ["held"]},
+        ],
+        concurrency=2,
+    )  # fmt: skip
+    inp = run_input(plan, repo, tmp_path, worker).model_copy(update={"continue_after": 2})
+    handle = await start_run(client, inp, worker)
+
+    async def quick_ones_done():
+        result, _ = await run_status(handle)
+        done = [result.tasks[f"q{i}"].status == TaskStatus.SUCCEEDED for i in range(1, 6)]
+        return all(done) and processes_named(name)
+
+    await eventually(quick_ones_done, timeout=60, what="the quick tasks")
+    assert "held" in (await execution_input(handle)).handover.running.rows
+    await handle.cancel()
+    with pytest.raises(WorkflowFailureError):
+        await handle.result()
+    await eventually(lambda: processes_named(name) == [], timeout=15, what="the agent to die")
+    result, closed = await run_status(handle)
+    assert closed and result.status == RunStatus.CANCELLED
+    held = result.tasks["held"]
+    assert held.status == TaskStatus.CANCELLED
+    assert held.commit == git_out(repo, "rev-parse", C.task_branch(inp.run_id, "held"))
+    assert "w.txt" in git_out(repo, "ls-tree", "--name-only", held.commit)
+    assert result.tasks["never"].status == TaskStatus.CANCELLED
+    assert worktrees_left(repo) == []
+
+
+async def _executions(client, run_id: str) -> list[str]:
+    """Run ids of the run's executions, first to last, following the hand-overs."""
+    workflow_id = C.plan_workflow_id(run_id)
+    execution = (await client.get_workflow_handle(workflow_id).describe()).run_id
+    run_ids = []
+    while execution:
+        run_ids.append(execution)
+        history = await client.get_workflow_handle(workflow_id, run_id=execution).fetch_history()
+        execution = history.events[0].workflow_execution_started_event_attributes
+        execution = execution.continued_execution_run_id
+    return list(reversed(run_ids))
