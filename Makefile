@@ -31,7 +31,7 @@ bench: setup
 
 # How a run's cost grows with its tasks (history per task, status latency, worker RSS).
 bench-scale: setup
-	$(BIN)/python bench/scale.py
+	$(BIN)/python bench/scale.py --tasks $(or $(TASKS),1000)
 
 lint: setup
 	$(BIN)/ruff check .

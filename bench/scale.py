@@ -2,10 +2,11 @@
 
 N independent no-op tasks (each writes one file) at concurrency C with a standing worker,
 for each N given: wall time, tasks per second, the plan workflow's history (events and
-bytes per task), `magsag status --json` latency, and the worker's peak RSS; then how long
-`magsag plan validate` takes on a 20 MB plan. Run with `make bench-scale`; see
-bench/README.md ("Scale"). A run holds at most 250 tasks today (MAX_TASKS), so the
-defaults stop there: the numbers show how history grows until continue-as-new exists.
+bytes per task, summed over the executions of a run that continued as new), `magsag
+status --json` latency at the end, and the worker's peak RSS; then how long `magsag plan
+validate` takes on a 20 MB plan (10,000 tasks with 2 KB prompts). Run with
+`make bench-scale` (N = 1,000) or `make bench-scale TASKS="1000 10000"`; see
+bench/README.md ("Scale").
 """
 
 from __future__ import annotations
@@ -37,19 +38,29 @@ from run import (  # bench/run.py: the same server, worker and repository helper
 
 from magsag.contracts import constants as C
 
-DEFAULT_TASKS = [50, 100, 250]
-BIG_PLAN_TASKS = 250
-BIG_PLAN_PROMPT = 80_000  # bytes per prompt: 250 x 80 KB = 20 MB
+DEFAULT_TASKS = [1000]
+BIG_PLAN_TASKS = 10_000
+BIG_PLAN_PROMPT = 2_000  # bytes per prompt: 10,000 x 2 KB = 20 MB
 
 
-def history_size(run_id: str) -> tuple[int, int]:
-    """Events and JSON bytes of the run's plan workflow history."""
-    shown = subprocess.run(
-        [TEMPORAL, "workflow", "show", "--address", C.DEFAULT_ADDRESS,
-         "--workflow-id", C.plan_workflow_id(run_id), "--output", "json"],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    return len(json.loads(shown.stdout)["events"]), len(shown.stdout)
+def history_size(run_id: str) -> tuple[int, int, int]:
+    """Events and JSON bytes of the run's plan workflow history, over all its
+    executions, and how many executions there were."""
+    events = size = executions = 0
+    run = []  # the current execution first, then each one it continued
+    while True:
+        shown = subprocess.run(
+            [TEMPORAL, "workflow", "show", "--address", C.DEFAULT_ADDRESS,
+             "--workflow-id", C.plan_workflow_id(run_id), *run, "--output", "json"],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        history = json.loads(shown.stdout)["events"]
+        events, size, executions = events + len(history), size + len(shown.stdout), executions + 1
+        started = history[0].get("workflowExecutionStartedEventAttributes", {})
+        previous = started.get("continuedExecutionRunId")
+        if not previous:
+            return events, size, executions
+        run = ["--run-id", previous]
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -75,13 +86,14 @@ def one_run(root: Path, n: int, concurrency: int, env: dict) -> dict:
     status_s, shown = timed([MAGSAG, "status", result["run_id"], "--json"], 60, env)
     if shown.returncode != 0:
         raise BenchError(f"status failed: {shown.stderr.strip()}")
-    events, size = history_size(result["run_id"])
+    events, size, executions = history_size(result["run_id"])
     return {"tasks": n, "wall_s": wall, "tasks_per_s": n / wall, "status_s": status_s,
-            "events_per_task": events / n, "kb_per_task": size / n / 1024}  # fmt: skip
+            "events_per_task": events / n, "kb_per_task": size / n / 1024,
+            "executions": executions}  # fmt: skip
 
 
 def big_plan_validation(root: Path, env: dict) -> dict:
-    prompt = "Rewrite this module. " * (BIG_PLAN_PROMPT // 21)
+    prompt = "Rewrite this module.\n" + "x" * (BIG_PLAN_PROMPT - 21)
     tasks = [{"name": f"t{i}", "prompt": prompt} for i in range(BIG_PLAN_TASKS)]
     plan = root / "big.yaml"
     plan.write_text(json.dumps({"runners": {"sh": {"command": ["true"]}}, "tasks": tasks}))
@@ -98,11 +110,11 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="magsag-bench-scale-") as tmp:
         rows, rss, big = measure(Path(tmp), args.tasks, args.concurrency)
-    print("tasks  wall s  tasks/s  events/task  KB/task  status s")
+    print("tasks  wall s  tasks/s  executions  events/task  KB/task  status s")
     for r in rows:
         history = f"{r['events_per_task']:11.1f}  {r['kb_per_task']:7.1f}"
-        print(f"{r['tasks']:5d}  {r['wall_s']:6.1f}  {r['tasks_per_s']:7.2f}  {history}  "
-              f"{r['status_s']:8.2f}")  # fmt: skip
+        print(f"{r['tasks']:5d}  {r['wall_s']:6.1f}  {r['tasks_per_s']:7.2f}  "
+              f"{r['executions']:10d}  {history}  {r['status_s']:8.2f}")  # fmt: skip
     print(f"worker peak RSS over the runs: {rss:.0f} MB")
     print(f"plan validate of a {big['bytes'] / 1e6:.1f} MB plan: {big['validate_s']:.2f} s")
     out = Path(__file__).parent / "results" / "scale-latest.json"

@@ -11,7 +11,7 @@ import pytest
 from temporalio.client import WorkflowFailureError
 
 from magsag.contracts import constants as C
-from magsag.contracts.run import GateDecision, GateStatus, RunStatus, TaskStatus
+from magsag.contracts.run import STATUS_MEMO, GateDecision, GateStatus, RunStatus, TaskStatus
 from magsag.history.status import execution_input, run_status
 from magsag.workflows.plan import PlanWorkflow
 from tests.support.gitrepo import checkpoints_on, git_out
@@ -87,6 +87,16 @@ async def test_a_run_that_continues_as_new_ends_as_one_execution_would(
 
     executions = await _executions(client, inp.run_id)
     assert len(executions) >= 3
+    # Each memo upsert carries the tasks that changed, never the whole table.
+    for run_id in executions:
+        history = await client.get_workflow_handle(handle.id, run_id=run_id).fetch_history()
+        upserts = [
+            e.workflow_properties_modified_event_attributes.upserted_memo.fields
+            for e in history.events
+            if e.HasField("workflow_properties_modified_event_attributes")
+        ]
+        assert upserts and all(STATUS_MEMO not in fields for fields in upserts)
+        assert max(len(fields) for fields in upserts) <= len(plan.tasks) // 2
     await replay_and_record(
         client,
         inp.run_id,
