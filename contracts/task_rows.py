@@ -63,32 +63,30 @@ def unpack(name: str, row: list, epoch: datetime) -> TaskResult:
     code, commit, attempts, started, finished, error, conflicts, usage = (
         row + ["", "", 0, None, None, "", [], []][len(row) :]
     )
-    return TaskResult(
-        name=name,
-        status=_STATUS[code],
-        commit=commit or None,
-        attempts=attempts,
-        started_at=_time(started, epoch),
-        finished_at=_time(finished, epoch),
-        error=error or None,
-        conflict_files=conflicts,
-        usage=Usage(
-            **dict(
-                zip(
-                    (
-                        "input_tokens",
-                        "output_tokens",
-                        "cache_read_tokens",
-                        "cache_write_tokens",
-                        "cost_usd",
-                        "cost_estimated",
-                    ),
-                    usage,
-                    strict=False,
-                )
-            )
-        ),
-    )
+    fields = {"name": name, "status": _STATUS[code], "attempts": attempts}
+    if commit:
+        fields["commit"] = commit
+    if started is not None:
+        fields["started_at"] = _time(started, epoch)
+    if finished is not None:
+        fields["finished_at"] = _time(finished, epoch)
+    if error:
+        fields["error"] = error
+    if conflicts:
+        fields["conflict_files"] = conflicts
+    if usage:
+        fields["usage"] = Usage(**dict(zip(_USAGE_FIELDS, usage, strict=False)))
+    return TaskResult(**fields)
+
+
+_USAGE_FIELDS = (
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "cost_usd",
+    "cost_estimated",
+)
 
 
 def pack_all(tasks: list[TaskResult], epoch: datetime) -> TaskRows:
