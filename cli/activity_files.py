@@ -5,11 +5,11 @@ host that holds the repository, which is where the CLI normally runs."""
 import json
 import os
 import time
+from collections.abc import Collection
 from pathlib import Path
 
 from magsag.contracts import run_files
 from magsag.contracts.run import RunResult, TaskStatus
-from magsag.history.task_files import attempts
 from magsag.worker import connection
 
 DEFAULT_STALE_AFTER = 600.0  # seconds without output; MAGSAG_STALE_AFTER overrides
@@ -23,19 +23,28 @@ def run_dir(run_id: str) -> Path:
     return run_files.run_dir(connection.state_dir(), run_id)
 
 
-def current_attempt(run_id: str, task: str) -> int | None:
-    """The attempt a running task is on, from its newest log file."""
-    numbers = attempts(run_dir(run_id), task)
-    return numbers[-1] if numbers else None
+def newest_attempts(run_id: str, tasks: Collection[str]) -> dict[str, int]:
+    """The newest attempt with a log of each of tasks (a set: looked up per file).
+
+    One listing of the run's directory whatever the number of tasks asked about: a big
+    run's holds thousands of files, and each refresh of the live view asks about every
+    running task."""
+    newest: dict[str, int] = {}
+    if not tasks:
+        return newest
+    try:
+        names = os.listdir(run_dir(run_id))
+    except OSError:
+        return newest
+    for name in names:
+        owner = run_files.attempt_of(name)
+        if owner and owner[0] in tasks and owner[1] > newest.get(owner[0], 0):
+            newest[owner[0]] = owner[1]
+    return newest
 
 
-def latest_log(run_id: str, task: str) -> Path | None:
-    attempt = current_attempt(run_id, task)
-    return None if attempt is None else run_files.attempt_log(run_dir(run_id), task, attempt)
-
-
-def last_event(run_id: str, task: str) -> str:
-    """The agent's last event (agent runners) or output line (plain commands)."""
+def last_event(run_id: str, task: str, attempt: int | None) -> str:
+    """The agent's last event (agent runners), else the last output line of attempt."""
     events = run_files.task_events(run_dir(run_id), task)
     line = _last_line(events)
     if line:
@@ -43,26 +52,23 @@ def last_event(run_id: str, task: str) -> str:
             return str(json.loads(line).get("text", ""))[:80]
         except ValueError:
             pass
-    log = latest_log(run_id, task)
-    return (_last_line(log) or "")[:80] if log else ""
-
-
-def quiet_seconds(run_id: str, task: str) -> float | None:
-    """Seconds since the running task's agent last printed anything."""
-    log = latest_log(run_id, task)
-    if log is None:
-        return None
-    return time.time() - log.stat().st_mtime
+    if attempt is None:
+        return ""
+    return (_last_line(run_files.attempt_log(run_dir(run_id), task, attempt)) or "")[:80]
 
 
 def mark_stale(result: RunResult) -> RunResult:
     """Flag running tasks whose agent printed nothing for stale_after() seconds."""
-    limit = stale_after()
+    limit, now = stale_after(), time.time()
+    running = {name for name, task in result.tasks.items() if task.status == TaskStatus.RUNNING}
     for task in result.tasks.values():
-        quiet = (
-            quiet_seconds(result.run_id, task.name) if task.status == TaskStatus.RUNNING else None
-        )
-        task.stale = quiet is not None and quiet > limit
+        task.stale = False
+    for name, attempt in newest_attempts(result.run_id, running).items():
+        log = run_files.attempt_log(run_dir(result.run_id), name, attempt)
+        try:
+            result.tasks[name].stale = now - log.stat().st_mtime > limit
+        except OSError:  # removed since the listing
+            pass
     return result
 
 

@@ -15,7 +15,7 @@ from magsag.cli.progress import report
 from magsag.cli.render import result_json, run_summary, task_line
 from magsag.cli.resumption import resumed_input
 from magsag.cli.runs import existing_run, read_status
-from magsag.cli.runtime import connect_or_exit, worker_if_needed
+from magsag.cli.runtime import connect_or_exit, run_sync, worker_if_needed
 from magsag.contracts import constants as C
 from magsag.contracts.run import GateDecision, RunResult
 from magsag.worker import connection
@@ -24,7 +24,7 @@ from magsag.workflows.plan import PlanWorkflow
 
 def status(run_id: RunIdArg, json_output: JsonOpt = False) -> None:
     """Show a run's state and each task's status, while it runs or after it ended."""
-    result = asyncio.run(_status(run_id))
+    result = run_sync(_status(run_id))
     if json_output:
         print_json(result_json(result))
         return

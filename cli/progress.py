@@ -1,40 +1,51 @@
-"""Following a run from the CLI: a line per task state change, then the result."""
+"""Following a run from the CLI: the live view on a terminal, else a line per change and
+a line of totals now and then; then the result."""
 
 import asyncio
 import contextlib
+import time
+from datetime import UTC, datetime
 
 from temporalio.client import WorkflowHandle
 
 from magsag.cli.console import err_console, info, print_json
 from magsag.cli.live import LiveView
+from magsag.cli.overview import SMALL_RUN, overview
 from magsag.cli.render import gate_line, result_json, run_summary, task_line, waiting_line
 from magsag.cli.runs import read_status
-from magsag.contracts.run import GateStatus, RunResult, RunStatus
+from magsag.contracts.run import GateStatus, RunResult, RunStatus, TaskStatus
 
 POLL_SECONDS = 0.5
+SUMMARY_SECONDS = 60.0
 
 
 async def follow_run(handle: WorkflowHandle, quiet: bool = False) -> RunResult:
     """Wait for the run, printing each task's state as it changes.
 
     The result is awaited directly (a long poll answered the moment the run ends);
-    progress comes from the workflow's memo between polls.
+    progress comes from the workflow's memo between polls, read no more often than
+    every POLL_SECONDS and never more than half the time (a big run's state takes a
+    while to read: the server is not kept busy answering the CLI).
     """
-    shown: dict[str, tuple] = {}
+    changes = Changes()
     live = LiveView() if err_console.is_terminal and not quiet else None
 
     def show(result: RunResult) -> None:
         if live:
             live.update(result)
         elif not quiet:
-            _show_changes(result, shown)
+            for line in changes.lines(result, time.monotonic()):
+                info(line)
 
     with live or contextlib.nullcontext():
         outcome = asyncio.ensure_future(handle.result())
+        pause = POLL_SECONDS
         while not outcome.done():
-            await asyncio.wait([outcome], timeout=POLL_SECONDS)
+            await asyncio.wait([outcome], timeout=pause)
             if not outcome.done():
+                began = time.monotonic()
                 show((await read_status(handle))[0])
+                pause = max(POLL_SECONDS, time.monotonic() - began)
         # Its every task, even those an execution's result leaves packed in its input;
         # and a run cancelled or failed from outside: its last published state.
         result, _ = await read_status(handle)
@@ -42,20 +53,50 @@ async def follow_run(handle: WorkflowHandle, quiet: bool = False) -> RunResult:
     return result
 
 
-def _show_changes(result: RunResult, shown: dict[str, tuple]) -> None:
-    for task in result.tasks.values():
-        key = (task.status, task.attempts, task.commit, task.stale)
-        if shown.get(task.name) != key:
-            shown[task.name] = key
-            info(task_line(task))
-    for gate in result.gates.values():
-        if shown.get(gate.id) != (gate.status,) and gate.status != GateStatus.NOT_REACHED:
-            shown[gate.id] = (gate.status,)
-            info(gate_line(result.run_id, gate))
-    if shown.get("waiting_on") != (result.waiting_on,):
-        shown["waiting_on"] = (result.waiting_on,)
-        if result.waiting_on:
-            info(waiting_line(result.waiting_on))
+class Changes:
+    """The plain lines of a run followed without a terminal: a line per change of a task,
+    a gate or what the run waits for, and every SUMMARY_SECONDS a line of totals with
+    rate and ETA.
+
+    A big run (over SMALL_RUN tasks) starts with its totals instead of a line per task:
+    a task shows when it runs or changes, so 10,000 pending tasks print nothing."""
+
+    def __init__(self) -> None:
+        self.shown: dict[str, tuple] = {}
+        self.summary_at: float | None = None
+
+    def lines(self, result: RunResult, now: float) -> list[str]:
+        small, lines = len(result.tasks) <= SMALL_RUN, []
+        for task in result.tasks.values():
+            key = (task.status, task.attempts, task.commit, task.stale)
+            before = self.shown.get(task.name)
+            if before != key:
+                self.shown[task.name] = key
+                if before or small or task.status == TaskStatus.RUNNING:
+                    lines.append(task_line(task))
+        for gate in result.gates.values():
+            if self.shown.get(gate.id) != (gate.status,) and gate.status != GateStatus.NOT_REACHED:
+                self.shown[gate.id] = (gate.status,)
+                lines.append(gate_line(result.run_id, gate))
+        if self.shown.get("waiting_on") != (result.waiting_on,):
+            self.shown["waiting_on"] = (result.waiting_on,)
+            if result.waiting_on:
+                lines.append(waiting_line(result.waiting_on))
+        if self.summary_at is None and small:
+            self.summary_at = now
+        if self.summary_at is None or now - self.summary_at >= SUMMARY_SECONDS:
+            self.summary_at = now
+            lines.append(progress_line(result))
+        return lines
+
+
+def progress_line(result: RunResult) -> str:
+    """Totals on one line: "run X running: 120/10000 tasks done (...), 2.5 tasks/s, ETA 1h05m"."""
+    view = overview(result, datetime.now(UTC))
+    return (
+        f"run {result.run_id} {result.status.value}: {view.done}/{view.total} tasks done "
+        f"({view.tally()}), {view.pace()}"
+    )
 
 
 def report(result: RunResult, json_output: bool) -> int:

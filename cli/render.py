@@ -1,5 +1,6 @@
 """How runs and plans read in a terminal."""
 
+from magsag.cli.overview import Overview
 from magsag.contracts.durations import format_duration
 from magsag.contracts.plan import Plan
 from magsag.contracts.run import Gate, GateStatus, RunResult, TaskResult, TaskStatus, Usage
@@ -30,6 +31,20 @@ def task_line(task: TaskResult) -> str:
     if task.error:
         parts.append(f"— {task.error}")
     return "  ".join(parts)
+
+
+def failure_lines(view: Overview, run_id: str) -> list[str]:
+    """The latest failures a line each (the first of a task's error), then how many more."""
+    lines = [_one_line(task_line(task)) for task in view.failures]
+    if more := view.more_failures():
+        lines.append(f"… and {more} more failed: `magsag status {run_id} --json` lists them all")
+    return lines
+
+
+def _one_line(text: str) -> str:
+    """The first line of text, with a mark when there is more."""
+    first, _, rest = text.partition("\n")
+    return first + (" …" if rest.strip() else "")
 
 
 def run_summary(result: RunResult) -> list[str]:

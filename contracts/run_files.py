@@ -31,14 +31,20 @@ def attempt_logs_pattern(task: str) -> str:
     return f"{task}{_ATTEMPT}*{_LOG}"
 
 
-def attempt_number(file_name: str, task: str) -> int | None:
-    """The attempt whose log this is, or None for another file (or another task's:
-    task `a` must not claim `a.attempt-1.attempt-2.log`)."""
-    prefix = f"{task}{_ATTEMPT}"
-    if not (file_name.startswith(prefix) and file_name.endswith(_LOG)):
+def attempt_of(file_name: str) -> tuple[str, int] | None:
+    """The task and attempt whose log this is, or None for another file. A task's name
+    may contain ".attempt-" itself: the number follows the last one, so task `a` never
+    claims `a.attempt-1.attempt-2.log` (task `a.attempt-1`'s)."""
+    if not file_name.endswith(_LOG):
         return None
-    number = file_name[len(prefix) : -len(_LOG)]
-    return int(number) if number.isdigit() else None
+    task, found, number = file_name[: -len(_LOG)].rpartition(_ATTEMPT)
+    return (task, int(number)) if found and task and number.isdecimal() else None
+
+
+def attempt_number(file_name: str, task: str) -> int | None:
+    """The attempt whose log this is when it is task's, else None."""
+    owner = attempt_of(file_name)
+    return owner[1] if owner and owner[0] == task else None
 
 
 def task_events(log_dir: str | Path, task: str) -> Path:

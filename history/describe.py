@@ -1,12 +1,14 @@
 """Build the `runs describe` view of a run from its plan's and its tasks' histories.
 
-fetch_records() reads what Temporal keeps of a run; build_run_view() turns those
-records into a RunView with no server (records of a recorded history work as well):
-attempts with their outcome and error, retry and rate-limit waits, WIP saves, merges,
-each task's timeline and the measured critical path.
+describe_run() reads what Temporal keeps of a run (fetch_records()) and turns those
+records into a RunView with build_run_view(), which needs no server (records of a
+recorded history work as well): attempts with their outcome and error, retry and
+rate-limit waits, WIP saves, merges, each task's timeline and the measured critical path.
+A big run's histories are read once each, and building is linear in their events.
 """
 
 import asyncio
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -64,21 +66,57 @@ class RunRecords:
     pending: dict[str, list] = field(default_factory=dict)  # activities of open tasks
 
 
+async def describe_run(
+    client: Client,
+    handle: WorkflowHandle,
+    result: RunResult,
+    closed: bool,
+    tasks: Collection[str] | None = None,
+) -> RunView:
+    """The run's view. result and closed are the run's state as the caller read it
+    (history.status). tasks: the tasks to read the histories of (their attempts, waits
+    and WIP), with the critical path's; None: every task's.
+
+    The path is found from the plan workflow's history alone, so a view of a few tasks
+    of a big run reads those, the path's and no others."""
+    records = await fetch_records(client, handle, result, closed, tasks)
+    view = await build_run_view(records, client.data_converter)
+    if tasks is None:
+        return view
+    path = set(view.critical_path.tasks) - set(tasks)
+    if not path:
+        return view
+    await read_task_histories(client, records, path)
+    return await build_run_view(records, client.data_converter)
+
+
 async def fetch_records(
-    client: Client, handle: WorkflowHandle, result: RunResult, closed: bool
+    client: Client,
+    handle: WorkflowHandle,
+    result: RunResult,
+    closed: bool,
+    tasks: Collection[str] | None = None,
 ) -> RunRecords:
-    """The run's histories: the plan workflow's and each started task workflow's.
-    result and closed are the run's state as the caller read it (history.status)."""
+    """The run's histories: the plan workflow's and those of tasks (None: every task)
+    whose workflow started."""
     description = await handle.describe()
     plan_history = await read_executions(client, handle.id)
     run_input = await decode(client.data_converter, plan_history.first.input.payloads, RunInput)
     end = (description.close_time if closed else None) or datetime.now(UTC)
     records = RunRecords(run_input, result, plan_history, end, description.status)
+    names = [t.name for t in run_input.plan.tasks] if tasks is None else tasks
+    await read_task_histories(client, records, names)
+    return records
+
+
+async def read_task_histories(client: Client, records: RunRecords, names: Iterable[str]) -> None:
+    """Add to records the histories of these tasks whose workflow started."""
+    run_id = records.run_input.run_id
+    children = {s.opened.workflow_id for s in records.plan.spans if s.kind == "child"}
     limit = asyncio.Semaphore(HISTORY_FETCHES)
-    children = {s.opened.workflow_id for s in plan_history.spans if s.kind == "child"}
 
     async def read_task(name: str) -> None:
-        workflow_id = C.task_workflow_id(run_input.run_id, name)
+        workflow_id = C.task_workflow_id(run_id, name)
         if workflow_id not in children:
             return
         async with limit:
@@ -88,8 +126,7 @@ async def fetch_records(
                 described = (await task_handle.describe()).raw_description
                 records.pending[name] = list(described.pending_activities)
 
-    await asyncio.gather(*(read_task(t.name) for t in run_input.plan.tasks))
-    return records
+    await asyncio.gather(*(read_task(name) for name in names))
 
 
 async def build_run_view(records: RunRecords, converter: DataConverter) -> RunView:
@@ -113,10 +150,15 @@ class _Builder:
         children = {
             s.opened.workflow_id.rsplit("/", 1)[-1]: s for s in self.plan.spans if s.kind == "child"
         }
+        # Each task's batch, looked up once: a scan per task is quadratic in a big run.
+        merged_in: dict[str, IntegrationView] = {}
+        for batch in integrations:
+            for name in batch.tasks:
+                merged_in.setdefault(name, batch)
         tasks: dict[str, TaskView] = {}
         for plan_task in self.input.plan.tasks:
             view = await self._task(plan_task, children.get(plan_task.name))
-            view.integration = next((i for i in integrations if plan_task.name in i.tasks), None)
+            view.integration = merged_in.get(plan_task.name)
             view.done_at = _done_at(view)
             tasks[plan_task.name] = view
         for view in tasks.values():

@@ -228,6 +228,26 @@ def test_describe_tells_attempts_waits_wip_conflicts_and_the_path(tmp_path, repo
         assert expected in text.stdout, expected
     _exits_2_with(["runs", "describe", "no-such-run"], "unknown run id no-such-run", cli_env)
 
+    # One task's timeline, and its step of the critical path; no other task's, no plan.
+    flaky = magsag("runs", "describe", run_id, "--task", "flaky", env=cli_env)
+    assert flaky.returncode == 0, flaky.stderr
+    for expected in (
+        "attempt 1 failed after",
+        "backoff before the next attempt, 1.00s",
+        "merged into the integration branch",
+        "on the critical path: flaky",
+    ):
+        assert expected in flaky.stdout, expected
+    assert "merge conflict" not in flaky.stdout and "plan:" not in flaky.stdout.splitlines()
+    two = magsag_json("runs", "describe", run_id, "--task", "right", "--task", "flaky", env=cli_env)
+    assert list(two["tasks"]) == ["right", "flaky"] and two["tasks"]["flaky"] == tasks["flaky"]
+    assert two["critical_path"] == path  # read from the path's tasks' histories all the same
+    _exits_2_with(
+        ["runs", "describe", run_id, "--task", "flaky", "--task", "nope"],
+        f"run {run_id} has no task nope",
+        cli_env,
+    )
+
 
 def test_logs_print_an_attempts_output_or_its_events(tmp_path, repo, cli_env):
     plan = _plan(
