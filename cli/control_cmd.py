@@ -3,6 +3,7 @@ gates' `approve` and `reject`."""
 
 import asyncio
 import getpass
+from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
@@ -11,7 +12,8 @@ from temporalio.client import WorkflowUpdateFailedError
 from magsag.cli.console import fail, info, print_json
 from magsag.cli.launch import INTERRUPTED, follow_hosting, start_and_follow
 from magsag.cli.options import ByOpt, GateTaskOpt, JsonOpt, PhaseOpt, RunIdArg
-from magsag.cli.progress import report
+from magsag.cli.overview import SMALL_RUN, overview
+from magsag.cli.progress import progress_line, report
 from magsag.cli.render import result_json, run_summary, task_line
 from magsag.cli.resumption import resumed_input
 from magsag.cli.runs import existing_run, read_status
@@ -28,10 +30,24 @@ def status(run_id: RunIdArg, json_output: JsonOpt = False) -> None:
     if json_output:
         print_json(result_json(result))
         return
-    for task in result.tasks.values():
-        info(task_line(task))
+    for line in task_lines(result):
+        info(line)
     for line in run_summary(result):
         print(line)
+
+
+def task_lines(result: RunResult) -> list[str]:
+    """A line per task; of a big run, the running and latest failed ones and totals
+    (`--json` has every task)."""
+    if len(result.tasks) <= SMALL_RUN:
+        return [task_line(task) for task in result.tasks.values()]
+    view = overview(result, datetime.now(UTC))
+    lines = [task_line(task) for task in view.running + view.failures]
+    if view.more_failures():
+        lines.append(f"… and {view.more_failures()} more failed")
+    lines.append(progress_line(result))
+    lines.append(f"every task: magsag status {result.run_id} --json")
+    return lines
 
 
 async def _status(run_id: str) -> RunResult:

@@ -3,11 +3,13 @@ running tasks and the latest failures, never a line per task. Built from a made-
 with no server, so the size costs nothing to test."""
 
 import io
+import re
 import time
 from datetime import UTC, datetime, timedelta
 
 from rich.console import Console
 
+from magsag.cli.control_cmd import task_lines
 from magsag.cli.live import render
 from magsag.cli.overview import FAILURES_SHOWN
 from magsag.cli.progress import SUMMARY_SECONDS, Changes
@@ -15,6 +17,9 @@ from magsag.contracts import run_files
 from magsag.contracts.run import RunResult, RunStatus, TaskResult, TaskStatus
 
 RUNNING, FAILED = 32, 40
+# 2 tasks/s and 33 minutes to go, give or take the time a loaded machine takes to build
+# the state before the view reads the clock.
+PACE = r"(2\.0|1\.9) tasks/s, ETA 3[34]m"
 
 
 def _big_state(now: datetime) -> RunResult:
@@ -79,7 +84,7 @@ def test_the_live_view_of_10000_tasks_shows_totals_rate_running_and_failures(tmp
     assert "6040/10000 tasks done" in header
     assert tally == "6000 succeeded, 32 running, 3928 pending, 40 failed"
     # The last 100 tasks merged one every 0.5 s: 2 tasks/s, 3,960 to go in about 33 min.
-    assert "60%" in bar and "2.0 tasks/s" in bar and "ETA 33m" in bar
+    assert "60%" in bar and re.search(PACE, bar)
     rows = [line for line in screen if "▶ running" in line]
     assert len(rows) == RUNNING
     [row] = [line for line in rows if busy in line]
@@ -118,7 +123,7 @@ def test_without_a_terminal_a_big_run_prints_its_changes_and_totals_now_and_then
     # The running tasks and a line of totals; nothing for 9,968 tasks that did not change.
     assert len(first) == RUNNING + 1
     assert first[-1].startswith("run big running: 6040/10000 tasks done (6000 succeeded")
-    assert "2.0 tasks/s, ETA 33m" in first[-1]
+    assert re.search(PACE, first[-1])
     assert changes.lines(result, 1.0) == []
 
     result.tasks["migrate-06040"] = result.tasks["migrate-06040"].model_copy(
@@ -132,3 +137,13 @@ def test_without_a_terminal_a_big_run_prints_its_changes_and_totals_now_and_then
     result.status, result.finished_at = RunStatus.SUCCEEDED, now
     ended = Changes().lines(result, 0.0)[-1]
     assert ended.endswith("), 1.7 tasks/s")  # the whole run's pace: 6,041 tasks in an hour
+
+
+def test_status_of_a_big_run_names_the_running_and_failed_tasks_not_every_task():
+    result = _big_state(datetime.now(UTC))
+    lines = task_lines(result)
+    assert len(lines) == RUNNING + FAILURES_SHOWN + 3
+    assert sum("running" in line for line in lines) >= RUNNING
+    assert f"… and {FAILED - FAILURES_SHOWN} more failed" in lines
+    assert "6040/10000 tasks done" in lines[-2]
+    assert lines[-1] == "every task: magsag status big --json"

@@ -13,7 +13,7 @@ from temporalio.api.common.v1 import Payloads
 from temporalio.api.failure.v1 import ApplicationFailureInfo, Failure
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import WorkflowExecutionStatus
-from temporalio.contrib.pydantic import pydantic_data_converter
+from magsag.contracts.wire import data_converter
 
 from magsag.contracts import constants as C
 from magsag.contracts.activities import (
@@ -237,4 +237,4 @@ def _task_history(name: str, began: datetime, finished: datetime, fails: bool) -
 
 
 def _payloads(value) -> Payloads:
-    return Payloads(payloads=pydantic_data_converter.payload_converter.to_payloads([value]))
+    return Payloads(payloads=data_converter.payload_converter.to_payloads([value]))
