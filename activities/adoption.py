@@ -6,9 +6,11 @@ activity, which follows the task workflow to its end and returns its TaskResult,
 one the plan workflow would have got as the child's result.
 """
 
+import asyncio
+
 from temporalio import activity
 from temporalio.client import WorkflowFailureError
-from temporalio.exceptions import ApplicationError, CancelledError
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory, CancelledError
 
 from magsag.activities.keepalive import heartbeating
 from magsag.contracts.activities import AwaitTaskInput
@@ -24,6 +26,14 @@ async def await_task(inp: AwaitTaskInput) -> TaskResult:
         return await handle.result()
     except WorkflowFailureError as err:
         return _ended_unsuccessfully(inp.task, err.cause)
+    except asyncio.CancelledError:
+        details = activity.cancellation_details()
+        if details is not None and details.not_found:
+            # The execution that waited continued as new again; the next one waits.
+            raise ApplicationError(
+                "the run continued as new", category=ApplicationErrorCategory.BENIGN
+            ) from None
+        raise
 
 
 def _ended_unsuccessfully(task: str, cause: BaseException | None) -> TaskResult:
