@@ -17,8 +17,17 @@ $(STAMP): pyproject.toml
 demo: setup
 	$(BIN)/magsag demo
 
+# Tests mostly wait on servers, agents and subprocesses, so TEST_PROCESSES pytest-xdist
+# workers (each with its own Temporal dev server) share the cores: on 2 cores 3 is as fast
+# as 4, the rest being CPU (mostly CLI start-ups). Tests go out one at a time, longest
+# first (tests/conftest.py). Tests marked `serial` measure time and run alone afterwards.
+# Both passes run; either failing fails the target.
+TEST_PROCESSES ?= 3
+
 test: setup
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_PROCESSES) --dist load --maxschedchunk 1 -m 'not serial'; \
+	parallel=$$?; $(BIN)/python -m pytest -m serial; serial=$$?; \
+	[ $$parallel -eq 0 ] && [ $$serial -eq 0 ]
 
 # The Web UI seen by a browser: headless Chromium (Debian's chromium package) opens a
 # finished run. Not part of `make test`: it needs the browser, which is installed apart.

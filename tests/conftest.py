@@ -1,4 +1,5 @@
-"""Shared fixtures: one real Temporal dev server per session, a fresh queue per test."""
+"""Shared fixtures: one real Temporal dev server per session (so one per xdist worker),
+a fresh queue per test; and the order tests are handed to xdist workers in."""
 
 import uuid
 from collections.abc import AsyncIterator
@@ -17,6 +18,16 @@ from tests.support.cli import isolated_env
 from tests.support.gitrepo import make_repo
 from tests.support.processes import Processes
 from tests.support.runs import Queues
+
+# Tests that run magsag processes take longest (crash tests wait out heartbeat timeouts):
+# handed out first, they end beside the short in-process tests instead of after them.
+LONGEST_FIRST = ("crash", "cli")
+
+
+def pytest_collection_modifyitems(config, items):
+    if hasattr(config, "workerinput"):  # an xdist worker; every worker sorts alike
+        rank = {folder: i for i, folder in enumerate(LONGEST_FIRST)}
+        items.sort(key=lambda item: rank.get(item.path.parent.name, len(rank)))
 
 
 def _key(name: str, kind: str) -> SearchAttributeKey:

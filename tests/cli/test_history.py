@@ -286,6 +286,7 @@ tasks:
     _exits_2_with(["logs", "no-such-run", "flaky"], "unknown run id no-such-run", cli_env)
 
 
+@pytest.mark.serial  # `runs describe` must answer within the agent's 3.2 s
 def test_logs_follow_a_detached_run_that_a_worker_finishes(tmp_path, repo, cli_env):
     plan = _plan(
         tmp_path,

@@ -4,6 +4,8 @@ import os
 import pty
 import subprocess
 
+import pytest
+
 from tests.support.cli import MAGSAG, magsag, magsag_json
 from tests.support.poll import wait_for
 
@@ -51,6 +53,7 @@ def test_without_a_terminal_run_prints_plain_lines(tmp_path, repo, cli_env):
     assert sum("talker" in line and "succeeded" in line for line in done.stderr.splitlines()) == 1
 
 
+@pytest.mark.serial  # `status` must see the flag within the 2.5 s the agent stays silent
 def test_an_agent_silent_for_too_long_is_flagged_stale_not_killed(tmp_path, repo, cli_env):
     plan = tmp_path / "plan.yaml"
     plan.write_text(PLAN)

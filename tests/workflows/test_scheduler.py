@@ -196,6 +196,7 @@ def test_the_scheduler_starts_what_the_plain_rules_start_in_the_same_order(seed)
         old.finish(name, outcome)
 
 
+@pytest.mark.serial  # a time bound on pure computation: tests beside it would eat into it
 def test_two_thousand_tasks_are_scheduled_one_event_at_a_time_in_well_under_a_second():
     tasks = [t(f"t{i}", *([f"t{i - 1}"] if i % 10 else [])) for i in range(2000)]
     one = bash_plan(tasks[:1])  # runners and defaults; the DAG itself built directly
