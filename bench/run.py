@@ -26,6 +26,10 @@ from pathlib import Path
 
 from magsag.contracts import constants as C
 
+# The server the bench uses: TEMPORAL_ADDRESS, as magsag itself reads it, else the
+# default, where `magsag server` is started when nothing answers.
+ADDRESS = os.environ.get("TEMPORAL_ADDRESS", C.DEFAULT_ADDRESS)
+
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
 MAGSAG = str(BIN / "magsag")
@@ -100,7 +104,7 @@ def timed(argv: list[str], timeout: float, env: dict | None = None):
         stderr = err.stderr.decode(errors="replace") if err.stderr else ""
         started = re.search(r"run (\S+) started", stderr)
         if started:  # do not leave it open on the server
-            terminate = [TEMPORAL, "workflow", "terminate", "--address", C.DEFAULT_ADDRESS]
+            terminate = [TEMPORAL, "workflow", "terminate", "--address", ADDRESS]
             workflow_id = C.plan_workflow_id(started[1])
             subprocess.run([*terminate, "--workflow-id", workflow_id], capture_output=True)
         tail = stderr.strip()[-2000:]
@@ -157,7 +161,7 @@ def _span(item: dict) -> float:
 
 
 def reachable() -> bool:
-    host, _, port = C.DEFAULT_ADDRESS.rpartition(":")
+    host, _, port = ADDRESS.rpartition(":")
     try:
         with socket.create_connection((host, int(port)), timeout=0.5):
             return True
@@ -167,7 +171,7 @@ def reachable() -> bool:
 
 def server_ready() -> bool:
     """The port answers and so does the namespace (the server registers it after binding)."""
-    argv = [TEMPORAL, "operator", "namespace", "describe", "--address", C.DEFAULT_ADDRESS]
+    argv = [TEMPORAL, "operator", "namespace", "describe", "--address", ADDRESS]
     return (
         reachable()
         and subprocess.run([*argv, C.DEFAULT_NAMESPACE], capture_output=True).returncode == 0
@@ -189,7 +193,7 @@ def polling(env: dict) -> bool:
     queues = {env["MAGSAG_TASK_QUEUE"]: "workflow", C.host_queue(env["MAGSAG_HOST"]): "activity"}
     for queue, kind in queues.items():
         out = subprocess.run(
-            [TEMPORAL, "task-queue", "describe", "--address", C.DEFAULT_ADDRESS,
+            [TEMPORAL, "task-queue", "describe", "--address", ADDRESS,
              "--task-queue", queue, "--task-queue-type", kind, "-o", "json"],
             capture_output=True, text=True,
         )  # fmt: skip
@@ -232,7 +236,7 @@ def bench(args: argparse.Namespace, root: Path) -> list[dict]:
     procs = []
     try:
         if not reachable():
-            print(f"no Temporal server on {C.DEFAULT_ADDRESS}: starting one", file=sys.stderr)
+            print(f"no Temporal server on {ADDRESS}: starting one", file=sys.stderr)
             procs.append(start([MAGSAG, "server"], envs["inprocess"], root / "server.log"))
             wait_for(server_ready, "magsag server", procs[-1])
         procs.append(start([MAGSAG, "worker"], envs["standing"], root / "worker.log"))

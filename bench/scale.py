@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from run import (  # bench/run.py: the same server, worker and repository helpers
+    ADDRESS,
     MAGSAG,
     TEMPORAL,
     BenchError,
@@ -50,7 +51,7 @@ def history_size(run_id: str) -> tuple[int, int, int]:
     run = []  # the current execution first, then each one it continued
     while True:
         shown = subprocess.run(
-            [TEMPORAL, "workflow", "show", "--address", C.DEFAULT_ADDRESS,
+            [TEMPORAL, "workflow", "show", "--address", ADDRESS,
              "--workflow-id", C.plan_workflow_id(run_id), *run, "--output", "json"],
             capture_output=True, text=True, check=True,
         )  # fmt: skip
@@ -128,7 +129,7 @@ def measure(root: Path, task_counts: list[int], concurrency: int):
     procs = []
     try:
         if not reachable():
-            print(f"no Temporal server on {C.DEFAULT_ADDRESS}: starting one", file=sys.stderr)
+            print(f"no Temporal server on {ADDRESS}: starting one", file=sys.stderr)
             procs.append(start([MAGSAG, "server"], env, root / "server.log"))
             wait_for(server_ready, "magsag server", procs[-1])
         worker = start([MAGSAG, "worker"], env, root / "worker.log")
