@@ -236,6 +236,10 @@ async def _commit_on_branch(
     return commit
 
 
+async def _changed_files(commit: str | None, input: CloseWorktreeInput) -> list[str]:
+    return await changed_files(commit, input.repo, since=input.base_commit) if commit else []
+
+
 async def _already_closed(input: CloseWorktreeInput) -> CloseWorktreeOutput:
     """A retry after the removal: recognise our commit at the branch tip by its trailers."""
     tip = await resolve_commit(f"refs/heads/{input.branch}", input.repo)
@@ -266,15 +270,16 @@ async def close_worktree(input: CloseWorktreeInput) -> CloseWorktreeOutput:
             # A removal killed half-way left files deleted: committing now would save
             # the deletions. The work is on the branch already, so finish the removal.
             commit = interrupted.commit
-            await _worktree_admin(repo, "remove", "--force", input.path)
+            removal = _worktree_admin(repo, "remove", "--force", input.path)
         else:
             also_keep = [] if mine.branch == ref else await agent_git.back_on_branch(input)
             commit = await _commit_all(input, also_keep)
             _write_marker(marker, commit)
             # No --force: git itself refuses to remove a worktree with uncommitted changes
             # (ignored files go with it, which is what they are for). Submodules aside.
-            await submodules.remove_worktree(repo, input.path, _worktree_admin)
-        files = await changed_files(commit, repo, since=input.base_commit) if commit else []
+            removal = submodules.remove_worktree(repo, input.path, _worktree_admin)
+        # What the commit changed is read while the removal waits for the worktree lock.
+        _, files = await asyncio.gather(removal, _changed_files(commit, input))
     except GitError as err:
         raise to_application_error(err) from err
     marker.unlink(missing_ok=True)
