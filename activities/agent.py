@@ -78,7 +78,11 @@ async def run_agent(inp: AgentInput) -> AgentOutput:
             repo=inp.repo, path=inp.worktree, branch=inp.branch, base_commit=inp.base_commit
         )
     )
-    tip = await resolve_commit(f"refs/heads/{inp.branch}", inp.repo)
+    tip = (
+        created.base_commit
+        if created.new_branch
+        else await resolve_commit(f"refs/heads/{inp.branch}", inp.repo)
+    )
     if await _checkpoint_exists(inp, tip):
         # An earlier attempt committed its work, then its worker died before reporting.
         activity.logger.info("checkpoint of %s already made; not running the agent again", inp.task)

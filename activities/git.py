@@ -52,7 +52,9 @@ class GitError(Exception):
         super().__init__(f"{' '.join(self.command)} failed ({returncode}): {self.stderr}")
 
 
-def _environment(extra: Mapping[str, str] | None) -> dict[str, str]:
+def environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment every git call gets: the caller's, minus what would point git at
+    another repository, with parseable output."""
     env = {k: v for k, v in os.environ.items() if k not in _LOCATING_VARS}
     env.update(LC_ALL="C", GIT_TERMINAL_PROMPT="0")
     if extra:
@@ -90,7 +92,7 @@ async def _run(
         "git",
         *args,
         cwd=str(cwd),
-        env=_environment(env),
+        env=environment(env),
         stdin=asyncio.subprocess.PIPE if input is not None else asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
@@ -105,6 +107,26 @@ async def _run(
         stderr=err.decode("utf-8", "replace"),
         returncode=proc.returncode or 0,
     )
+
+
+async def commit_tree(tree: str, parents: list[str], message: str, cwd: str | Path) -> str:
+    """A commit of `tree` with `parents` (git commit-tree: no hooks, no ref moves).
+
+    It is made with the configured identity, else with magsag's fallback. Asking git
+    for the identity first would cost a call per commit: the first try runs with
+    user.useConfigOnly, which makes git refuse rather than guess when none is configured
+    (a variable such as GIT_AUTHOR_NAME counts as configured, as it always did)."""
+    args = ["commit-tree", tree, *(arg for parent in parents for arg in ("-p", parent)), "-F", "-"]
+    made = await git("-c", "user.useConfigOnly=true", *args, cwd=cwd, input=message, check=False)
+    if made.returncode != 0 and _NO_IDENTITY in made.stderr:
+        made = await git(*await identity_args(cwd), *args, cwd=cwd, input=message, check=False)
+    if made.returncode != 0:
+        raise GitError(tuple(args), made.stderr, made.returncode)
+    return made.stdout.strip()
+
+
+# How git refuses a commit under user.useConfigOnly when no name or email is configured.
+_NO_IDENTITY = "auto-detection is disabled"
 
 
 async def identity_args(cwd: str | Path) -> list[str]:
@@ -172,6 +194,16 @@ async def is_ancestor(ancestor: str, commit: str, cwd: str | Path) -> bool:
     if found.returncode not in (0, 1):
         raise GitError(args, found.stderr, found.returncode)
     return found.returncode == 0
+
+
+async def merge_base(a: str, b: str, cwd: str | Path) -> str | None:
+    """The best common ancestor of two commits, None when they have none. It is `a`
+    exactly when `a` is an ancestor of `b` (or `b` itself), and `b` when `b` is one of `a`."""
+    args = ("merge-base", a, b)
+    found = await git(*args, cwd=cwd, check=False)
+    if found.returncode not in (0, 1):
+        raise GitError(args, found.stderr, found.returncode)
+    return found.stdout.strip() or None
 
 
 def refusal(message: str) -> ApplicationError:

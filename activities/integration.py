@@ -14,9 +14,9 @@ from magsag.activities.checkouts import holder_of
 from magsag.activities.git import (
     GitError,
     check_branch_name,
+    commit_tree,
     git,
-    identity_args,
-    is_ancestor,
+    merge_base,
     resolve_commit,
     to_application_error,
     trailer_block,
@@ -94,20 +94,17 @@ async def _merge_one(
     repo: str, ref: str, tip: str, commit: str, run_id: str, task: str
 ) -> tuple[str, list[str]]:
     """Merge `commit` into `ref` (at `tip`); the new tip and the conflicted paths."""
-    if await is_ancestor(commit, tip, repo):
+    base = await merge_base(tip, commit, repo)
+    if base == commit:
         return tip, []  # already integrated, e.g. by an earlier attempt
-    if await is_ancestor(tip, commit, repo):
+    if base == tip:
         await _move(ref, commit, tip, f"magsag: fast-forward {task}", repo)
         return commit, []
     tree, conflicts = await _merge_tree(tip, commit, repo)
     if conflicts:
         return tip, conflicts
     message = f"magsag: integrate {task}\n\n{trailer_block(run_id, task)}"
-    ident = await identity_args(repo)
-    made = await git(
-        *ident, "commit-tree", tree, "-p", tip, "-p", commit, "-F", "-", cwd=repo, input=message
-    )
-    new = made.stdout.strip()
+    new = await commit_tree(tree, [tip, commit], message, repo)
     await _move(ref, new, tip, f"magsag: integrate {task}", repo)
     return new, []
 

@@ -25,7 +25,7 @@ _IN_PROCESS: dict[str, asyncio.Lock] = {}
 _COMMON_DIRS: dict[str, Path] = {}
 
 
-async def _common_dir(repo: str) -> Path:
+async def common_dir(repo: str) -> Path:
     """The repository's common git dir (the main .git even when repo is a worktree)."""
     key = os.path.realpath(repo)
     if key not in _COMMON_DIRS:
@@ -39,7 +39,7 @@ async def _common_dir(repo: str) -> Path:
 async def worktree_admin_lock(repo: str) -> AsyncIterator[int]:
     """Hold the repository's worktree lock; yields the descriptor to pass to git."""
     async with _IN_PROCESS.setdefault(os.path.realpath(repo), asyncio.Lock()):
-        fd = os.open(await _common_dir(repo) / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(await common_dir(repo) / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             while True:  # polled, not blocking in a thread: cancellable at any moment
                 try:

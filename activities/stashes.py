@@ -17,7 +17,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from magsag.activities.git import GitError, git, identity_args, refusal
+from magsag.activities.git import GitError, commit_tree, git, refusal
 
 
 @dataclass(frozen=True)
@@ -74,9 +74,8 @@ async def fold(
     folded = Folded(tree, entries=entries)
     if not entries:
         return folded
-    ident = await identity_args(cwd)
     for entry in entries:
-        merged = await _merge(cwd, ident, head, folded.tree, entry)
+        merged = await _merge(cwd, head, folded.tree, entry)
         if merged is not None:
             folded.tree = merged
             continue
@@ -96,10 +95,10 @@ async def _agent_commits(cwd: str, base: str | None, head: str) -> frozenset[str
     return frozenset(listed.stdout.split())
 
 
-async def _merge(cwd: str, ident: list[str], head: str, tree: str, entry: Entry) -> str | None:
+async def _merge(cwd: str, head: str, tree: str, entry: Entry) -> str | None:
     """`tree` (on top of `head`) with the entry's changes; None on a conflict."""
-    stashed = await _commit(cwd, ident, await _stashed_tree(cwd, entry), entry.parents[0])
-    ours = await _commit(cwd, ident, tree, head)
+    stashed = await _commit(cwd, await _stashed_tree(cwd, entry), entry.parents[0])
+    ours = await _commit(cwd, tree, head)
     return await _merge_tree(cwd, ours, stashed)
 
 
@@ -114,10 +113,9 @@ async def _stashed_tree(cwd: str, entry: Entry) -> str:
         return (await git("write-tree", cwd=cwd, env=index)).stdout.strip()
 
 
-async def _commit(cwd: str, ident: list[str], tree: str, parent: str) -> str:
+async def _commit(cwd: str, tree: str, parent: str) -> str:
     """A throwaway commit, only for merge-tree to find the merge base."""
-    made = await git(*ident, "commit-tree", tree, "-p", parent, "-m", "magsag: fold", cwd=cwd)
-    return made.stdout.strip()
+    return await commit_tree(tree, [parent], "magsag: fold", cwd)
 
 
 async def _merge_tree(cwd: str, ours: str, theirs: str) -> str | None:

@@ -17,7 +17,7 @@ from pathlib import Path
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from magsag.activities.git import GitError, git, identity_args, refusal, trailer_block
+from magsag.activities.git import GitError, commit_tree, git, refusal, trailer_block
 from magsag.contracts import constants as C
 from magsag.contracts.activities import CloseWorktreeInput
 from magsag.contracts.failures import FailureKind
@@ -69,9 +69,7 @@ async def _commit_changes(sub: str, input: CloseWorktreeInput, path: str) -> str
         return head
     trailers = trailer_block(input.run_id, input.task)
     message = f"WIP: magsag: {input.task} (inside {path})\n\n{trailers}"
-    ident = await identity_args(sub)
-    made = await git(*ident, "commit-tree", tree, "-p", head, "-F", "-", cwd=sub, input=message)
-    commit = made.stdout.strip()
+    commit = await commit_tree(tree, [head], message, sub)
     await git("update-ref", "-m", "magsag: save work", "HEAD", commit, head, cwd=sub)
     return commit
 

@@ -16,20 +16,21 @@ from pathlib import Path
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from magsag.activities import agent_git, run_log, stashes, submodules
+from magsag.activities import agent_git, checkouts, run_log, stashes, submodules
+from magsag.activities.checkouts import Worktree
 from magsag.activities.git import (
     GitError,
     changed_files,
     check_branch_name,
+    commit_tree,
     git,
     has_trailers,
-    identity_args,
     resolve_commit,
     to_application_error,
     trailer_block,
 )
 from magsag.activities.keepalive import heartbeating
-from magsag.activities.repo_lock import worktree_admin_lock
+from magsag.activities.repo_lock import common_dir, worktree_admin_lock
 from magsag.contracts.activities import (
     CloseWorktreeInput,
     CloseWorktreeOutput,
@@ -42,38 +43,17 @@ from magsag.contracts.failures import FailureKind
 ADD_IN_PROGRESS = "initializing"
 
 
-async def _worktree_admin(repo: str, *args: str):
+async def _worktree_admin(repo: str, *args: str, check: bool = True):
     async with worktree_admin_lock(repo) as held:
-        return await git("worktree", *args, cwd=repo, pass_fds=(held,))
-
-
-@dataclass(frozen=True)
-class Worktree:
-    path: str
-    branch: str | None  # full ref, None when detached
-    prunable: bool  # registered, but its directory (or its .git file) is gone
-    locked: str | None = None  # the lock's reason ("" when none was given)
+        return await git("worktree", *args, cwd=repo, check=check, pass_fds=(held,))
 
 
 async def list_worktrees(repo: str) -> list[Worktree]:
-    out = await _worktree_admin(repo, "list", "--porcelain", "-z")
-    found: list[Worktree] = []
-    fields: dict[str, str] = {}
-    for line in out.stdout.split("\0"):
-        if line:
-            key, _, value = line.partition(" ")
-            fields[key] = value
-        elif fields:  # an empty field ends a record
-            found.append(
-                Worktree(
-                    fields["worktree"],
-                    fields.get("branch"),
-                    "prunable" in fields,
-                    fields.get("locked"),
-                )
-            )
-            fields = {}
-    return found
+    """The repository's worktrees, read from git's files under the worktree lock (a
+    `git worktree add` that holds it may be half-way through registering one)."""
+    common = await common_dir(repo)
+    async with worktree_admin_lock(repo):
+        return await asyncio.to_thread(checkouts.worktrees, common)
 
 
 def _same_path(a: str | Path, b: str | Path) -> bool:
@@ -107,6 +87,15 @@ async def _discarded_if_half_made(repo: str, worktree: Worktree) -> bool:
 
 
 async def create_worktree(input: CreateWorktreeInput) -> CreateWorktreeOutput:
+    if await _nothing_in_the_way(input) and await _add_on_new_branch(input):
+        activity.logger.info("created worktree %s on new branch %s", input.path, input.branch)
+        return CreateWorktreeOutput(
+            path=input.path,
+            branch=input.branch,
+            base_commit=input.base_commit,
+            reused=False,
+            new_branch=True,
+        )
     repo, ref = input.repo, f"refs/heads/{input.branch}"
     await check_branch_name(input.branch, repo)
     base = await resolve_commit(input.base_commit, repo)
@@ -156,6 +145,35 @@ async def create_worktree(input: CreateWorktreeInput) -> CreateWorktreeOutput:
     )
 
 
+async def _nothing_in_the_way(input: CreateWorktreeInput) -> bool:
+    """Nothing at the worktree's path, and no registration to prune (a crash leaves
+    them; pruning is for the careful steps of create_worktree). Read from git's files:
+    no git call."""
+    if os.path.lexists(input.path):
+        return False
+    common = await common_dir(input.repo)
+    registered = await asyncio.to_thread(checkouts.worktrees, common)
+    return not any(w.prunable for w in registered)
+
+
+async def _add_on_new_branch(input: CreateWorktreeInput) -> bool:
+    """A task's first attempt, in two git calls: its branch, created at the base, and
+    the worktree on it. Whatever stops them (the branch exists, a registration or a bad
+    name or base in the way) is left to the careful steps of create_worktree, which
+    converge from anything these calls leave half done."""
+    ref = f"refs/heads/{input.branch}"
+    made = await git(
+        "update-ref", "-m", "magsag: task branch", ref, input.base_commit, "",
+        cwd=input.repo, check=False,
+    )  # fmt: skip
+    if made.returncode != 0:
+        return False
+    added = await _worktree_admin(
+        input.repo, "add", "--quiet", "--", input.path, input.branch, check=False
+    )
+    return added.returncode == 0
+
+
 async def reclaim_worktree(repo: str, path: str, branch: str) -> None:
     """Before an attempt: put back on its branch the worktree an earlier attempt's agent
     left elsewhere (or without its .git file), so create_worktree reuses it."""
@@ -182,8 +200,7 @@ async def _commit_all(input: CloseWorktreeInput, also_keep: list[str]) -> str | 
     await submodules.save_work(input)
     await git("add", "-A", cwd=wt)
     tree = (await git("write-tree", cwd=wt)).stdout.strip()
-    head = (await git("rev-parse", "--verify", "HEAD", cwd=wt)).stdout.strip()
-    head_tree = (await git("rev-parse", "--verify", "HEAD^{tree}", cwd=wt)).stdout.strip()
+    head, head_tree = (await git("rev-parse", "HEAD", "HEAD^{tree}", cwd=wt)).stdout.split()
     await agent_git.check_builds_on_base(input, head)
     checkpoint = input.mode == "checkpoint"
     folded = await stashes.fold(wt, input.branch, head, tree, checkpoint, input.base_commit)
@@ -206,13 +223,7 @@ async def _commit_on_branch(
             return head
         if input.base_commit in (None, head):
             return None
-    ident = await identity_args(input.path)
-    parent_args = [arg for parent in parents for arg in ("-p", parent)]
-    made = await git(
-        *ident, "commit-tree", tree, *parent_args, "-F", "-", cwd=input.path,
-        input=_message(input),
-    )  # fmt: skip
-    commit = made.stdout.strip()
+    commit = await commit_tree(tree, parents, _message(input), input.path)
     await git(
         "update-ref",
         "-m",
@@ -223,6 +234,10 @@ async def _commit_on_branch(
         cwd=input.path,
     )
     return commit
+
+
+async def _changed_files(commit: str | None, input: CloseWorktreeInput) -> list[str]:
+    return await changed_files(commit, input.repo, since=input.base_commit) if commit else []
 
 
 async def _already_closed(input: CloseWorktreeInput) -> CloseWorktreeOutput:
@@ -255,15 +270,16 @@ async def close_worktree(input: CloseWorktreeInput) -> CloseWorktreeOutput:
             # A removal killed half-way left files deleted: committing now would save
             # the deletions. The work is on the branch already, so finish the removal.
             commit = interrupted.commit
-            await _worktree_admin(repo, "remove", "--force", input.path)
+            removal = _worktree_admin(repo, "remove", "--force", input.path)
         else:
             also_keep = [] if mine.branch == ref else await agent_git.back_on_branch(input)
             commit = await _commit_all(input, also_keep)
             _write_marker(marker, commit)
             # No --force: git itself refuses to remove a worktree with uncommitted changes
             # (ignored files go with it, which is what they are for). Submodules aside.
-            await submodules.remove_worktree(repo, input.path, _worktree_admin)
-        files = await changed_files(commit, repo, since=input.base_commit) if commit else []
+            removal = submodules.remove_worktree(repo, input.path, _worktree_admin)
+        # What the commit changed is read while the removal waits for the worktree lock.
+        _, files = await asyncio.gather(removal, _changed_files(commit, input))
     except GitError as err:
         raise to_application_error(err) from err
     marker.unlink(missing_ok=True)

@@ -3,11 +3,11 @@
 import os
 import re
 import secrets
+import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
-import git
-
+from magsag.activities import git
 from magsag.contracts.constants import MAX_CONCURRENCY
 from magsag.contracts.plan import Plan
 from magsag.contracts.plan_loader import PlanError, load_plan
@@ -37,13 +37,17 @@ def check_repo(path: Path) -> Path:
     repo_path = path.expanduser().resolve()
     if not repo_path.exists():
         raise InputError(f"--repo {path}: no such directory")
-    try:
-        repo = git.Repo(repo_path)
-    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
-        raise InputError(f"--repo {path}: not a git repository") from None
-    if repo.bare:
+    # One call: bare or not, then the top of the work tree (git refuses that one for a
+    # bare repository, after printing the first).
+    found = _git(repo_path, "rev-parse", "--is-bare-repository", "--show-toplevel")
+    lines = found.stdout.splitlines()
+    if not lines:
+        raise InputError(f"--repo {path}: not a git repository")
+    if lines[0] == "true":
         raise InputError(f"--repo {path}: a bare repository has no working tree to branch from")
-    top = Path(repo.working_tree_dir).resolve()
+    if found.returncode != 0 or len(lines) < 2:
+        raise InputError(f"--repo {path}: not a git repository")
+    top = Path(lines[1]).resolve()
     if top != repo_path:
         raise InputError(f"--repo {path}: not the top of its repository (that is {top})")
     return top
@@ -51,20 +55,19 @@ def check_repo(path: Path) -> Path:
 
 def check_base(repo_path: Path, base: str | None) -> tuple[str, str]:
     """Resolve the base branch (default: the checked-out one); returns (name, commit)."""
-    repo = git.Repo(repo_path)
     if base is None:
-        _check_no_operation_in_progress(repo)
-        if repo.head.is_detached:
+        _check_no_operation_in_progress(repo_path)
+        head = _git(repo_path, "symbolic-ref", "--quiet", "HEAD")
+        if head.returncode == 1:
             raise InputError("--base: HEAD is detached; name the branch to start from")
-        try:
-            base = repo.active_branch.name
-        except TypeError:
-            raise InputError("--base: cannot tell the current branch; name it") from None
-    try:
-        commit = repo.rev_parse(f"{base}^{{commit}}").hexsha
-    except (git.BadName, ValueError):
-        raise InputError(f"--base {base}: no such branch or commit in {repo_path}") from None
-    return base, commit
+        if head.returncode != 0 or not head.stdout.startswith("refs/heads/"):
+            raise InputError("--base: cannot tell the current branch; name it")
+        base = head.stdout.strip().removeprefix("refs/heads/")
+    found = _git(repo_path, "rev-parse", "--verify", "--quiet", "--end-of-options",
+                 f"{base}^{{commit}}")  # fmt: skip
+    if found.returncode != 0:
+        raise InputError(f"--base {base}: no such branch or commit in {repo_path}")
+    return base, found.stdout.strip()
 
 
 # Files git keeps while an operation on the checked-out branch is unfinished.
@@ -77,24 +80,34 @@ _IN_PROGRESS = {
 }
 
 
-def _check_no_operation_in_progress(repo: git.Repo) -> None:
+def _check_no_operation_in_progress(repo_path: Path) -> None:
     """Starting from the checked-out branch mid-merge would start from half a state."""
+    git_dir = Path(_git(repo_path, "rev-parse", "--absolute-git-dir").stdout.strip())
     for name, what in _IN_PROGRESS.items():
-        if (Path(repo.git_dir) / name).exists():
+        if (git_dir / name).exists():
             raise InputError(
-                f"--repo {repo.working_tree_dir}: {what} is in progress on the checked-out "
+                f"--repo {repo_path}: {what} is in progress on the checked-out "
                 "branch; finish or abort it, or name the branch with --base"
             )
 
 
 def uncommitted_note(repo_path: Path) -> str | None:
     """A run starts from commits only: say so when the user's checkout has more."""
-    if git.Repo(repo_path).is_dirty(untracked_files=False):
+    if _git(repo_path, "diff", "--quiet", "HEAD", "--").returncode == 1:
         return (
             f"note: uncommitted changes in {repo_path} are not part of the run "
             "(it starts from the base branch's last commit)"
         )
     return None
+
+
+def _git(repo_path: Path, *args: str) -> subprocess.CompletedProcess:
+    """git on the repository the user named (never one that GIT_DIR and the like point
+    at), with parseable output. Plain git: GitPython took longer to import than these
+    checks take to run."""
+    return subprocess.run(
+        ["git", *args], cwd=repo_path, env=git.environment(), capture_output=True, text=True
+    )
 
 
 def check_worktree_root(root: Path, repo_path: Path) -> Path:

@@ -31,6 +31,9 @@ class CreateWorktreeOutput(BaseModel):
     branch: str
     base_commit: str
     reused: bool
+    new_branch: bool = Field(
+        default=False, description="the branch was made here, at base_commit: no earlier work"
+    )
 
 
 class CloseWorktreeInput(BaseModel):

@@ -1,6 +1,7 @@
 """run_agent as one attempt: worktree in, checkpoint out, converging when re-run."""
 
 import os
+import shutil
 import signal
 import subprocess
 from pathlib import Path
@@ -111,3 +112,19 @@ async def test_a_runner_env_name_missing_on_the_worker_is_not_retryable(repo, tm
     with pytest.raises(ApplicationError) as caught:
         await ActivityEnvironment().run(run_agent, inp)
     assert caught.value.non_retryable and "MAGSAG_TEST_UNSET_VAR" in str(caught.value)
+
+
+async def test_a_first_attempt_runs_few_git_commands(repo, tmp_path, monkeypatch):
+    # Each git command is 5-20 ms of every task's time (issue 11, the short-task tax):
+    # a first attempt needs its branch, worktree, checkpoint commit and removal only.
+    log, shim = tmp_path / "git.log", tmp_path / "bin" / "git"
+    shim.parent.mkdir()
+    shim.write_text(f'#!/bin/sh\necho "$@" >> {log}\nexec {shutil.which("git")} "$@"\n')
+    shim.chmod(0o755)
+    inp = agent_input(repo, tmp_path, "echo hello > hello.txt")
+    monkeypatch.setenv("PATH", f"{shim.parent}{os.pathsep}{os.environ['PATH']}")
+    out = await ActivityEnvironment().run(run_agent, inp)
+    assert out.changed_files == ["hello.txt"]
+    commands = log.read_text().splitlines()
+    # 17 before issue 11; one of these (where the repository's git dir is) once per worker
+    assert len(commands) <= 10, commands

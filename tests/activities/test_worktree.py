@@ -11,7 +11,7 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from magsag.activities.worktree import close_worktree, create_worktree
+from magsag.activities.worktree import close_worktree, create_worktree, list_worktrees
 from magsag.contracts.activities import CloseWorktreeInput, CreateWorktreeInput
 from tests.support.gitrepo import commit_file, git_out, make_repo, user_side, write_file
 
@@ -261,3 +261,40 @@ async def test_parallel_tasks_each_get_and_close_their_worktree(repo: Path, tmp_
 
     assert [o.changed_files for o in outs] == [[f"{t}.txt"] for t in tasks]
     assert registered(repo) == [os.path.realpath(repo)]
+
+
+def _git_listing(repo: Path) -> list[tuple]:
+    """What `git worktree list --porcelain` says: (path, branch, prunable, lock reason)."""
+    records = git_out(repo, "worktree", "list", "--porcelain", "-z").split("\0\0")
+    found = []
+    for record in filter(None, records):
+        fields = dict(f"{line} ".split(" ", 1) for line in record.split("\0"))
+        branch, locked = fields.get("branch"), fields.get("locked")
+        found.append(
+            (
+                fields["worktree"].strip(),
+                branch.strip() if branch else None,
+                "prunable" in fields,
+                None if locked is None else locked.strip(),
+            )
+        )
+    return found
+
+
+async def test_worktrees_are_read_from_gits_files_as_git_lists_them(repo: Path, tmp_path: Path):
+    # No `git worktree list` per task (a process, under the worktree lock): the files it
+    # reads are read directly, and must say the same.
+    def add(name: str, *args: str) -> Path:
+        git_out(repo, "worktree", "add", "-q", *args, str(tmp_path / name))
+        return tmp_path / name
+
+    add("on-branch", "-b", "feature")
+    add("detached", "--detach")
+    git_out(repo, "worktree", "lock", "--reason", "busy", str(add("locked", "--detach")))
+    git_out(repo, "worktree", "lock", str(add("locked-plain", "--detach")))
+    shutil.rmtree(add("gone", "--detach"))
+    (add("unlinked", "--detach") / ".git").unlink()
+
+    listed = [(w.path, w.branch, w.prunable, w.locked) for w in await list_worktrees(str(repo))]
+    assert listed == _git_listing(repo)
+    assert [w[2] for w in listed].count(True) == 2

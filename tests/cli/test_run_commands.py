@@ -77,6 +77,11 @@ def _mid_merge(repo: Path) -> Path:
     return repo
 
 
+def _detached(repo: Path) -> Path:
+    git_out(repo, "checkout", "-q", "--detach")
+    return repo
+
+
 def _bare(tmp_path: Path) -> Path:
     git_out(tmp_path, "init", "-q", "--bare", str(tmp_path / "bare.git"))
     return tmp_path / "bare.git"
@@ -99,6 +104,8 @@ BAD_INPUTS = {
     ),
     "concurrency": (lambda t, r: ["--repo", r, "--concurrency", "0"], "--concurrency 0: must"),
     "merge-in-progress": (lambda t, r: ["--repo", _mid_merge(r)], "a merge is in progress"),
+    "detached-head": (lambda t, r: ["--repo", _detached(r)], "HEAD is detached"),
+    "repo-subdirectory": (lambda t, r: ["--repo", r / "src"], "not the top of its repository"),
 }
 
 
