@@ -13,7 +13,6 @@ from temporalio.api.common.v1 import Payloads
 from temporalio.api.failure.v1 import ApplicationFailureInfo, Failure
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import WorkflowExecutionStatus
-from magsag.contracts.wire import data_converter
 
 from magsag.contracts import constants as C
 from magsag.contracts.activities import (
@@ -26,6 +25,7 @@ from magsag.contracts.activities import (
 )
 from magsag.contracts.plan import Plan, PlanTask, RunnerSpec
 from magsag.contracts.run import RunInput, RunPaths, RunResult, RunStatus, TaskResult, TaskStatus
+from magsag.contracts.wire import data_converter
 from magsag.history.describe import RunRecords
 from magsag.history.events import History, parse
 
