@@ -7,6 +7,7 @@ import pytest
 from magsag.activities.runners import check_spec
 from magsag.contracts.durations import format_duration, parse_duration
 from magsag.contracts.plan_loader import MAX_TASKS, PlanError, load_plan, parse_plan
+from tests.support.runs import migration_tasks
 
 EXAMPLES = sorted((Path(__file__).parents[2] / "examples").glob("*.yaml"))
 RUNNER = {"sh": {"command": ["bash", "-c", "{prompt}"]}}
@@ -112,12 +113,7 @@ def test_a_plan_larger_than_a_run_can_hold_is_rejected():
 
 
 def test_the_largest_plans_of_a_migration_fit_and_prompts_do_not_count():
-    # 10,000 tasks with names and summaries as a migration has them.
-    tasks = [
-        {"name": f"migrate-package-{i:05d}",
-         "prompt": f"Migrate packages/pkg-{i:05d} to the new logging API and update its tests\n"}
-        for i in range(MAX_TASKS)
-    ]  # fmt: skip
+    tasks = migration_tasks(MAX_TASKS)
     assert len(parse_plan({"runners": RUNNER, "tasks": tasks}, "p.yaml").tasks) == MAX_TASKS
     # Prompts are stored apart from the run's workflows: they do not count.
     long_prompts = [{"name": f"t{i}", "prompt": "x" * 100_000} for i in range(200)]

@@ -15,6 +15,7 @@ from magsag.contracts.run import (
 from magsag.contracts.task_rows import ERROR_CHARS, pack_all, unpack_all
 from magsag.contracts.wire import MAX_PAYLOAD_BYTES, size_on_the_wire
 from magsag.workflows.handover import next_input
+from tests.support.runs import migration_tasks
 
 EPOCH = datetime(2026, 11, 23, 20, 0, tzinfo=UTC)
 
@@ -52,11 +53,7 @@ def test_rows_read_back_what_status_shows():
 
 
 def test_the_hand_over_of_the_largest_plan_fits_one_payload_even_when_all_failed():
-    tasks = [
-        {"name": f"migrate-package-{i:05d}",
-         "prompt": f"Migrate packages/pkg-{i:05d} to the new logging API and update its tests"}
-        for i in range(MAX_TASKS)
-    ]  # fmt: skip
+    tasks = migration_tasks(MAX_TASKS)
     plan = parse_plan({"runners": {"sh": {"command": ["true"]}}, "tasks": tasks}, "p.yaml")
     inp = RunInput(
         run_id="r", plan=plan.dag(), base="main", base_commit="c" * 40, host_queue="h",

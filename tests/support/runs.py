@@ -41,6 +41,15 @@ def bash_plan_data(tasks: list[dict] | None = None, **plan: object) -> dict:
     return data
 
 
+def migration_tasks(n: int) -> list[dict]:
+    """n tasks named and summarized as a migration of a package per task names them."""
+    return [
+        {"name": f"migrate-package-{i:05d}",
+         "prompt": f"Migrate packages/pkg-{i:05d} to the new logging API and update its tests"}
+        for i in range(n)
+    ]  # fmt: skip
+
+
 def bash_plan(tasks: list[dict], **plan: object) -> Plan:
     """A bash plan, loaded as the workflows get it."""
     return parse_plan(bash_plan_data(tasks, **plan), "test-plan.yaml")
