@@ -12,6 +12,7 @@ from datetime import datetime
 
 from magsag.contracts.durations import format_duration
 from magsag.contracts.run import (
+    FAILED_TASK_STATUSES,
     FINISHED_TASK_STATUSES,
     RunResult,
     RunStatus,
@@ -24,7 +25,6 @@ from magsag.contracts.run import (
 SMALL_RUN = 20
 FAILURES_SHOWN = 10
 RATE_SAMPLE = 100  # finishes the rate of a running run is measured over
-FAILED = (TaskStatus.FAILED, TaskStatus.CONFLICTED)
 # How counts read, in this order.
 STATUS_ORDER = [
     TaskStatus.SUCCEEDED,
@@ -74,7 +74,7 @@ def overview(result: RunResult, now: datetime) -> Overview:
         view.counts[task.status] = view.counts.get(task.status, 0) + 1
         if task.status == TaskStatus.RUNNING:
             view.running.append(task)
-        elif task.status in FAILED:
+        elif task.status in FAILED_TASK_STATUSES:
             failures.append(task)
         # Tasks carried from a resumed run finished before this run started: not its pace.
         if start and task.finished_at and task.finished_at >= start:

@@ -49,6 +49,8 @@ class TaskStatus(StrEnum):
 
 
 FINISHED_TASK_STATUSES = frozenset(TaskStatus) - {TaskStatus.PENDING, TaskStatus.RUNNING}
+# Ended without their work merged, by their own doing: what "failed" counts.
+FAILED_TASK_STATUSES = frozenset({TaskStatus.FAILED, TaskStatus.CONFLICTED})
 
 
 class GateStatus(StrEnum):

@@ -13,6 +13,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from magsag.contracts.run import (
+        FAILED_TASK_STATUSES,
         RUN_MEMO,
         STATUS_MEMO,
         TASK_MEMO_PREFIX,
@@ -38,7 +39,7 @@ class LiveState:
         self._counted = {name: task.status for name, task in result.tasks.items()}
         self.counts = Counter(self._counted.values())
         self._running = {n for n, s in self._counted.items() if s == TaskStatus.RUNNING}
-        self._failed = {n for n, s in self._counted.items() if s in search_attributes.FAILED}
+        self._failed = {n for n, s in self._counted.items() if s in FAILED_TASK_STATUSES}
         self._dirty: set[str] = set()
         self._header: dict = {}  # the RUN_MEMO value last upserted
         self._attrs: dict = {}  # search attribute values last upserted
@@ -80,7 +81,7 @@ class LiveState:
             self._counted[name] = status
             for names, member in (
                 (self._running, status == TaskStatus.RUNNING),
-                (self._failed, status in search_attributes.FAILED),
+                (self._failed, status in FAILED_TASK_STATUSES),
             ):
                 if member:
                     names.add(name)

@@ -7,15 +7,18 @@ from temporalio import workflow
 from temporalio.common import SearchAttributeKey
 
 with workflow.unsafe.imports_passed_through():
-    from magsag.contracts.run import FINISHED_TASK_STATUSES, GateStatus, RunResult, TaskStatus
+    from magsag.contracts.run import (
+        FAILED_TASK_STATUSES,
+        FINISHED_TASK_STATUSES,
+        GateStatus,
+        RunResult,
+    )
 
 RUN_STATUS = SearchAttributeKey.for_keyword("MagsagRunStatus")
 WAITING = SearchAttributeKey.for_keyword("MagsagWaiting")
 TASKS_DONE = SearchAttributeKey.for_int("MagsagTasksDone")
 TASKS_FAILED = SearchAttributeKey.for_int("MagsagTasksFailed")
 COST_USD = SearchAttributeKey.for_float("MagsagCostUsd")
-
-FAILED = (TaskStatus.FAILED, TaskStatus.CONFLICTED)
 
 
 def current(result: RunResult, counts: Counter) -> dict:
@@ -25,7 +28,7 @@ def current(result: RunResult, counts: Counter) -> dict:
         RUN_STATUS: result.status.value,
         WAITING: ",".join(waiting),
         TASKS_DONE: sum(counts[s] for s in FINISHED_TASK_STATUSES),
-        TASKS_FAILED: sum(counts[s] for s in FAILED),
+        TASKS_FAILED: sum(counts[s] for s in FAILED_TASK_STATUSES),
         COST_USD: round(result.usage.cost_usd, 6),
     }
 
