@@ -66,7 +66,7 @@ async def run_agent(inp: AgentInput) -> AgentOutput:
     log_path = run_files.attempt_log(inp.log_dir, inp.task, attempt)
     checkpoint = CloseWorktreeInput.for_task(
         inp.repo, inp.worktree, inp.run_id, inp.task, mode="checkpoint", log_dir=inp.log_dir,
-        base_commit=inp.base_commit,
+        base_commit=inp.base_commit, park=True,
     )  # fmt: skip
     if removal_marker(inp.worktree).exists():
         # This attempt's agent is done: its worker died while removing the worktree.

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from magsag.activities import parking
 from magsag.activities.git import resolve_commit
 from magsag.activities.process import kill_recorded_group
 from magsag.activities.worktree import close_worktree, list_worktrees
@@ -28,6 +29,7 @@ class Leftover:
     task: str
     repo: str
     worktree: str
+    parked: bool = False  # parked for the run's next task: all its work is committed
 
     @property
     def branch(self) -> str:
@@ -40,10 +42,12 @@ async def find_in_repo(repo: str) -> list[Leftover]:
     found = []
     for worktree in await list_worktrees(repo):
         match = _TASK_BRANCH.match(worktree.branch or "")
-        if match:
+        path = Path(worktree.path)
+        if path.parent.name == parking.PARKED:
+            found.append(Leftover(path.parent.parent.name, path.name, repo, str(path), True))
+        elif match:
             found.append(Leftover(match["run"], match["task"], repo, worktree.path))
-        elif await _is_task_path(repo, Path(worktree.path)):
-            path = Path(worktree.path)
+        elif await _is_task_path(repo, path):
             found.append(Leftover(path.parent.name, path.name, repo, worktree.path))
     return found
 
@@ -56,7 +60,8 @@ async def _is_task_path(repo: str, path: Path) -> bool:
 async def find_under_root(root: Path) -> list[Leftover]:
     """Task worktrees under a worktree root (<root>/<run>/<task>), whatever their repo."""
     found = []
-    for gitfile in sorted(root.glob("*/*/.git")):
+    gitfiles = [*root.glob("*/*/.git"), *root.glob(f"*/{parking.PARKED}/*/.git")]
+    for gitfile in sorted(gitfiles):
         repo = _repo_of(gitfile)
         if repo:
             found.extend(
@@ -81,6 +86,9 @@ def _repo_of(gitfile: Path) -> str | None:
 async def clean(item: Leftover) -> str | None:
     """Kill the task's agent group if it lives, save the work as WIP, remove the
     worktree. Returns the WIP commit, or None when there was nothing to save."""
+    if item.parked:
+        await parking.discard(item.repo, item.worktree)
+        return None
     await asyncio.to_thread(kill_recorded_group, Path(f"{item.worktree}.pid"))
     closed = await close_worktree(
         CloseWorktreeInput.for_task(

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from temporalio import activity
 
+from magsag.activities import parking
 from magsag.activities.keepalive import heartbeating
 from magsag.contracts import run_files
 from magsag.contracts.activities import RunEndRecord
@@ -35,7 +36,10 @@ def append(log_dir: str | None, event: str, **fields) -> None:
 @activity.defn
 @heartbeating
 async def record_run_end(inp: RunEndRecord) -> None:
-    """The run's last line: how it ended and how every task and approval ended."""
+    """The run's last line: how it ended and how every task and approval ended; and
+    the worktrees its tasks parked (activities/parking.py) go."""
+    if inp.repo and inp.run_folder:
+        await parking.discard_all(inp.repo, inp.run_folder)
     result = inp.result
     append(
         inp.log_dir,

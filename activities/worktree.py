@@ -16,7 +16,7 @@ from pathlib import Path
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from magsag.activities import agent_git, checkouts, run_log, stashes, submodules
+from magsag.activities import agent_git, checkouts, parking, run_log, stashes, submodules
 from magsag.activities.checkouts import Worktree
 from magsag.activities.git import (
     GitError,
@@ -87,15 +87,10 @@ async def _discarded_if_half_made(repo: str, worktree: Worktree) -> bool:
 
 
 async def create_worktree(input: CreateWorktreeInput) -> CreateWorktreeOutput:
-    if await _nothing_in_the_way(input) and await _add_on_new_branch(input):
-        activity.logger.info("created worktree %s on new branch %s", input.path, input.branch)
-        return CreateWorktreeOutput(
-            path=input.path,
-            branch=input.branch,
-            base_commit=input.base_commit,
-            reused=False,
-            new_branch=True,
-        )
+    if await _nothing_in_the_way(input):
+        made = await _add_on_new_branch(input)
+        if made is not None:
+            return made
     repo, ref = input.repo, f"refs/heads/{input.branch}"
     await check_branch_name(input.branch, repo)
     base = await resolve_commit(input.base_commit, repo)
@@ -106,6 +101,8 @@ async def create_worktree(input: CreateWorktreeInput) -> CreateWorktreeOutput:
             non_retryable=True,
         )
     try:
+        if await parking.take_back(repo, input.path):
+            activity.logger.info("took back the worktree %s had parked", input.path)
         worktrees = await list_worktrees(repo)
         if any(w.prunable for w in worktrees):
             # Their directories are gone, so pruning loses nothing; it frees their
@@ -156,22 +153,35 @@ async def _nothing_in_the_way(input: CreateWorktreeInput) -> bool:
     return not any(w.prunable for w in registered)
 
 
-async def _add_on_new_branch(input: CreateWorktreeInput) -> bool:
-    """A task's first attempt, in two git calls: its branch, created at the base, and
-    the worktree on it. Whatever stops them (the branch exists, a registration or a bad
-    name or base in the way) is left to the careful steps of create_worktree, which
-    converge from anything these calls leave half done."""
+async def _add_on_new_branch(input: CreateWorktreeInput) -> CreateWorktreeOutput | None:
+    """A task's first attempt, in few git calls: its branch, created at the base, and a
+    worktree on it: one the run parked (parking.py) or a new one. Whatever stops them
+    (the branch exists, a registration or a bad name or base in the way) is left to the
+    careful steps of create_worktree (None), which converge from anything these calls
+    leave half done."""
     ref = f"refs/heads/{input.branch}"
     made = await git(
         "update-ref", "-m", "magsag: task branch", ref, input.base_commit, "",
         cwd=input.repo, check=False,
     )  # fmt: skip
     if made.returncode != 0:
-        return False
-    added = await _worktree_admin(
-        input.repo, "add", "--quiet", "--", input.path, input.branch, check=False
+        return None
+    how = "took a parked worktree as"
+    if not await parking.claim(input.repo, input.path, input.branch):
+        how = "created worktree"
+        added = await _worktree_admin(
+            input.repo, "add", "--quiet", "--", input.path, input.branch, check=False
+        )
+        if added.returncode != 0:
+            return None
+    activity.logger.info("%s %s on new branch %s", how, input.path, input.branch)
+    return CreateWorktreeOutput(
+        path=input.path,
+        branch=input.branch,
+        base_commit=input.base_commit,
+        reused=False,
+        new_branch=True,
     )
-    return added.returncode == 0
 
 
 async def reclaim_worktree(repo: str, path: str, branch: str) -> None:
@@ -270,27 +280,40 @@ async def close_worktree(input: CloseWorktreeInput) -> CloseWorktreeOutput:
             # A removal killed half-way left files deleted: committing now would save
             # the deletions. The work is on the branch already, so finish the removal.
             commit = interrupted.commit
-            removal = _worktree_admin(repo, "remove", "--force", input.path)
         else:
             also_keep = [] if mine.branch == ref else await agent_git.back_on_branch(input)
             commit = await _commit_all(input, also_keep)
             _write_marker(marker, commit)
-            # No --force: git itself refuses to remove a worktree with uncommitted changes
-            # (ignored files go with it, which is what they are for). Submodules aside.
-            removal = submodules.remove_worktree(repo, input.path, _worktree_admin)
         # What the commit changed is read while the removal waits for the worktree lock.
-        _, files = await asyncio.gather(removal, _changed_files(commit, input))
+        parked, files = await asyncio.gather(
+            _park_or_remove(input, interrupted is not None), _changed_files(commit, input)
+        )
     except GitError as err:
         raise to_application_error(err) from err
     marker.unlink(missing_ok=True)
     _remove_if_empty(Path(input.path).parent)  # the run's folder under the worktree root
     if input.mode == "wip":
         run_log.append(input.log_dir, "work_saved", task=input.task, commit=commit)
-    run_log.append(input.log_dir, "worktree_removed", task=input.task, path=input.path)
+    event = "worktree_parked" if parked else "worktree_removed"
+    run_log.append(input.log_dir, event, task=input.task, path=input.path)
     activity.logger.info(
         "closed worktree %s (%s): %s", input.path, input.mode, commit or "nothing to commit"
     )
     return CloseWorktreeOutput(commit=commit, changed_files=files, removed=True)
+
+
+async def _park_or_remove(input: CloseWorktreeInput, interrupted: bool) -> bool:
+    """Once the work is on the branch: park the worktree for the run's next task when
+    asked to (parking.py), else remove it. True when parked."""
+    if input.park and await parking.park(input.repo, input.path, input.task):
+        return True
+    if interrupted:  # a removal cut short: its files may be half deleted
+        await _worktree_admin(input.repo, "remove", "--force", input.path)
+    else:
+        # No --force: git itself refuses to remove a worktree with uncommitted changes
+        # (ignored files go with it, which is what they are for). Submodules aside.
+        await submodules.remove_worktree(input.repo, input.path, _worktree_admin)
+    return False
 
 
 @dataclass(frozen=True)

@@ -55,6 +55,10 @@ class CloseWorktreeInput(BaseModel):
         default=None,
         description="the task's base: commits the agent made on top of it are its work too",
     )
+    park: bool = Field(
+        default=False,
+        description="park the worktree for the run's next task instead of removing it",
+    )
 
     @classmethod
     def for_task(
@@ -67,6 +71,7 @@ class CloseWorktreeInput(BaseModel):
         message: str = "",
         log_dir: str | None = None,
         base_commit: str | None = None,
+        park: bool = False,
     ) -> "CloseWorktreeInput":
         """Close the worktree of a task on its own branch magsag/<run>/tasks/<task>."""
         return cls(
@@ -79,6 +84,7 @@ class CloseWorktreeInput(BaseModel):
             message=message or f"magsag: {task}",
             log_dir=log_dir,
             base_commit=base_commit,
+            park=park,
         )
 
 
@@ -156,6 +162,10 @@ class AgentOutput(BaseModel):
 
 class RunEndRecord(BaseModel):
     log_dir: str
+    repo: str | None = Field(default=None, description="where the run's worktrees are parked")
+    run_folder: str | None = Field(
+        default=None, description="<worktree root>/<run>: its parked worktrees are removed"
+    )
     result: RunResult = Field(description="without the tasks its execution's input packs")
     statuses: dict[str, str] = Field(
         default_factory=dict, description="every task's: written since results are trimmed"

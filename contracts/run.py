@@ -93,6 +93,13 @@ class RunPaths(BaseModel):
     worktree_root: str
     log_dir: str = Field(description="<state>/runs/<run-id>: per-task logs")
 
+    def run_folder(self, run_id: str) -> str:
+        """Where the run's task worktrees are made: <worktree root>/<run>/<task>."""
+        return f"{self.worktree_root}/{run_id}"
+
+    def worktree(self, run_id: str, task: str) -> str:
+        return f"{self.run_folder(run_id)}/{task}"
+
 
 class TaskResult(BaseModel):
     name: str

@@ -374,6 +374,8 @@ class PlanWorkflow:
         if workflow.patched(RUN_LOG_END):
             record = RunEndRecord(
                 log_dir=inp.paths.log_dir,
+                repo=inp.paths.repo,
+                run_folder=inp.paths.run_folder(inp.run_id),
                 result=self._final_result(inp),
                 statuses={name: task.status.value for name, task in self._result.tasks.items()},
             )

@@ -60,7 +60,7 @@ class TaskWorkflow:
         task = inp.task
         result = TaskResult(name=task.name, status=TaskStatus.RUNNING, started_at=workflow.now())
         branch = C.task_branch(inp.run_id, task.name)
-        worktree = f"{inp.paths.worktree_root}/{inp.run_id}/{task.name}"
+        worktree = inp.paths.worktree(inp.run_id, task.name)
         attempt, feedback = 1, None
         usages: list[Usage] = []
         rate_limit_waits = 0

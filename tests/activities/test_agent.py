@@ -15,7 +15,7 @@ from magsag.activities.process import write_pidfile
 from magsag.contracts.activities import AgentInput
 from magsag.contracts.plan import RunnerSpec
 from tests.support.gitrepo import git_out
-from tests.support.runs import worktrees_left
+from tests.support.runs import parked, worktrees_left
 
 RUN, TASK = "r1", "t1"
 
@@ -43,7 +43,8 @@ async def test_an_attempt_goes_from_worktree_to_checkpoint(repo, tmp_path):
     assert out.changed_files == ["hello.txt"]
     assert git_out(repo, "rev-parse", inp.branch) == out.commit
     assert "Magsag-Task: t1" in git_out(repo, "log", "-1", "--format=%B", out.commit)
-    assert worktrees_left(repo) == [] and not Path(inp.worktree).exists()
+    # Parked for the run's next task (activities/parking.py), not at the task's path.
+    assert worktrees_left(repo) == [parked(inp.worktree)] and not Path(inp.worktree).exists()
     assert "hello" not in Path(out.log_path).read_text()  # stdout of echo went to the file
     assert not Path(f"{inp.worktree}.pid").exists()
 
@@ -92,7 +93,8 @@ async def test_a_quick_agent_is_not_held_after_it_exits(repo, tmp_path):
     # An agent gone before magsag starts watching for its exit is seen gone at once,
     # not at the next heartbeat.
     for n in range(8):
-        inp = agent_input(repo, tmp_path / str(n), "echo hi")
+        inp = agent_input(repo, tmp_path, "echo hi")
+        inp = inp.model_copy(update={"task": f"t{n}", "branch": f"magsag/{RUN}/tasks/t{n}"})
         out = await ActivityEnvironment().run(run_agent, inp)
         assert out.duration_seconds < 1.5
 

@@ -13,7 +13,7 @@ from magsag.activities.worktree import close_worktree, create_worktree
 from magsag.contracts.activities import CloseWorktreeInput, CreateWorktreeInput
 from tests.activities.test_agent import RUN, TASK, agent_input
 from tests.support.gitrepo import FILE_PROTOCOL, git_out, make_repo, with_submodule, write_file
-from tests.support.runs import worktrees_left
+from tests.support.runs import parked, worktrees_left
 
 BRANCH = f"magsag/{RUN}/tasks/{TASK}"
 
@@ -44,7 +44,7 @@ async def test_a_new_attempt_takes_back_a_worktree_left_on_another_branch(repo, 
     assert out.changed_files == ["ok.txt"]
     assert git_out(repo, "rev-parse", f"{out.commit}^") == inp.base_commit
     assert git_out(repo, "show", "side:x.txt") == "x"  # the agent's branch is not deleted
-    assert worktrees_left(repo) == []
+    assert worktrees_left(repo) == [parked(inp.worktree)]
 
 
 async def test_a_new_attempt_moves_the_branch_back_from_an_earlier_agents_commits(repo, tmp_path):

@@ -22,7 +22,7 @@ from magsag.contracts.activities import IntegrateInput, IntegrateItem
 from tests.activities.test_agent import RUN, TASK, agent_input
 from tests.activities.test_worktree import BRANCH, close, create
 from tests.support.gitrepo import commit_file, git_out, make_repo, write_file
-from tests.support.runs import worktrees_left
+from tests.support.runs import parked, worktrees_left
 
 LONG_AGO = time.time() - 60
 
@@ -152,4 +152,4 @@ async def test_an_attempt_whose_removal_was_cut_short_does_not_run_the_agent_aga
 
     assert not ran.exists()
     assert out.commit == checkpoint and git_out(repo, "rev-parse", BRANCH) == checkpoint
-    assert worktrees_left(repo) == []
+    assert worktrees_left(repo) == [parked(inp.worktree)]

@@ -99,6 +99,11 @@ def branch_files(repo: Path, ref: str) -> set[str]:
     return set(git_out(repo, "ls-tree", "-r", "--name-only", ref).splitlines())
 
 
+def parked(worktree: str | Path) -> str:
+    """Where a task's worktree waits, all its work committed, for the run's next task."""
+    return str(Path(worktree).parent / ".parked" / Path(worktree).name)
+
+
 def worktrees_left(repo: Path) -> list[str]:
     """Worktrees registered besides the main checkout."""
     lines = git_out(repo, "worktree", "list", "--porcelain").splitlines()

@@ -15,7 +15,7 @@ async def test_run_jsonl_records_every_state_change(client, worker, repo, tmp_pa
     def of(task: str) -> list[str]:
         return [e["event"] for e in events if e.get("task") == task]
 
-    assert of("ok") == ["attempt_started", "worktree_removed", "checkpoint", "integrated"]
+    assert of("ok") == ["attempt_started", "worktree_parked", "checkpoint", "integrated"]
     assert of("flaky")[:2] == ["attempt_started", "attempt_failed"]
     assert of("flaky").count("attempt_started") == 2
     assert of("right")[-1] == "conflict"
