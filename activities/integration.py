@@ -91,30 +91,45 @@ async def _move(ref: str, new: str, old: str, message: str, repo: str) -> None:
 
 
 async def _merge_one(
-    repo: str, ref: str, tip: str, commit: str, run_id: str, task: str
+    repo: str, tip: str, commit: str, run_id: str, task: str, careful: bool
 ) -> tuple[str, list[str]]:
-    """Merge `commit` into `ref` (at `tip`); the new tip and the conflicted paths."""
-    base = await merge_base(tip, commit, repo)
-    if base == commit:
-        return tip, []  # already integrated, e.g. by an earlier attempt
-    if base == tip:
-        await _move(ref, commit, tip, f"magsag: fast-forward {task}", repo)
-        return commit, []
+    """Merge `commit` onto `tip`: the new tip and the conflicted paths. `careful` first
+    asks whether it is merged already or a fast-forward (a git call more): once this
+    batch has made a merge commit, no later commit of it can be either."""
+    if careful:
+        base = await merge_base(tip, commit, repo)
+        if base == commit:
+            return tip, []  # already integrated, e.g. by an earlier attempt
+        if base == tip:
+            return commit, []  # a fast-forward
     tree, conflicts = await _merge_tree(tip, commit, repo)
     if conflicts:
         return tip, conflicts
     message = f"magsag: integrate {task}\n\n{trailer_block(run_id, task)}"
-    new = await commit_tree(tree, [tip, commit], message, repo)
-    await _move(ref, new, tip, f"magsag: integrate {task}", repo)
-    return new, []
+    return await commit_tree(tree, [tip, commit], message, repo), []
+
+
+async def _task_commits(items: list, repo: str) -> list[str]:
+    """Each item's commit, checked to exist, in one git call for the whole batch."""
+    names = "".join(f"{item.commit}^{{commit}}\n" for item in items)
+    found = await git("cat-file", "--batch-check=%(objectname)", cwd=repo, input=names)
+    commits = found.stdout.split("\n")[: len(items)]
+    for item, commit in zip(items, commits, strict=True):
+        if commit.endswith(" missing") or item.commit.startswith("-"):
+            raise _not_found(f"commit {item.commit!r} of task {item.task}", repo)
+    return commits
 
 
 @activity.defn
 @heartbeating
 async def integrate(input: IntegrateInput) -> IntegrateOutput:
+    """Merge a batch of task commits into the integration branch, in order. The merge
+    commits are made one on another and the branch moves once, at the end (one
+    compare-and-swap): a batch is merged whole or not at all, and a task costs two git
+    calls (merge-tree, commit-tree)."""
     repo, ref = input.repo, f"refs/heads/{input.branch}"
-    tip = await resolve_commit(ref, repo)
-    if tip is None:
+    start = await resolve_commit(ref, repo)
+    if start is None:
         # Created by prepare_integration and never deleted by magsag: someone else did.
         raise ApplicationError(
             f"integration branch {input.branch} was deleted from {repo} while the run went on",
@@ -126,23 +141,33 @@ async def integrate(input: IntegrateInput) -> IntegrateOutput:
         # Moving it would change that worktree's branch under its files; the workflow
         # waits for the user to check out another branch.
         activity.logger.warning("%s is checked out in %s: not merging", input.branch, holder)
-        return IntegrateOutput(tip=tip, outcomes=[], checked_out_in=holder)
-    outcomes: list[IntegrateOutcome] = []
+        return IntegrateOutput(tip=start, outcomes=[], checked_out_in=holder)
+    tip, tips, outcomes = start, [], []
     try:
-        for item in input.items:
-            commit = await resolve_commit(item.commit, repo)
-            if commit is None:
-                raise _not_found(f"commit {item.commit!r} of task {item.task}", repo)
-            tip, conflicts = await _merge_one(repo, ref, tip, commit, input.run_id, item.task)
-            if conflicts:
-                activity.logger.warning("task %s conflicts on %s", item.task, conflicts)
-                run_log.append(input.log_dir, "conflict", task=item.task, files=conflicts)
-            else:
-                activity.logger.info("integrated task %s: tip %s", item.task, tip)
-                run_log.append(input.log_dir, "integrated", task=item.task, tip=tip)
+        commits = await _task_commits(input.items, repo)
+        for item, commit in zip(input.items, commits, strict=True):
+            careful = tip == start  # e.g. a retry: an earlier try merged this batch
+            tip, conflicts = await _merge_one(repo, tip, commit, input.run_id, item.task, careful)
+            tips.append(tip)
             outcomes.append(
                 IntegrateOutcome(task=item.task, merged=not conflicts, conflict_files=conflicts)
             )
+        if tip != start:
+            await _move(ref, tip, start, f"magsag: integrate {_names(input.items)}", repo)
     except GitError as err:
         raise to_application_error(err) from err
+    for outcome, after in zip(outcomes, tips, strict=True):
+        if outcome.merged:
+            activity.logger.info("integrated task %s: tip %s", outcome.task, after)
+            run_log.append(input.log_dir, "integrated", task=outcome.task, tip=after)
+        else:
+            files = outcome.conflict_files
+            activity.logger.warning("task %s conflicts on %s", outcome.task, files)
+            run_log.append(input.log_dir, "conflict", task=outcome.task, files=files)
     return IntegrateOutput(tip=tip, outcomes=outcomes)
+
+
+def _names(items: list) -> str:
+    """The batch's tasks for the reflog: a few names, then how many more."""
+    shown = ", ".join(item.task for item in items[:3])
+    return shown + (f" and {len(items) - 3} more" if len(items) > 3 else "")

@@ -1,7 +1,6 @@
 """run_agent as one attempt: worktree in, checkpoint out, converging when re-run."""
 
 import os
-import shutil
 import signal
 import subprocess
 from pathlib import Path
@@ -14,7 +13,7 @@ from magsag.activities.agent import run_agent
 from magsag.activities.process import write_pidfile
 from magsag.contracts.activities import AgentInput
 from magsag.contracts.plan import RunnerSpec
-from tests.support.gitrepo import git_out
+from tests.support.gitrepo import git_out, record_git_calls
 from tests.support.runs import parked, worktrees_left
 
 RUN, TASK = "r1", "t1"
@@ -119,12 +118,8 @@ async def test_a_runner_env_name_missing_on_the_worker_is_not_retryable(repo, tm
 async def test_a_first_attempt_runs_few_git_commands(repo, tmp_path, monkeypatch):
     # Each git command is 5-20 ms of every task's time (issue 11, the short-task tax):
     # a first attempt needs its branch, worktree, checkpoint commit and removal only.
-    log, shim = tmp_path / "git.log", tmp_path / "bin" / "git"
-    shim.parent.mkdir()
-    shim.write_text(f'#!/bin/sh\necho "$@" >> {log}\nexec {shutil.which("git")} "$@"\n')
-    shim.chmod(0o755)
     inp = agent_input(repo, tmp_path, "echo hello > hello.txt")
-    monkeypatch.setenv("PATH", f"{shim.parent}{os.pathsep}{os.environ['PATH']}")
+    log = record_git_calls(tmp_path, monkeypatch)
     out = await ActivityEnvironment().run(run_agent, inp)
     assert out.changed_files == ["hello.txt"]
     commands = log.read_text().splitlines()

@@ -15,7 +15,14 @@ from magsag.contracts.activities import (
     IntegrateItem,
     PrepareIntegrationInput,
 )
-from tests.support.gitrepo import commit_file, git_out, make_repo, user_side, write_file
+from tests.support.gitrepo import (
+    commit_file,
+    git_out,
+    make_repo,
+    record_git_calls,
+    user_side,
+    write_file,
+)
 
 RUN = "r1"
 INTEGRATION = f"magsag/{RUN}/integration"
@@ -192,3 +199,29 @@ async def test_a_branch_being_rebased_in_a_worktree_is_not_moved(repo: Path) -> 
 
     out = await run_integrate(repo, ("a", a))
     assert out.checked_out_in == str(user_wt) and out.outcomes == []
+
+
+async def test_integrate_again_after_a_conflict_is_a_no_op(repo: Path) -> None:
+    # A retried batch with a conflict in it: nothing merged twice, no empty merge commit.
+    await prepare(repo)
+    a = task_commit(repo, "a", "shared.txt", "one\nTWO by a\nthree\n")
+    c = task_commit(repo, "c", "shared.txt", "one\nTWO by c\nthree\n")
+    d = task_commit(repo, "d", "d.txt", "d\n")
+    first = await run_integrate(repo, ("a", a), ("c", c), ("d", d))
+    again = await run_integrate(repo, ("a", a), ("c", c), ("d", d))
+    assert again.tip == first.tip == tip(repo)
+    assert [o.merged for o in again.outcomes] == [True, False, True]
+
+
+async def test_a_batch_costs_two_git_calls_a_task(repo: Path, tmp_path, monkeypatch) -> None:
+    # merge-tree and commit-tree for each task; the branch moves once for the batch.
+    await prepare(repo)
+    items = [(f"t{n}", task_commit(repo, f"t{n}", f"t{n}.txt", f"{n}\n")) for n in range(10)]
+    log = record_git_calls(tmp_path, monkeypatch)
+    out = await run_integrate(repo, *items)
+    assert all(o.merged for o in out.outcomes) and out.tip == tip(repo)
+    calls = log.read_text().splitlines()
+    assert len(calls) <= 2 * len(items) + 4, calls
+    assert sum(call.startswith("update-ref") for call in calls) == 1
+    merged = git_out(repo, "log", "--format=%s", "--first-parent", INTEGRATION).splitlines()
+    assert merged[:9] == [f"magsag: integrate t{n}" for n in range(9, 0, -1)]

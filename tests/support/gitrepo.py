@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -73,3 +75,14 @@ def with_submodule(repo: Path, library: Path, path: str = "sub") -> Path:
     git_out(repo, *FILE_PROTOCOL, "submodule", "add", "-q", str(library), path)
     git_out(repo, "commit", "-qm", f"add submodule {path}")
     return repo
+
+
+def record_git_calls(tmp_path: Path, monkeypatch) -> Path:
+    """Put a git on PATH that logs each call's arguments (a line each) to the file
+    returned, then runs the real git: what a step costs in git processes."""
+    log, shim = tmp_path / "git-calls.log", tmp_path / "git-shim" / "git"
+    shim.parent.mkdir()
+    shim.write_text(f'#!/bin/sh\necho "$@" >> {log}\nexec {shutil.which("git")} "$@"\n')
+    shim.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{shim.parent}{os.pathsep}{os.environ['PATH']}")
+    return log
