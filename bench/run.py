@@ -72,8 +72,20 @@ def make_repo(root: Path) -> Path:
     return repo
 
 
-def write_plan(root: Path, n: int, sleep: float, concurrency: int) -> Path:
-    command = ["bash", "-c", f"sleep {sleep:g}; echo done > out-$MAGSAG_TASK.txt"]
+def output_file(task: str, sharded: bool) -> str:
+    """Where a task writes: the top folder, or (sharded) one of 100 folders, as files are
+    spread in a real repository: git rewrites a folder's whole tree object for each file
+    added to it, so a flat folder of N files makes every commit and merge cost O(N)."""
+    return f"out/{int(task[1:]) % 100:02d}/{task}.txt" if sharded else f"out-{task}.txt"
+
+
+def write_plan(root: Path, n: int, sleep: float, concurrency: int, sharded: bool = False) -> Path:
+    if sharded:  # the same path as output_file's
+        folder = "out/$(printf %02d $((${MAGSAG_TASK#t} % 100)))"
+        write = f"mkdir -p {folder}; echo done > {folder}/$MAGSAG_TASK.txt"
+    else:
+        write = "echo done > out-$MAGSAG_TASK.txt"
+    command = ["bash", "-c", f"sleep {sleep:g}; {write}"]
     plan = {
         "name": "bench",
         "concurrency": concurrency,
@@ -82,14 +94,15 @@ def write_plan(root: Path, n: int, sleep: float, concurrency: int) -> Path:
             {"name": f"t{i}", "prompt": "work", "runner": "sleeper"} for i in range(1, n + 1)
         ],
     }
-    path = root / f"plan-{n}-{sleep:g}-{concurrency}.yaml"
+    path = root / f"plan-{n}-{sleep:g}-{concurrency}{'-sharded' if sharded else ''}.yaml"
     path.write_text(json.dumps(plan, indent=2))  # JSON is YAML
     return path
 
 
-def check_branch(repo: Path, branch: str, n: int) -> None:
+def check_branch(repo: Path, branch: str, n: int, sharded: bool = False) -> None:
     files = set(git(repo, "ls-tree", "-r", "--name-only", branch).split())
-    missing = [f"out-t{i}.txt" for i in range(1, n + 1) if f"out-t{i}.txt" not in files]
+    expected = [output_file(f"t{i}", sharded) for i in range(1, n + 1)]
+    missing = [path for path in expected if path not in files]
     if missing:
         raise BenchError(f"{branch} in {repo} lacks {', '.join(missing[:3])}")
     if len(git(repo, "worktree", "list", "--porcelain").split("\n\n")) > 2:  # main + trailer

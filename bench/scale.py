@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
 import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 
 from run import (  # bench/run.py: the same server, worker and repository helpers
@@ -71,11 +74,38 @@ def peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
-def one_run(root: Path, n: int, concurrency: int, env: dict) -> dict:
-    plan = write_plan(root, n, 0, concurrency)
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU a live process has used."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def pace(state: Path, run_id: str) -> tuple[float, float]:
+    """Tasks per second over the first and the last fifth of the run's checkpoints
+    (run.jsonl): a cost per task that grows with the run shows as a slower end."""
+    lines = (state / "runs" / run_id / "run.jsonl").read_text().splitlines()
+    times = [
+        datetime.fromisoformat(e["at"]).timestamp()
+        for e in map(json.loads, lines)
+        if e["event"] == "checkpoint"
+    ]
+    fifth = max(len(times) // 5, 2)
+    head, tail = times[:fifth], times[-fifth:]
+    return (fifth - 1) / (head[-1] - head[0]), (fifth - 1) / (tail[-1] - tail[0])
+
+
+def one_run(root: Path, n: int, concurrency: int, env: dict, worker: int, flat: bool) -> dict:
+    plan = write_plan(root, n, 0, concurrency, sharded=not flat)
     repo = make_repo(root)
     argv = [MAGSAG, "run", str(plan), "--repo", str(repo), "--json"]
+    cli_before, worker_before = children_cpu_seconds(), cpu_seconds(worker)
     wall, done = timed(argv, 120 + 2 * n, env)
+    cli_cpu, worker_cpu = children_cpu_seconds() - cli_before, cpu_seconds(worker) - worker_before
     if done.returncode != 0 or not done.stdout.strip():
         why = done.stderr.strip()[-800:]
         raise BenchError(f"magsag run of {n} tasks failed ({done.returncode}): {why}")
@@ -83,14 +113,16 @@ def one_run(root: Path, n: int, concurrency: int, env: dict) -> dict:
         result = json.loads(done.stdout)
     except ValueError:
         raise BenchError(f"not JSON: {done.stdout[:300]!r} / {done.stderr[-300:]!r}") from None
-    check_branch(repo, result["integration_branch"], n)
+    check_branch(repo, result["integration_branch"], n, sharded=not flat)
+    first, last = pace(Path(env["MAGSAG_STATE_DIR"]), result["run_id"])
     status_s, shown = timed([MAGSAG, "status", result["run_id"], "--json"], 60, env)
     if shown.returncode != 0:
         raise BenchError(f"status failed: {shown.stderr.strip()}")
     events, size, executions = history_size(result["run_id"])
     return {"tasks": n, "wall_s": wall, "tasks_per_s": n / wall, "status_s": status_s,
             "events_per_task": events / n, "kb_per_task": size / n / 1024,
-            "executions": executions}  # fmt: skip
+            "executions": executions, "first_fifth_per_s": first, "last_fifth_per_s": last,
+            "cli_cpu_s": cli_cpu, "worker_cpu_ms_per_task": 1000 * worker_cpu / n}  # fmt: skip
 
 
 def big_plan_validation(root: Path, env: dict) -> dict:
@@ -108,14 +140,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", type=int, nargs="+", default=DEFAULT_TASKS)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument(
+        "--flat", action="store_true", help="every file in the top folder (see output_file)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="magsag-bench-scale-") as tmp:
-        rows, rss, big = measure(Path(tmp), args.tasks, args.concurrency)
-    print("tasks  wall s  tasks/s  executions  events/task  KB/task  status s")
+        rows, rss, big = measure(Path(tmp), args.tasks, args.concurrency, args.flat)
+    print("tasks  wall s  tasks/s  first/last fifth  executions  events/task  KB/task  "
+          "status s  worker ms/task  CLI cpu s")  # fmt: skip
     for r in rows:
         history = f"{r['events_per_task']:11.1f}  {r['kb_per_task']:7.1f}"
-        print(f"{r['tasks']:5d}  {r['wall_s']:6.1f}  {r['tasks_per_s']:7.2f}  "
-              f"{r['executions']:10d}  {history}  {r['status_s']:8.2f}")  # fmt: skip
+        fifths = f"{r['first_fifth_per_s']:7.2f} / {r['last_fifth_per_s']:<7.2f}"
+        print(f"{r['tasks']:5d}  {r['wall_s']:6.1f}  {r['tasks_per_s']:7.2f}  {fifths}  "
+              f"{r['executions']:10d}  {history}  {r['status_s']:8.2f}  "
+              f"{r['worker_cpu_ms_per_task']:14.0f}  {r['cli_cpu_s']:9.1f}")  # fmt: skip
     print(f"worker peak RSS over the runs: {rss:.0f} MB")
     print(f"plan validate of a {big['bytes'] / 1e6:.1f} MB plan: {big['validate_s']:.2f} s")
     out = Path(__file__).parent / "results" / "scale-latest.json"
@@ -123,7 +161,7 @@ def main() -> None:
     out.write_text(json.dumps({"rows": rows, "worker_peak_rss_mb": rss, "big_plan": big}))
 
 
-def measure(root: Path, task_counts: list[int], concurrency: int):
+def measure(root: Path, task_counts: list[int], concurrency: int, flat: bool):
     """The runs, a standing worker's peak RSS over them, and the big plan's validation."""
     env = magsag_env(root / "state", f"scale-{int(time.time())}")
     procs = []
@@ -138,7 +176,7 @@ def measure(root: Path, task_counts: list[int], concurrency: int):
         rows = []
         for n in task_counts:
             print(f"{n} tasks at concurrency {concurrency}...", file=sys.stderr)
-            rows.append(one_run(root, n, concurrency, env))
+            rows.append(one_run(root, n, concurrency, env, worker.pid, flat))
         return rows, peak_rss_mb(worker.pid), big_plan_validation(root, env)
     finally:
         for proc in reversed(procs):

@@ -16,6 +16,7 @@ from magsag.cli.runs import read_status
 from magsag.contracts.run import GateStatus, RunResult, RunStatus, TaskStatus
 
 POLL_SECONDS = 0.5
+POLL_SHARE = 0.2
 SUMMARY_SECONDS = 60.0
 
 
@@ -24,8 +25,9 @@ async def follow_run(handle: WorkflowHandle, quiet: bool = False) -> RunResult:
 
     The result is awaited directly (a long poll answered the moment the run ends);
     progress comes from the workflow's memo between polls, read no more often than
-    every POLL_SECONDS and never more than half the time (a big run's state takes a
-    while to read: the server is not kept busy answering the CLI).
+    every POLL_SECONDS and for at most a fifth of the time (POLL_SHARE: a big run's
+    state takes a while to read, and the CLI shares the machine with the server and the
+    worker running that run).
     """
     changes = Changes()
     live = LiveView() if err_console.is_terminal and not quiet else None
@@ -45,7 +47,8 @@ async def follow_run(handle: WorkflowHandle, quiet: bool = False) -> RunResult:
             if not outcome.done():
                 began = time.monotonic()
                 show((await read_status(handle))[0])
-                pause = max(POLL_SECONDS, time.monotonic() - began)
+                reading = time.monotonic() - began
+                pause = max(POLL_SECONDS, reading * (1 / POLL_SHARE - 1))
         # Its every task, even those an execution's result leaves packed in its input;
         # and a run cancelled or failed from outside: its last published state.
         result, _ = await read_status(handle)
