@@ -109,15 +109,16 @@ def describe(run_id: RunIdArg, task: TaskNamesOpt = None, json_output: JsonOpt =
     checkpoint and WIP commits, worktree removal, merges and conflicts; the critical path
     says where the time went. A run of over 20 tasks is summarized instead: counts, the
     slowest tasks, the latest failures and the critical path; --task NAME gives a task's
-    timeline (--json: the view with those tasks only). Works while the run runs and after
-    it ended."""
+    timeline (--json: the view with those tasks only). --json of a big run has every
+    task's state, and its attempts where "detailed" (the critical path's). Works while
+    the run runs and after it ended."""
     names = list(dict.fromkeys(task or []))  # each once, in the order given
     events = run_log.read(activity_files.run_dir(run_id))
     if events and not asyncio.run(_history_exists(run_id)):
         # The server no longer has the run (retention, a new server): its file does.
         _describe_from_run_log(run_id, events, json_output, names)
         return
-    view, result = run_sync(_describe(run_id, names, json_output))
+    view, result = run_sync(_describe(run_id, names))
     if json_output:
         print_json(view.model_dump(mode="json"))
     elif names:
@@ -133,14 +134,14 @@ async def _history_exists(run_id: str) -> bool:
     return await described(client, run_id) is not None
 
 
-async def _describe(run_id: str, names: list[str], json_output: bool) -> tuple[RunView, RunResult]:
-    """The run's view: of every task for --json or a small run; else read only the
-    histories the text shows (the tasks named, the critical path's)."""
+async def _describe(run_id: str, names: list[str]) -> tuple[RunView, RunResult]:
+    """The run's view: of every task for a small run; else read only the histories of
+    the tasks named and the critical path's (10,000 histories would take minutes)."""
     client = await connect_or_exit(start_embedded=False)
     handle = await existing_run(client, run_id)
     result, closed = await read_status(handle)
     _check_tasks(run_id, names, result.tasks)
-    every = not names and (json_output or len(result.tasks) <= SMALL_RUN)
+    every = not names and len(result.tasks) <= SMALL_RUN
     view = await describe_run(client, handle, result, closed, None if every else names)
     if names:
         view.tasks = {name: view.tasks[name] for name in names}

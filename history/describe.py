@@ -229,6 +229,7 @@ class _Builder:
             view.started_at = child.started_at or child.opened_at
             view.finished_at = child.closed_at
         history = self.records.tasks.get(plan_task.name)
+        view.detailed = child is None or history is not None  # never started: nothing to read
         if history is None:
             return view
         running = {p.activity_id: p for p in self.records.pending.get(plan_task.name, [])}

@@ -83,6 +83,11 @@ class TaskView(BaseModel):
     started_at: datetime | None = Field(None, description="its task workflow started")
     finished_at: datetime | None = Field(None, description="its task workflow closed")
     done_at: datetime | None = Field(None, description="merged, or finished unmerged")
+    detailed: bool = Field(
+        False,
+        description="attempts, waits and WIP read from its own history: for every task of a "
+        "run of up to 20, else for those asked for (--task) and the critical path's",
+    )
     attempts: list[AttemptView] = Field(default_factory=list)
     waits: list[WaitView] = Field(default_factory=list)
     wip: WipView | None = None

@@ -1,8 +1,9 @@
 """`runs describe` of a big run: a summary, not a timeline per task, and one task's
-timeline on request. The run is made up (tests/support/big_run.py) and its view built
-with no server, as from recorded histories."""
+timeline on request. The 2,000-task run is made up (tests/support/big_run.py) and its
+view built with no server, as from recorded histories; --json runs a real one."""
 
 import functools
+import json
 from dataclasses import replace
 
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -12,6 +13,8 @@ from magsag.cli.overview import FAILURES_SHOWN
 from magsag.history.describe import RunRecords, build_run_view
 from magsag.history.views import RunView
 from tests.support.big_run import big_run
+from tests.support.cli import magsag_json
+from tests.support.gitrepo import make_repo
 
 
 @functools.cache
@@ -55,3 +58,28 @@ async def test_describe_of_one_task_of_a_big_run_reads_its_history_and_the_path_
     assert "  plan: sh  after setup-3" in lines
     assert lines[-1].startswith("on the critical path: setup-3")
     assert len(lines) < 25
+
+
+async def test_describe_json_of_a_big_run_reads_only_the_histories_it_details(tmp_path, cli_env):
+    # 21 tasks: over SMALL_RUN. head -> tail is the critical path (tail sleeps).
+    tasks = [
+        {"name": "head", "prompt": "echo h > h.txt"},
+        {"name": "tail", "prompt": "sleep 1; echo t > t.txt", "depends_on": ["head"]},
+    ] + [{"name": f"w{n:02d}", "prompt": f"echo {n} > w{n}.txt"} for n in range(19)]
+    plan = tmp_path / "plan.yaml"
+    runner = {"sh": {"command": ["bash", "-c", "{prompt}"]}}
+    plan.write_text(json.dumps({"concurrency": 8, "runners": runner, "tasks": tasks}))
+    repo = make_repo(tmp_path / "repo")
+    run_id = magsag_json("run", plan, "--repo", repo, "--json", env=cli_env)["run_id"]
+
+    view = magsag_json("runs", "describe", run_id, "--json", env=cli_env)
+    assert view["critical_path"]["tasks"] == ["head", "tail"]
+    detailed = {name for name, task in view["tasks"].items() if task["detailed"]}
+    assert detailed == {"head", "tail"}  # the other 19 histories were not read
+    assert all(view["tasks"][n]["status"] == "succeeded" for n in view["tasks"])
+    assert view["tasks"]["w03"]["attempts"] == [] and view["tasks"]["w03"]["commit"]
+
+    one = magsag_json("runs", "describe", run_id, "--task", "w03", "--json", env=cli_env)
+    assert list(one["tasks"]) == ["w03"] and one["tasks"]["w03"]["detailed"]
+    [attempt] = one["tasks"]["w03"]["attempts"]
+    assert attempt["outcome"] == "succeeded" and attempt["changed_files"] == ["w3.txt"]
