@@ -13,11 +13,16 @@ entries leave the stash list, which ends as the user had it.
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from magsag.activities.git import GitError, commit_tree, git, refusal
+from magsag.activities.repo_lock import worktree_admin_lock
+
+# Waits between tries to store back an entry dropped by mistake (about 3 s in all).
+STORE_BACK_PAUSES = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6)
 
 
 @dataclass(frozen=True)
@@ -131,19 +136,37 @@ async def _merge_tree(cwd: str, ours: str, theirs: str) -> str | None:
 async def drop(cwd: str, entries: list[Entry]) -> None:
     """Remove the entries from the stash list, leaving everyone else's.
 
-    Entries are dropped by position, and another task may stash meanwhile and shift
-    them: an entry dropped by mistake is stored back (at the top of the list)."""
-    for entry in entries:
-        for _ in range(3):
-            listed = await git("stash", "list", "--format=%H", cwd=cwd)
-            commits = listed.stdout.split()
-            if entry.commit not in commits:
-                break
-            position = f"stash@{{{commits.index(entry.commit)}}}"
-            dropped = await git("stash", "drop", position, cwd=cwd)
-            gone = dropped.stdout.strip().rsplit("(", 1)[-1].rstrip(")")
-            if gone == entry.commit:
-                break
-            if gone in commits:
-                subject = await git("log", "-1", "--format=%s", gone, cwd=cwd)
-                await git("stash", "store", "-m", subject.stdout.strip(), gone, cwd=cwd)
+    git drops entries by position only. magsag's own drops take the repository's
+    worktree lock, so two tasks saving at once do not shift each other's positions; an
+    agent stashing meanwhile still can, and an entry dropped by mistake is stored back
+    (at the top of the list), retried until git takes it: it must not be lost."""
+    if not entries:
+        return
+    async with worktree_admin_lock(cwd):
+        for entry in entries:
+            await _drop_one(cwd, entry)
+
+
+async def _drop_one(cwd: str, entry: Entry) -> None:
+    for _ in range(3):
+        listed = await git("stash", "list", "--format=%H", cwd=cwd)
+        commits = listed.stdout.split()
+        if entry.commit not in commits:
+            return
+        position = f"stash@{{{commits.index(entry.commit)}}}"
+        dropped = await git("stash", "drop", position, cwd=cwd)
+        gone = dropped.stdout.strip().rsplit("(", 1)[-1].rstrip(")")
+        if gone == entry.commit:
+            return
+        if gone in commits:
+            await _store_back(cwd, gone)
+
+
+async def _store_back(cwd: str, commit: str) -> None:
+    subject = (await git("log", "-1", "--format=%s", commit, cwd=cwd)).stdout.strip()
+    for pause in STORE_BACK_PAUSES:
+        stored = await git("stash", "store", "-m", subject, commit, cwd=cwd, check=False)
+        if stored.returncode == 0:
+            return
+        await asyncio.sleep(pause)  # refs/stash locked by another git: try again
+    await git("stash", "store", "-m", subject, commit, cwd=cwd)
