@@ -1,6 +1,8 @@
 """What magsag connects to comes from Temporal's environment configuration, as for every
 Temporal tool: a profile in a TOML file, overridden by TEMPORAL_* variables."""
 
+from pathlib import Path
+
 import pytest
 from temporalio.service import TLSConfig
 
@@ -92,3 +94,16 @@ def test_an_unknown_profile_or_a_broken_file_is_one_clear_error(profiles, tmp_pa
     with pytest.raises(connection.ConfigError) as bad:
         connection.connect_config()
     assert "\n" not in str(bad.value) and "TOML parse error" in str(bad.value)
+
+
+def test_the_readme_example_profiles_load(profiles, tmp_path):
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    example = readme.split("```toml\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "readme.toml"
+    path.write_text(example)
+    profiles.setenv("TEMPORAL_CONFIG_FILE", str(path))
+    assert connection.connect_config()["target_host"] == "team-server:7233"
+    profiles.setenv("TEMPORAL_PROFILE", "cloud")
+    cloud = connection.connect_config()
+    assert cloud["target_host"] == "us-east-1.aws.api.temporal.io:7233"
+    assert cloud["namespace"] == "acme-agents.a1b2c" and cloud["tls"] is True
