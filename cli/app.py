@@ -15,6 +15,8 @@ from magsag.cli import (
     runs_cmd,
     server_cmd,
 )
+from magsag.cli.console import fail
+from magsag.worker.connection import ConfigError
 
 app = typer.Typer(
     name="magsag",
@@ -54,6 +56,10 @@ def main() -> None:
         code = 0
     except SystemExit as done:
         code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+    except ConfigError as err:
+        # Every command reaches Temporal through the same configuration: one line for all.
+        fail(str(err))
+        code = 2
     except KeyboardInterrupt:
         # Commands that follow a run say what becomes of it; this is any other moment.
         print("\ninterrupted; `magsag runs list` shows the runs that started", file=sys.stderr)

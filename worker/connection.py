@@ -33,8 +33,21 @@ def state_dir() -> Path:
     return (Path(xdg).expanduser() / "magsag").resolve()
 
 
+class ConfigError(ValueError):
+    """Temporal's configuration cannot be read: an unknown TEMPORAL_PROFILE, a config
+    file that is not valid TOML."""
+
+
 def connect_config() -> dict:
-    config = dict(ClientConfig.load_client_connect_config())
+    """Client.connect's arguments, as every Temporal tool reads them: the profile named
+    by TEMPORAL_PROFILE (else "default") in TEMPORAL_CONFIG_FILE (else Temporal's
+    config file in the user's config dir), overridden by TEMPORAL_* variables."""
+    try:
+        config = dict(ClientConfig.load_client_connect_config())
+    except RuntimeError as err:  # the SDK's ConfigError, whose message can span lines
+        lines = [line for line in str(err).splitlines() if line.strip()]
+        detail = lines[0] if len(lines) < 2 else f"{lines[0]}: {lines[-1]}"
+        raise ConfigError(f"Temporal configuration: {detail}") from None
     config.setdefault("target_host", C.DEFAULT_ADDRESS)
     if not config.get("target_host"):
         config["target_host"] = C.DEFAULT_ADDRESS
