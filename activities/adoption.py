@@ -11,6 +11,7 @@ import asyncio
 from temporalio import activity
 from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory, CancelledError
+from temporalio.service import RPCError, RPCStatusCode
 
 from magsag.activities.keepalive import heartbeating
 from magsag.contracts.activities import AwaitTaskInput
@@ -26,6 +27,16 @@ async def await_task(inp: AwaitTaskInput) -> TaskResult:
         return await handle.result()
     except WorkflowFailureError as err:
         return _ended_unsuccessfully(inp.task, err.cause)
+    except RPCError as err:
+        if err.status != RPCStatusCode.NOT_FOUND:
+            raise
+        # The execution that started it continued as new before the server started the
+        # workflow, which it then never did: the waiting execution starts the task.
+        raise ApplicationError(
+            f"task {inp.task} was never started",
+            type=FailureKind.TASK_NOT_STARTED,
+            non_retryable=True,
+        ) from None
     except asyncio.CancelledError:
         details = activity.cancellation_details()
         if details is not None and details.not_found:

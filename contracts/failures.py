@@ -39,6 +39,8 @@ class FailureKind(StrEnum):
     INTEGRATION_BRANCH_MISSING = "IntegrationBranchMissing"
     # A task workflow's end, carrying its TaskResult to the plan workflow.
     TASK_FAILED = "TaskFailed"
+    # A task an earlier execution of the run meant to start, whose workflow never did.
+    TASK_NOT_STARTED = "TaskNotStarted"
 
 
 ATTEMPT_FAILURES = frozenset(

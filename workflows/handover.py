@@ -9,13 +9,17 @@ with the ABANDON close policy); the next execution waits for each with the await
 activity and cancels them, when the run is cancelled, through their workflow ids.
 """
 
+from collections.abc import Awaitable, Callable
+
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from magsag.contracts import activity_stubs as activities
     from magsag.contracts import constants as C
     from magsag.contracts.activities import AwaitTaskInput
+    from magsag.contracts.failures import FailureKind
     from magsag.contracts.run import (
         FINISHED_TASK_STATUSES,
         Handover,
@@ -26,6 +30,9 @@ with workflow.unsafe.imports_passed_through():
     from magsag.contracts.task_rows import pack_all
     from magsag.contracts.wire import MAX_PAYLOAD_BYTES, size_on_the_wire
 
+# Patch: the run continues as new only once every task it started has its workflow
+# started (before: a child the server had not started yet was never started).
+HANDOVER_AFTER_STARTS = "handover-after-starts"
 # What the next execution's input may take of Temporal's payload limit.
 PAYLOAD_BUDGET = MAX_PAYLOAD_BYTES - 128 * 1024
 
@@ -73,17 +80,28 @@ def next_input(inp: RunInput, result: RunResult, running: list[str], attempts: i
     return handed
 
 
-async def adopt(inp: RunInput, name: str, current: TaskResult) -> TaskResult:
-    """Wait for a task an earlier execution started; its result as the child's would be."""
-    result = await workflow.execute_activity(
-        activities.await_task,
-        AwaitTaskInput(task=name, workflow_id=C.task_workflow_id(inp.run_id, name)),
-        task_queue=inp.host_queue,
-        start_to_close_timeout=C.ADOPTED_TASK_TIMEOUT,
-        heartbeat_timeout=C.HEARTBEAT_TIMEOUT,
-        retry_policy=RetryPolicy(maximum_interval=C.RETRY_MAX_INTERVAL),
-        summary=f"await {name} (started before the run continued as new)",
-    )
+async def adopt(
+    inp: RunInput, name: str, current: TaskResult, start: Callable[[], Awaitable[TaskResult]]
+) -> TaskResult:
+    """Wait for a task an earlier execution started; its result as the child's would be.
+    A task whose workflow never started (runs recorded before HANDOVER_AFTER_STARTS could
+    continue as new before the server started it) is started here: `start`."""
+    try:
+        result = await workflow.execute_activity(
+            activities.await_task,
+            AwaitTaskInput(task=name, workflow_id=C.task_workflow_id(inp.run_id, name)),
+            task_queue=inp.host_queue,
+            start_to_close_timeout=C.ADOPTED_TASK_TIMEOUT,
+            heartbeat_timeout=C.HEARTBEAT_TIMEOUT,
+            retry_policy=RetryPolicy(maximum_interval=C.RETRY_MAX_INTERVAL),
+            summary=f"await {name} (started before the run continued as new)",
+        )
+    except ActivityError as err:
+        cause = err.cause
+        if not (isinstance(cause, ApplicationError) and cause.type == FailureKind.TASK_NOT_STARTED):
+            raise
+        workflow.logger.warning("task %s was never started: starting it", name)
+        return await start()
     return result.model_copy(
         update={
             "started_at": result.started_at or current.started_at,

@@ -7,6 +7,7 @@ the moment it starts, so it sees the merged work of everything it depends on.
 """
 
 import asyncio
+import functools
 from datetime import timedelta
 
 from temporalio import workflow
@@ -66,6 +67,7 @@ class PlanWorkflow:
         self._compact = False  # COMPACT_STATE: see above
         self._started = 0  # tasks this execution started
         self._adopted: set[str] = set()  # tasks an earlier execution started
+        self._starting: set[str] = set()  # tasks whose workflow the server has yet to start
 
     @workflow.run
     async def run(self, inp: RunInput) -> RunResult:
@@ -90,7 +92,8 @@ class PlanWorkflow:
                 self._adopted.add(name)
                 self._live.changed(name)
                 current = self._result.tasks[name]
-                running[name] = asyncio.create_task(handover.adopt(inp, name, current))
+                start = functools.partial(self._start_adopted, inp, name)
+                running[name] = asyncio.create_task(handover.adopt(inp, name, current, start))
         else:
             failed = await self._prepare(inp, scheduler, branch)
             if failed:
@@ -173,6 +176,8 @@ class PlanWorkflow:
             if handing_over and merging is None and not to_merge:
                 if decision is not None:
                     decision.cancel()
+                if workflow.patched(handover.HANDOVER_AFTER_STARTS):
+                    await workflow.wait_condition(lambda: not self._starting)
                 return True
             pending = list(running.values()) + [f for f in (merging, decision) if f]
             if not pending:
@@ -218,10 +223,15 @@ class PlanWorkflow:
 
     # ---- tasks
 
+    async def _start_adopted(self, inp: RunInput, name: str) -> TaskResult:
+        self._adopted.discard(name)  # a child of this execution now
+        return await self._run_task(inp, name)
+
     async def _run_task(self, inp: RunInput, name: str) -> TaskResult:
         task = inp.plan.task(name)
+        self._starting.add(name)
         try:
-            return await workflow.execute_child_workflow(
+            child = await workflow.start_child_workflow(
                 TaskWorkflow.run,
                 TaskInput(
                     run_id=inp.run_id,
@@ -242,8 +252,12 @@ class PlanWorkflow:
                 static_summary=f"{name}: {task.summary}" if task.summary else name,
                 static_details=texts.task_details(inp, task),
             )
+            self._starting.discard(name)
+            return await child
         except ChildWorkflowError as err:
             return texts.failed_result(name, err, self._result.tasks[name])
+        finally:
+            self._starting.discard(name)
 
     def _account(self, inp: RunInput, scheduler: Scheduler, result: TaskResult) -> None:
         """Add the task's usage to the run's; past the budget, nothing new starts."""

@@ -5,13 +5,24 @@ execution, status reads every task from the memo plus the packed input, and each
 execution's history replays."""
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from temporalio.client import WorkflowFailureError
 
 from magsag.contracts import constants as C
-from magsag.contracts.run import STATUS_MEMO, GateDecision, GateStatus, RunStatus, TaskStatus
+from magsag.contracts.run import (
+    STATUS_MEMO,
+    GateDecision,
+    GateStatus,
+    Handover,
+    RunStatus,
+    TaskResult,
+    TaskStatus,
+    Usage,
+)
+from magsag.contracts.task_rows import pack_all
 from magsag.history.status import execution_input, run_status
 from magsag.workflows.plan import PlanWorkflow
 from tests.support.gitrepo import checkpoints_on, git_out
@@ -154,3 +165,28 @@ async def _executions(client, run_id: str) -> list[str]:
         execution = history.events[0].workflow_execution_started_event_attributes
         execution = execution.continued_execution_run_id
     return list(reversed(run_ids))
+
+
+async def test_a_task_handed_over_before_its_workflow_started_is_started_by_the_next_execution(
+    client, worker, repo, tmp_path
+):
+    # Runs recorded before the hand-over waited for child starts could continue as new
+    # while the server had yet to start a child, which it then never did: the next
+    # execution waited for a workflow that did not exist (a 10,000-task run hung so).
+    plan = bash_plan(
+        [{"name": "never", "prompt": "echo n > n.txt"}, {"name": "done", "prompt": "true"}]
+    )
+    inp = run_input(plan, repo, tmp_path, worker)
+    now = datetime.now(UTC)
+    done = TaskResult(name="done", status=TaskStatus.SUCCEEDED, started_at=now, finished_at=now)
+    never = TaskResult(name="never", status=TaskStatus.RUNNING, started_at=now)
+    base = inp.base_commit
+    git_out(repo, "update-ref", f"refs/heads/{C.integration_branch(inp.run_id)}", base)
+    inp.handover = Handover(
+        execution=1, started_at=now, integration_commit=base, usage=Usage(), attempts=1,
+        done=pack_all([done], now), running=pack_all([never], now),
+    )  # fmt: skip
+    result = await (await start_run(client, inp, worker)).result()
+    assert result.status == RunStatus.SUCCEEDED
+    assert result.tasks["never"].status == TaskStatus.SUCCEEDED
+    assert git_out(repo, "show", f"{C.integration_branch(inp.run_id)}:n.txt") == "n"
