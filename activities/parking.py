@@ -21,10 +21,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 from pathlib import Path
 
 from magsag.activities.git import git
-from magsag.activities.repo_lock import worktree_admin_lock
+from magsag.activities.repo_lock import common_dir, worktree_admin_lock
 
 # Task names start with [a-z0-9], so no task's worktree is ever called this.
 PARKED = ".parked"
@@ -81,23 +82,39 @@ async def park(repo: str, path: str, task: str) -> bool:
 
 
 async def discard_all(repo: str, run_folder: str | Path) -> list[str]:
-    """Remove every parked worktree of a run (all their work is committed); then the
-    run's folder, if nothing else is left in it. Returns the paths removed."""
+    """Remove every parked worktree of a run (all their work is committed), side by side
+    (the run's end waits for it); then the run's folder, if nothing else is in it.
+    Returns the paths removed."""
     parked = parked_dir(run_folder)
-    removed = []
-    for candidate in await asyncio.to_thread(_parked_in, parked):
-        await discard(repo, str(candidate))
-        removed.append(str(candidate))
+    candidates = await asyncio.to_thread(_parked_in, parked)
+    if candidates:
+        common = await common_dir(repo)
+        async with worktree_admin_lock(repo):
+            await asyncio.gather(*(asyncio.to_thread(_remove, common, c) for c in candidates))
     for folder in (parked, Path(run_folder)):
         with contextlib.suppress(OSError):
             folder.rmdir()
-    return removed
+    return [str(candidate) for candidate in candidates]
 
 
 async def discard(repo: str, path: str) -> None:
-    """Remove one parked worktree (--force: ignored files, such as build outputs, go)."""
-    async with worktree_admin_lock(repo) as held:
-        await git("worktree", "remove", "--force", path, cwd=repo, pass_fds=(held,))
+    """Remove one parked worktree."""
+    common = await common_dir(repo)
+    async with worktree_admin_lock(repo):
+        await asyncio.to_thread(_remove, common, Path(path))
+
+
+def _remove(common: Path, worktree: Path) -> None:
+    """What `git worktree remove --force` does, without a git process per worktree: its
+    folder (ignored files, such as build outputs, go too), then its registration in the
+    repository (<common dir>/worktrees/<id>, named by its .git file). A removal cut short
+    leaves a registration without a folder, which create_worktree prunes."""
+    text = (worktree / ".git").read_text().strip()
+    registration = Path(text.removeprefix("gitdir: ")).resolve()
+    if not text.startswith("gitdir: ") or registration.parent != common / "worktrees":
+        raise ValueError(f"{worktree} is not a worktree of {common.parent}")
+    shutil.rmtree(worktree)
+    shutil.rmtree(registration, ignore_errors=True)
 
 
 def _parked_in(parked: Path) -> list[Path]:
