@@ -23,6 +23,7 @@ from temporalio.exceptions import ApplicationError
 from magsag.activities import plan_store, run_log
 from magsag.activities.agent_git import start_from_base
 from magsag.activities.agent_output import CappedLog, log_cap_bytes
+from magsag.activities.agent_slots import agent_slot
 from magsag.activities.git import GitError, has_trailers, resolve_commit
 from magsag.activities.group_run import DeadlineReached, HungAfterResult, run_in_group
 from magsag.activities.keepalive import heartbeating
@@ -55,13 +56,17 @@ FEEDBACK_CHARS = 1500
 @activity.defn
 @heartbeating
 async def run_agent(inp: AgentInput) -> AgentOutput:
-    attempt = inp.attempt
-    worktree = Path(inp.worktree)
     pidfile = Path(f"{inp.worktree}.pid")
     # A thread: waiting for a killed group to die must not stall other heartbeats.
     stale = await asyncio.to_thread(kill_recorded_group, pidfile)
     if stale:
         activity.logger.warning("killed process group %s left by an earlier attempt", stale)
+    async with agent_slot(inp.task):
+        return await _run_attempt(inp, pidfile)
+
+
+async def _run_attempt(inp: AgentInput, pidfile: Path) -> AgentOutput:
+    attempt, worktree = inp.attempt, Path(inp.worktree)
     started = time.monotonic()
     log_path = run_files.attempt_log(inp.log_dir, inp.task, attempt)
     checkpoint = CloseWorktreeInput.for_task(

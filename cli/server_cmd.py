@@ -2,6 +2,7 @@
 worker/logs.py sets up (MAGSAG_LOG_LEVEL)."""
 
 import asyncio
+import os
 import signal
 from pathlib import Path
 from typing import Annotated
@@ -46,10 +47,34 @@ def server(
     raise typer.Exit(code if code and code > 0 else 0)
 
 
-def worker() -> None:
+def worker(
+    host: Annotated[
+        str | None,
+        typer.Option(
+            envvar="MAGSAG_HOST",
+            help="Name of this host: its activities' queue is magsag-host-NAME "
+            "(default: the machine's host name).",
+        ),
+    ] = None,
+    max_agents: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Run at most N agents at once; more attempts wait on this worker "
+            "(default: no cap but the runs' --concurrency).",
+        ),
+    ] = None,
+) -> None:
     """Run a magsag worker: workflows on the shared queue, activities on this host's queue."""
     _configure_logging()
-    asyncio.run(_serve())
+    if host is not None:
+        if not host.strip() or "/" in host:
+            raise fail(f"--host {host!r}: give a name without '/'")
+        os.environ["MAGSAG_HOST"] = host  # what connection.hostname() and the logs read
+    from magsag.activities import agent_slots  # only this command runs agents
+
+    agent_slots.limit(max_agents)
+    asyncio.run(_serve(max_agents))
 
 
 def _configure_logging() -> None:
@@ -59,15 +84,17 @@ def _configure_logging() -> None:
         raise fail(str(err)) from None
 
 
-async def _serve() -> None:
+async def _serve(max_agents: int | None) -> None:
     address = connection.connect_config()["target_host"]
     try:
         client = await connection.connect()
     except RuntimeError as err:
         raise fail(f"cannot reach Temporal at {address}: {err}") from None
     host_queue = C.host_queue(connection.hostname())
+    cap = f", at most {max_agents} agents at once" if max_agents else ""
     info(
-        f"worker on {address} polling '{connection.task_queue()}' and '{host_queue}' (Ctrl-C stops)"
+        f"worker on {address} polling '{connection.task_queue()}' and '{host_queue}'{cap} "
+        "(Ctrl-C stops)"
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -1,0 +1,50 @@
+"""`magsag worker --host NAME --max-agents N`: the host queue a worker serves, and how many
+agents it runs at once."""
+
+import json
+import signal
+import subprocess
+import uuid
+
+from tests.support.cli import MAGSAG, magsag, magsag_json
+from tests.support.poll import wait_for
+from tests.support.runs import bash_plan_file
+
+
+def test_a_worker_named_by_host_runs_at_most_max_agents_at_once(tmp_path, repo, cli_env):
+    host = f"named-{uuid.uuid4().hex[:6]}"
+    spans = tmp_path / "spans"
+    prompt = f"echo start $(date +%s.%N) >> {spans}; sleep 0.6; echo end $(date +%s.%N) >> {spans}"
+    tasks = [{"name": f"t{n}", "prompt": f"{prompt}; echo x > t{n}.txt"} for n in range(3)]
+    plan = bash_plan_file(tmp_path, tasks, concurrency=3)
+    worker_env = {k: v for k, v in cli_env.items() if k != "MAGSAG_HOST"}
+    log = tmp_path / "worker.log"
+    with log.open("w") as out:
+        worker = subprocess.Popen(
+            [MAGSAG, "worker", "--host", host, "--max-agents", "1"], env=worker_env, stderr=out
+        )
+    try:
+        wait_for(lambda: "polling" in log.read_text(), timeout=60, what="the worker")
+        assert f"'magsag-host-{host}', at most 1 agents at once" in log.read_text()
+        # The run's activities go to the queue of the host it names: this worker's.
+        run_env = {**cli_env, "MAGSAG_HOST": host}
+        run_id = magsag_json("run", plan, "--repo", repo, "--detach", env=run_env)["run_id"]
+        status = wait_for(
+            lambda: (s := json.loads(magsag("status", run_id, "--json", env=cli_env).stdout))
+            ["status"] != "running" and s,
+            timeout=120, what="the run to end",
+        )  # fmt: skip
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=30)
+    assert status["status"] == "succeeded"
+    events = sorted(
+        (float(at), kind) for kind, at in (line.split() for line in spans.read_text().splitlines())
+    )
+    assert [kind for _, kind in events] == ["start", "end"] * 3  # one agent at a time
+
+
+def test_a_bad_host_name_is_one_line(cli_env):
+    done = magsag("worker", "--host", "a/b", env=cli_env)
+    assert done.returncode == 2
+    assert done.stderr.strip() == "error: --host 'a/b': give a name without '/'"
