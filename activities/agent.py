@@ -47,6 +47,7 @@ from magsag.contracts.activities import (
 from magsag.contracts.failures import AttemptFailure
 from magsag.contracts.failures import FailureKind as Kind
 from magsag.contracts.run import Usage
+from magsag.worker import connection
 
 ERROR_TAIL_CHARS = 600
 # How much of a failing check's output the next attempt's prompt carries.
@@ -197,6 +198,7 @@ def _output(
         duration_seconds=round(time.monotonic() - started, 3),
         commit=closed.commit,
         changed_files=closed.changed_files,
+        host=connection.hostname(),
     )
 
 

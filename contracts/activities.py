@@ -158,6 +158,7 @@ class AgentOutput(BaseModel):
     commit: str | None = Field(description="the checkpoint, None when nothing changed")
     changed_files: list[str] = []
     usage: Usage = Field(default_factory=Usage)
+    host: str | None = Field(default=None, description="the host whose worker ran it")
 
 
 class RunEndRecord(BaseModel):

@@ -38,7 +38,7 @@ _SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 MAX_TASKS = 10_000
 MAX_NORMALIZED_BYTES = 1792 * 1024
 MAX_CARRIED_BYTES = 1792 * 1024
-ROW_BYTES = 80  # a finished task's row, its name aside (a failure's text makes it longer)
+ROW_BYTES = 100  # a finished task's row with its host, its name aside (a failure's text: longer)
 
 
 class PlanError(ValueError):

@@ -112,6 +112,7 @@ class TaskResult(BaseModel):
     error: str | None = None
     conflict_files: list[str] = Field(default_factory=list)
     log_path: str | None = None
+    host: str | None = Field(default=None, description="whose worker made its checkpoint")
     usage: Usage = Field(default_factory=Usage, description="all attempts together")
     attempt_usage: list[Usage] = Field(default_factory=list, description="one per attempt")
     stale: bool = Field(

@@ -7,7 +7,8 @@ a shortened error, conflict files and usage; the full result (changed files, eac
 attempt's usage) stays in the history of the execution the task ended in.
 
 A row is a JSON list: [status, commit, attempts, started, finished, error, conflict
-files, usage], trailing empties dropped; times are tenths of a second from the run's
+files, usage, host], trailing empties dropped (rows written before the host read as
+without one); times are tenths of a second from the run's
 start, usage is [input, output, cache read, cache write, cost, estimated].
 """
 
@@ -53,6 +54,7 @@ def pack(task: TaskResult, epoch: datetime) -> list:
         ]
         if usage != Usage()
         else [],
+        task.host or "",
     ]
     while row and (row[-1] in ("", None) or row[-1] == []):
         row.pop()
@@ -60,8 +62,8 @@ def pack(task: TaskResult, epoch: datetime) -> list:
 
 
 def unpack(name: str, row: list, epoch: datetime) -> TaskResult:
-    code, commit, attempts, started, finished, error, conflicts, usage = (
-        row + ["", "", 0, None, None, "", [], []][len(row) :]
+    code, commit, attempts, started, finished, error, conflicts, usage, host = (
+        row + ["", "", 0, None, None, "", [], [], ""][len(row) :]
     )
     fields = {"name": name, "status": _STATUS[code], "attempts": attempts}
     if commit:
@@ -76,6 +78,8 @@ def unpack(name: str, row: list, epoch: datetime) -> TaskResult:
         fields["conflict_files"] = conflicts
     if usage:
         fields["usage"] = Usage(**dict(zip(_USAGE_FIELDS, usage, strict=False)))
+    if host:
+        fields["host"] = host
     return TaskResult(**fields)
 
 

@@ -115,6 +115,7 @@ class TaskWorkflow:
         result.commit = agent.commit
         result.changed_files = agent.changed_files
         result.log_path = agent.log_path
+        result.host = agent.host
         result.finished_at = workflow.now()
         return result
 

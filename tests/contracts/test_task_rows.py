@@ -30,6 +30,7 @@ def test_rows_read_back_what_status_shows():
             name="done", status=TaskStatus.SUCCEEDED, commit="a" * 40, attempts=2,
             started_at=_at(1.5), finished_at=_at(63.2), changed_files=["x.py"],
             usage=Usage(input_tokens=10, output_tokens=5, cost_usd=0.25, cost_estimated=True),
+            host="build-host-07",
         ),
         TaskResult(name="broken", status=TaskStatus.FAILED, attempts=1, started_at=_at(-4),
                    finished_at=_at(2), error="agent exited with code 1 " + "x" * 500),
@@ -64,6 +65,7 @@ def test_the_hand_over_of_the_largest_plan_fits_one_payload_even_when_all_failed
         task.status, task.attempts = TaskStatus.FAILED, 3
         task.started_at, task.finished_at = _at(index), _at(index + 600)
         task.error = f"{task.name}: the checks failed: pytest exited 1 " + "e" * 400
+        task.host = f"worker-host-{index % 50:02d}.build.example.com"
     handed = next_input(inp, result, running=[], attempts=3 * MAX_TASKS)
     assert size_on_the_wire(handed) < MAX_PAYLOAD_BYTES
     back = RunResult.initial(handed)

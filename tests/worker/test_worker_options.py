@@ -38,6 +38,8 @@ def test_a_worker_named_by_host_runs_at_most_max_agents_at_once(tmp_path, repo, 
         worker.send_signal(signal.SIGTERM)
         worker.wait(timeout=30)
     assert status["status"] == "succeeded"
+    tasks = status["tasks"].values() if isinstance(status["tasks"], dict) else status["tasks"]
+    assert {task["host"] for task in tasks} == {host}  # status says which host ran each
     events = sorted(
         (float(at), kind) for kind, at in (line.split() for line in spans.read_text().splitlines())
     )
