@@ -19,21 +19,23 @@ from tests.support.runs import parked, worktrees_left
 RUN, TASK = "r1", "t1"
 
 
-def agent_input(repo: Path, tmp_path: Path, script: str, **extra) -> AgentInput:
-    return AgentInput(
+def agent_input(repo: Path, tmp_path: Path, script: str, task: str = TASK, **extra) -> AgentInput:
+    """An attempt of `task` of run RUN, its worktree under tmp_path/worktrees; `extra`
+    fields replace the defaults (base_commit: main)."""
+    fields = dict(
         run_id=RUN,
-        task=TASK,
+        task=task,
         attempt=1,
         prompt=script,
         runner=RunnerSpec(command=["bash", "-c", "{prompt}"]),
         repo=str(repo),
-        branch=f"magsag/{RUN}/tasks/{TASK}",
-        worktree=str(tmp_path / "worktrees" / RUN / TASK),
+        branch=f"magsag/{RUN}/tasks/{task}",
+        worktree=str(tmp_path / "worktrees" / RUN / task),
         base_commit=git_out(repo, "rev-parse", "main"),
         log_dir=str(tmp_path / "logs"),
         timeout_seconds=60,
-        **extra,
     )
+    return AgentInput(**(fields | extra))
 
 
 async def test_an_attempt_goes_from_worktree_to_checkpoint(repo, tmp_path):

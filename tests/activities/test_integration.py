@@ -122,12 +122,19 @@ async def test_integrate_again_is_a_no_op(repo: Path) -> None:
     assert all(o.merged for o in again.outcomes)
 
 
-async def test_integrate_records_a_conflict_and_goes_on(repo: Path) -> None:
+async def conflicting_batch(repo: Path) -> list[tuple[str, str]]:
+    """A prepared integration branch and three tasks: a, c (conflicts with a), d."""
     await prepare(repo)
     a = task_commit(repo, "a", "shared.txt", "one\nTWO by a\nthree\n")
     c = task_commit(repo, "c", "shared.txt", "one\nTWO by c\nthree\n")
     d = task_commit(repo, "d", "d.txt", "d\n")
-    out = await run_integrate(repo, ("a", a), ("c", c), ("d", d))
+    return [("a", a), ("c", c), ("d", d)]
+
+
+async def test_integrate_records_a_conflict_and_goes_on(repo: Path) -> None:
+    batch = await conflicting_batch(repo)
+    (_, a), _, (_, d) = batch
+    out = await run_integrate(repo, *batch)
 
     by_task = {o.task: o for o in out.outcomes}
     assert by_task["a"].merged and by_task["d"].merged
@@ -203,12 +210,9 @@ async def test_a_branch_being_rebased_in_a_worktree_is_not_moved(repo: Path) -> 
 
 async def test_integrate_again_after_a_conflict_is_a_no_op(repo: Path) -> None:
     # A retried batch with a conflict in it: nothing merged twice, no empty merge commit.
-    await prepare(repo)
-    a = task_commit(repo, "a", "shared.txt", "one\nTWO by a\nthree\n")
-    c = task_commit(repo, "c", "shared.txt", "one\nTWO by c\nthree\n")
-    d = task_commit(repo, "d", "d.txt", "d\n")
-    first = await run_integrate(repo, ("a", a), ("c", c), ("d", d))
-    again = await run_integrate(repo, ("a", a), ("c", c), ("d", d))
+    batch = await conflicting_batch(repo)
+    first = await run_integrate(repo, *batch)
+    again = await run_integrate(repo, *batch)
     assert again.tip == first.tip == tip(repo)
     assert [o.merged for o in again.outcomes] == [True, False, True]
 

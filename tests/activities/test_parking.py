@@ -10,28 +10,15 @@ from magsag.activities import janitor
 from magsag.activities.agent import run_agent
 from magsag.activities.run_log import record_run_end
 from magsag.contracts.activities import AgentInput, RunEndRecord
-from magsag.contracts.plan import RunnerSpec
 from magsag.contracts.run import RunResult, RunStatus
+from tests.activities.test_agent import RUN, agent_input
 from tests.support.gitrepo import commit_file, git_out
 from tests.support.runs import parked, worktrees_left
 
-RUN = "r1"
-
 
 def task_input(repo: Path, root: Path, task: str, script: str, base: str) -> AgentInput:
-    return AgentInput(
-        run_id=RUN,
-        task=task,
-        attempt=1,
-        prompt=script,
-        runner=RunnerSpec(command=["bash", "-c", "{prompt}"]),
-        repo=str(repo),
-        branch=f"magsag/{RUN}/tasks/{task}",
-        worktree=str(root / RUN / task),
-        base_commit=base,
-        log_dir=str(root.parent / "logs"),
-        timeout_seconds=60,
-    )
+    """An attempt of `task`, its worktree under root (tmp_path/worktrees)."""
+    return agent_input(repo, root.parent, script, task=task, base_commit=base)
 
 
 async def run(inp: AgentInput):
