@@ -26,6 +26,8 @@ from magsag.cli.runtime import (
 )
 from magsag.contracts import constants as C
 from magsag.contracts import run_files
+from magsag.contracts.delivery import Deliver, PullRequestSpec
+from magsag.contracts.plan import Plan
 from magsag.contracts.run import RUN_MEMO, RunInput, RunPaths, RunResult, RunStatus
 from magsag.worker import connection
 from magsag.workflows.plan import PlanWorkflow
@@ -42,8 +44,10 @@ def prepare_run(
     worktree_root: Path | None,
     provider_map: str | None = None,
     max_cost: float | None = None,
+    pull_request: bool = False,
 ) -> RunInput:
-    """Check every input and build the run's input; exits 2 before anything exists."""
+    """Check every input and build the run's input; exits 2 before anything exists.
+    pull_request (--pr): open a pull request when the run succeeds."""
     try:
         mapping = inputs.parse_provider_map(provider_map)
         inputs.check_max_cost(max_cost)
@@ -57,6 +61,7 @@ def prepare_run(
         raise fail(str(err)) from None
     if max_cost is not None:
         loaded.budget.max_cost_usd = max_cost
+    _deliver_to(loaded, base_name, pull_request)
     note = inputs.uncommitted_note(repo_path)
     if note:
         info(note)
@@ -74,7 +79,17 @@ def prepare_run(
         host_queue=C.host_queue(connection.hostname()),
         concurrency=chosen,
         continue_after=_continue_after(),
+        web_ui=web_ui_link(run_id),
     )
+
+
+def _deliver_to(plan: Plan, base: str, asked: bool) -> None:
+    """--pr asks for the plan's `deliver: {pull_request: {}}`; its base defaults to the
+    run's, fixed now so a resumed run (on the integration branch) delivers there too."""
+    if asked and not (plan.deliver and plan.deliver.pull_request):
+        plan.deliver = Deliver(pull_request=PullRequestSpec())
+    if plan.deliver and plan.deliver.pull_request and plan.deliver.pull_request.base is None:
+        plan.deliver.pull_request.base = base
 
 
 def _continue_after() -> int:

@@ -6,7 +6,7 @@ from pathlib import Path
 from magsag.cli import inputs
 from magsag.cli.console import fail
 from magsag.cli.runs import existing_run, read_status, run_input_of
-from magsag.cli.runtime import connect_or_exit
+from magsag.cli.runtime import connect_or_exit, web_ui_link
 from magsag.contracts import constants as C
 from magsag.contracts import run_files
 from magsag.contracts.run import RunInput, RunStatus, TaskStatus
@@ -55,6 +55,7 @@ async def resumed_input(run_id: str, only: str | None) -> RunInput:
                 [t for n, t in result.tasks.items() if n not in rerun], result.started_at
             ),
             "handover": None,
+            "web_ui": web_ui_link(new_id),
         }
     )
 

@@ -18,6 +18,7 @@ from magsag.contracts.constants import (
     DEFAULT_TASK_TIMEOUT,
     MAX_CONCURRENCY,
 )
+from magsag.contracts.delivery import NOTIFY_EVENTS, NotifyTarget
 from magsag.contracts.plan import (
     INFORMATIONAL_KEYS,
     NAME_PATTERN,
@@ -106,7 +107,11 @@ def _compile(raw: PlanFile, source: str, default_name: str) -> Plan:
         runners=raw.runners,
         budget=raw.budget,
         tasks=tasks,
+        deliver=raw.deliver,
+        notify=raw.notify,
     )
+    for number, target in enumerate(raw.notify, 1):
+        _check_notify_target(target, f"notify target #{number}", fail)
     _check_size(plan, fail)
     return plan
 
@@ -198,6 +203,20 @@ def _resolve_task(spec: TaskSpec, implied: list[str], phase, raw: PlanFile, fail
     )
 
 
+def _check_notify_target(target: NotifyTarget, where: str, fail) -> None:
+    if (target.url is None) == (target.command is None):
+        raise fail(f"{where}: give either `url:` or `command:` (exactly one of them)")
+    if target.url is not None and not re.match(r"^(https?://|\$\{?\w)", target.url):
+        raise fail(f"{where}: url {target.url!r} is not an http:// or https:// URL")
+    if target.command is not None and not target.command:
+        raise fail(f"{where}: `command:` is an empty argv list")
+    for event in target.events if target.events is not None else NOTIFY_EVENTS:
+        if event not in NOTIFY_EVENTS:
+            raise fail(f"{where}: unknown event '{event}' (events: {', '.join(NOTIFY_EVENTS)})")
+    if target.events == []:
+        raise fail(f"{where}: `events:` is empty (leave it out for every event)")
+
+
 def _gate(spec: TaskSpec, phase) -> str | None:
     """A task's own approval comes first; a gated phase holds all its tasks."""
     if spec.approval:
@@ -244,6 +263,10 @@ def _describe(err: ValidationError, data: dict) -> str:
 def _locate(loc: list, data: dict) -> str:
     node: Any = data
     where = "plan"
+    if len(loc) > 1 and loc[0] == "notify" and isinstance(loc[1], int):
+        return f"notify target #{loc[1] + 1}"
+    if loc and loc[0] == "deliver":
+        return "deliver"
     for part in loc:
         try:
             node = node[part]

@@ -36,7 +36,7 @@ with workflow.unsafe.imports_passed_through():
         TaskResult,
         TaskStatus,
     )
-    from magsag.workflows import handover, texts
+    from magsag.workflows import delivery, handover, texts
     from magsag.workflows.gates import Gates, rejection
     from magsag.workflows.live_state import LiveState
     from magsag.workflows.scheduler import Scheduler
@@ -119,6 +119,8 @@ class PlanWorkflow:
         if self._budget_spent and scheduler.has_unstarted():
             status = RunStatus.BUDGET_EXCEEDED
         self._settle(scheduler, status, TaskStatus.SKIPPED)
+        if status == RunStatus.SUCCEEDED:
+            self._result.pull_request = await delivery.pull_request(inp, self._final_result(inp))
         await self._record_end(inp)
         return self._final_result(inp)
 
