@@ -2,12 +2,15 @@
 an activity on the repository's host; a failed delivery shows and leaves the run
 succeeded; a failed run delivers nothing."""
 
+from pathlib import Path
+
 import pytest
 
+from magsag.contracts.plan_loader import load_plan
 from magsag.contracts.run import RunStatus
 from magsag.history import run_log
 from tests.support.delivery import StandinGh, bare_origin, standin_gh_here
-from tests.support.gitrepo import git_out
+from tests.support.gitrepo import git_out, make_repo
 from tests.support.runs import bash_plan, retried_activities, run_plan
 
 DELIVER = {"pull_request": {"title": "Add the API", "draft": True}}
@@ -56,3 +59,14 @@ async def test_a_failed_run_delivers_nothing(client, worker, repo, tmp_path, gh)
     _, result = await run_plan(client, plan, repo, tmp_path, worker)
     assert result.status == RunStatus.FAILED
     assert result.pull_request is None and gh.calls() == []
+
+
+async def test_the_deliver_example_opens_its_draft_pull_request(client, worker, tmp_path, gh):
+    repo = make_repo(tmp_path / "repo")
+    bare_origin(repo, tmp_path)
+    plan = load_plan(Path(__file__).parents[2] / "examples" / "deliver.yaml")
+    _, result = await run_plan(client, plan, repo, tmp_path, worker)
+    assert result.status == RunStatus.SUCCEEDED and result.pull_request.action == "created"
+    [opened] = gh.prs()
+    assert (opened["draft"], opened["title"]) == (True, "Health endpoint, with its tests")
+    assert "| `tests` | ✅ succeeded | 1 | 1/1 |" in opened["body"]
