@@ -7,6 +7,7 @@ checks a runner spec) does not import every activity and what they need.
 from magsag.activities.adoption import await_task
 from magsag.activities.agent import run_agent
 from magsag.activities.integration import integrate, prepare_integration
+from magsag.activities.notify import notify
 from magsag.activities.pull_request import open_pull_request
 from magsag.activities.run_log import record_run_end
 from magsag.activities.worktree import close_worktree
@@ -19,4 +20,5 @@ ALL_ACTIVITIES = [
     record_run_end,
     await_task,
     open_pull_request,
+    notify,
 ]

@@ -18,6 +18,7 @@ from magsag.contracts.activities import (
     DeliverInput,
     IntegrateInput,
     IntegrateOutput,
+    NotifyInput,
     PrepareIntegrationInput,
     PrepareIntegrationOutput,
     RunEndRecord,
@@ -70,3 +71,9 @@ async def await_task(inp: AwaitTaskInput) -> TaskResult:
 async def open_pull_request(inp: DeliverInput) -> PullRequestOutcome:
     """Push the run's integration branch and open or update its pull request."""
     raise _elsewhere("open_pull_request")
+
+
+@activity.defn(name="notify")
+async def notify(inp: NotifyInput) -> None:
+    """Send one notification to one target (a URL or a command)."""
+    raise _elsewhere("notify")

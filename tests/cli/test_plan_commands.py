@@ -35,6 +35,10 @@ BAD_PLANS = {
         "concurrency must be between 1 and 64",
     ),
     "not-yaml": ("tasks: [unclosed\n", "not valid YAML"),
+    "notify-event": (
+        RUNNERS + "notify: [{url: 'http://h/x', events: [done]}]\ntasks: [{name: a, prompt: x}]\n",
+        "notify target #1: unknown event 'done'",
+    ),
     "misspelt-key": (
         RUNNERS + "tasks:\n  - {name: a, prompt: x, dependson: [b]}\n",
         "task 'a': unknown key 'dependson'",

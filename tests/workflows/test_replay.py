@@ -72,6 +72,18 @@ async def test_histories_of_a_delivered_run_replay(client, worker, repo, tmp_pat
     await replay_and_record(client, inp.run_id, ["ok"], folder_suffix="-deliver")
 
 
+async def test_histories_of_a_notifying_run_replay(client, worker, repo, tmp_path):
+    # Notifications go out beside the run: a task's failure, and the run's end.
+    tasks = [
+        {"name": "ok", "prompt": "echo ok > ok.txt"},
+        {"name": "broken", "prompt": "exit 1", "critical": False},
+    ]
+    plan = bash_plan(tasks, notify=[{"command": ["bash", "-c", "cat >> notes.jsonl"]}])
+    inp, result = await run_plan(client, plan, repo, tmp_path, worker)
+    assert (Path(inp.paths.log_dir) / "notes.jsonl").read_text().count("run_finished") == 1
+    await replay_and_record(client, inp.run_id, ["ok", "broken"], folder_suffix="-notify")
+
+
 async def replay_and_record(
     client, run_id: str, tasks: list[str], folder_suffix: str = "", executions=(None,)
 ):
