@@ -10,8 +10,8 @@ from temporalio.client import Client
 
 from magsag.cli.console import fail, info, print_json
 from magsag.cli.options import JsonOpt, RunIdArg
-from magsag.cli.runs import described, existing_run, read_status, run_input_of
-from magsag.cli.runtime import connect_or_exit, web_ui_link
+from magsag.cli.runs import described, ended_run, run_input_of
+from magsag.cli.runtime import web_ui_link
 from magsag.contracts import constants as C
 from magsag.contracts.delivery import PullRequestOutcome, PullRequestSpec
 from magsag.contracts.run import RunInput
@@ -51,12 +51,7 @@ async def _pr(run_id: str, remote: str, asked: PullRequestSpec) -> PullRequestOu
     from magsag.activities import pull_request  # git and gh: only this command
     from magsag.activities.run_log import append
 
-    client = await connect_or_exit(start_embedded=False)
-    handle = await existing_run(client, run_id)
-    result, closed = await read_status(handle)
-    if not closed:
-        raise fail(f"run {run_id} is still running; `magsag pr` delivers a run that ended")
-    run_input = await run_input_of(handle)
+    client, result, run_input = await ended_run(run_id, "`magsag pr` delivers a run that ended")
     repo = run_input.paths.repo
     if not Path(repo).is_dir():
         raise fail(f"run {run_id}'s repository {repo} is not on this host")
