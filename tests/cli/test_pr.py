@@ -116,3 +116,13 @@ def test_run_with_pr_opens_the_pull_request_when_the_run_succeeds(repo, cli_env,
     assert git_out(remote, "rev-parse", pr["head"]) == result["integration_commit"]
     status = magsag("status", result["run_id"], env=cli_env)
     assert f"pull request created: {pr['url']}" in status.stdout
+
+
+def test_run_with_pr_exits_1_when_the_pull_request_fails_but_the_run_succeeded(
+    repo, cli_env, tmp_path
+):
+    plan = bash_plan_file(tmp_path, [{"name": "api", "prompt": "echo api > api.txt"}])
+    done = magsag("run", plan, "--repo", repo, "--pr", env=StandinGh(tmp_path).env(cli_env))
+    assert done.returncode == 1
+    assert "succeeded" in done.stdout.splitlines()[0]
+    assert "pull request not delivered: " in done.stdout and "has no remote 'origin'" in done.stdout

@@ -53,7 +53,7 @@ def test_the_body_has_every_task_the_conflicts_failures_totals_and_link():
     assert "## magsag run `r-1` of plan `test`" in body
     assert "| `api` | ✅ succeeded | 1 | 2/2 | $0.2500 | `1111111111` | 2 |" in body
     assert "| `ui` | ⚠️ conflicted | 1 | — | $0.0000 | `2222222222` | — |" in body
-    assert "| `db` | ❌ failed | 2 | not all |" in body
+    assert "| `db` | ❌ failed | 2 | — |" in body
     assert "- `ui` conflicted with the integration branch in `README.md`" in body
     assert "- `db` failed after 2 attempts: check failed: false exit 1" in body
     assert "- `docs` skipped: a task it depends on did not succeed" in body

@@ -11,7 +11,7 @@ from magsag.contracts.run import RunStatus
 from magsag.history import run_log
 from tests.support.delivery import StandinGh, bare_origin, standin_gh_here
 from tests.support.gitrepo import git_out, make_repo
-from tests.support.runs import bash_plan, retried_activities, run_plan
+from tests.support.runs import bash_plan, retried_activities, run_input, run_plan, start_run
 
 DELIVER = {"pull_request": {"title": "Add the API", "draft": True}}
 
@@ -70,3 +70,17 @@ async def test_the_deliver_example_opens_its_draft_pull_request(client, worker, 
     [opened] = gh.prs()
     assert (opened["draft"], opened["title"]) == (True, "Health endpoint, with its tests")
     assert "| `tests` | ✅ succeeded | 1 | 1/1 |" in opened["body"]
+
+
+async def test_the_pull_request_of_a_run_continued_as_new_lists_every_task(
+    client, worker, repo, tmp_path, gh
+):
+    bare_origin(repo, tmp_path)
+    tasks = [{"name": f"t{i}", "prompt": f"echo {i} > t{i}.txt"} for i in range(5)]
+    plan = bash_plan(tasks, deliver=DELIVER, concurrency=1)
+    inp = run_input(plan, repo, tmp_path, worker).model_copy(update={"continue_after": 2})
+    result = await (await start_run(client, inp, worker)).result()
+    assert result.status == RunStatus.SUCCEEDED and len(result.tasks) < 5  # some packed
+    [opened] = gh.prs()
+    for i in range(5):
+        assert f"| `t{i}` | ✅ succeeded | 1 |" in opened["body"]
