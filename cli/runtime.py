@@ -127,7 +127,7 @@ def _poller_process_alive(identity: str) -> bool:
     identities are "<pid>@<host>", so a poller of this host is checked for a live pid;
     one on another host is believed while fresh."""
     pid, _, host = identity.partition("@")
-    if host != socket.gethostname() or not pid.isdigit():
+    if host.split(" ")[0] != socket.gethostname() or not pid.isdigit():
         return True
     try:
         os.kill(int(pid), 0)
