@@ -78,20 +78,26 @@ async def test_a_run_on_a_url_spreads_over_hosts_and_merges_every_checkpoint_onc
             assert len(git_out(clone, "worktree", "list").splitlines()) == 1, host.name
 
 
-async def test_a_host_lost_for_good_loses_nothing(remote, hosts, cli_env, tmp_path):
+async def _victims_host_killed(remote, hosts, cli_env, tmp_path, n_hosts: int):
+    """Start a run whose task `victim` writes a file mid-agent, SIGKILL the worker of the
+    host running it then; returns (run id, that host, the other hosts)."""
     marks = tmp_path / "marks"
     marks.mkdir()
-    script = f'touch {marks}/"$MAGSAG_HOST"; sleep 3; echo done > victim.txt'
+    script = f'echo half > half.txt; touch {marks}/"$MAGSAG_HOST"; sleep 3; echo done > v.txt'
     victim = {"name": "victim", "prompt": script}
     tasks = [victim, *({"name": f"t{i}", "prompt": f"echo {i} > t{i}.txt"} for i in range(4))]
-    workers = {h.name: h for h in hosts(3)}
+    workers = {h.name: h for h in hosts(n_hosts)}
     run_id = _start(tmp_path, remote, cli_env, tasks)
-
     first = await eventually(lambda: next(marks.iterdir(), None), timeout=60, what="the victim")
-    lost = workers[first.name]
-    lost.proc.kill()  # SIGKILL: no cleanup, and then the host's disk goes too
+    lost = workers.pop(first.name)
+    lost.proc.kill()  # SIGKILL: no cleanup
     lost.proc.wait(timeout=10)
-    shutil.rmtree(lost.state)
+    return run_id, lost, list(workers.values())
+
+
+async def test_a_host_lost_for_good_loses_nothing(remote, hosts, cli_env, tmp_path):
+    run_id, lost, _ = await _victims_host_killed(remote, hosts, cli_env, tmp_path, 3)
+    shutil.rmtree(lost.state)  # and the host's disk goes too
     for pid in processes_of_run(run_id, host=lost.name):  # orphaned: its pidfile is gone too
         os.kill(pid, signal.SIGKILL)
 
@@ -100,3 +106,23 @@ async def test_a_host_lost_for_good_loses_nothing(remote, hosts, cli_env, tmp_pa
     assert status["tasks"]["victim"]["host"] != lost.name
     assert status["tasks"]["victim"]["attempts"] == 1  # a lost worker costs no retry
     _merged_once(remote.bare, run_id, status)
+
+
+async def test_a_host_that_comes_back_cleans_up_without_touching_the_remote(
+    remote, hosts, cli_env, tmp_path
+):
+    run_id, lost, _ = await _victims_host_killed(remote, hosts, cli_env, tmp_path, 2)
+    status = await _ended(run_id, cli_env, timeout=90)
+    assert status["status"] == "succeeded", status
+    on_remote = refs(remote.bare)
+
+    # Back up: its clone still holds the worktrees of the tasks it was running (the
+    # victim's at least), and the agent it left.
+    cleaned = {c["task"]: c for c in json.loads(magsag("gc", "--json", env=lost.env).stdout)}
+    assert cleaned["victim"]["action"] == "saved and removed", cleaned
+    assert {c["action"] for c in cleaned.values()} <= {"saved and removed", "removed"}
+    clone = next((lost.state / "clones").iterdir())
+    assert len(git_out(clone, "worktree", "list").splitlines()) == 1
+    assert git_out(clone, "show", f"{cleaned['victim']['commit']}:half.txt") == "half"
+    assert processes_of_run(run_id, host=lost.name) == []
+    assert refs(remote.bare) == on_remote  # its WIP stays on the host: the run is over
