@@ -67,6 +67,10 @@ async def test_a_run_on_a_url_spreads_over_hosts_and_merges_every_checkpoint_onc
     ran_on = {task["host"] for task in status["tasks"].values()}
     assert ran_on <= {h.name for h in workers} and len(ran_on) >= 2, ran_on
     _merged_once(remote.bare, run_id, status)
+    described = json.loads(magsag("runs", "describe", run_id, "--json", env=cli_env).stdout)
+    for name, task in described["tasks"].items():  # each attempt names the host that ran it
+        worker = task["attempts"][-1]["worker"]
+        assert worker.endswith(f" host={status['tasks'][name]['host']}"), worker
     assert git_out(remote.bare, "show", f"{C.integration_branch(run_id)}:all.txt").split() == [
         str(i) for i in range(6)
     ]
