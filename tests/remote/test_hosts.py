@@ -67,6 +67,8 @@ async def test_a_run_on_a_url_spreads_over_hosts_and_merges_every_checkpoint_onc
     ran_on = {task["host"] for task in status["tasks"].values()}
     assert ran_on <= {h.name for h in workers} and len(ran_on) >= 2, ran_on
     _merged_once(remote.bare, run_id, status)
+    listed = json.loads(magsag("runs", "list", "--repo", remote.url, "--json", env=cli_env).stdout)
+    assert [row["run_id"] for row in listed] == [run_id]
     described = json.loads(magsag("runs", "describe", run_id, "--json", env=cli_env).stdout)
     for name, task in described["tasks"].items():  # each attempt names the host that ran it
         worker = task["attempts"][-1]["worker"]
