@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test test-ui bench bench-scale lint clean
+.PHONY: setup demo test test-ui bench bench-scale bench-hosts lint clean
 
 setup: $(STAMP)
 
@@ -41,6 +41,11 @@ bench: setup
 # How a run's cost grows with its tasks (history per task, status latency, worker RSS).
 bench-scale: setup
 	$(BIN)/python bench/scale.py --tasks $(or $(TASKS),1000)
+
+# A run on a git:// URL on one host and on three, against a local path; and how long a
+# lost host's task takes to start elsewhere (bench/README.md, "Hosts").
+bench-hosts: setup
+	$(BIN)/python bench/hosts.py
 
 lint: setup
 	$(BIN)/ruff check .

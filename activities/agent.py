@@ -20,11 +20,11 @@ from pathlib import Path
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from magsag.activities import plan_store, run_log
+from magsag.activities import plan_store, remote_runs, run_log
 from magsag.activities.agent_git import start_from_base
 from magsag.activities.agent_output import CappedLog, log_cap_bytes
 from magsag.activities.agent_slots import agent_slot
-from magsag.activities.git import GitError, has_trailers, resolve_commit
+from magsag.activities.git import GitError, is_checkpoint, resolve_commit
 from magsag.activities.group_run import DeadlineReached, HungAfterResult, run_in_group
 from magsag.activities.keepalive import heartbeating
 from magsag.activities.process import kill_marked, kill_recorded_group
@@ -36,7 +36,7 @@ from magsag.activities.worktree import (
     removal_marker,
 )
 from magsag.contracts import constants as C
-from magsag.contracts import run_files
+from magsag.contracts import remotes, run_files
 from magsag.contracts.activities import (
     AgentInput,
     AgentOutput,
@@ -57,22 +57,30 @@ FEEDBACK_CHARS = 1500
 @activity.defn
 @heartbeating
 async def run_agent(inp: AgentInput) -> AgentOutput:
+    if remotes.is_url(inp.repo):
+        return await remote_runs.run_agent(inp, run_agent_here, close_worktree)
+    return await run_agent_here(inp)
+
+
+async def run_agent_here(inp: AgentInput, park: bool = True) -> AgentOutput:
+    """The attempt on this host's repository; `park` its worktree for the run's next
+    task once its checkpoint is made (parking.py)."""
     pidfile = Path(f"{inp.worktree}.pid")
     # A thread: waiting for a killed group to die must not stall other heartbeats.
     stale = await asyncio.to_thread(kill_recorded_group, pidfile)
     if stale:
         activity.logger.warning("killed process group %s left by an earlier attempt", stale)
     async with agent_slot(inp.task):
-        return await _run_attempt(inp, pidfile)
+        return await _run_attempt(inp, pidfile, park)
 
 
-async def _run_attempt(inp: AgentInput, pidfile: Path) -> AgentOutput:
+async def _run_attempt(inp: AgentInput, pidfile: Path, park: bool) -> AgentOutput:
     attempt, worktree = inp.attempt, Path(inp.worktree)
     started = time.monotonic()
     log_path = run_files.attempt_log(inp.log_dir, inp.task, attempt)
     checkpoint = CloseWorktreeInput.for_task(
         inp.repo, inp.worktree, inp.run_id, inp.task, mode="checkpoint", log_dir=inp.log_dir,
-        base_commit=inp.base_commit, park=True,
+        base_commit=inp.base_commit, park=park,
     )  # fmt: skip
     if removal_marker(inp.worktree).exists():
         # This attempt's agent is done: its worker died while removing the worktree.
@@ -203,11 +211,12 @@ def _output(
 
 
 async def _checkpoint_exists(inp: AgentInput, tip: str | None) -> bool:
-    """Whether the task branch's tip is this task's own commit (never the agent's)."""
+    """Whether the task branch's tip is this task's checkpoint (never the agent's own
+    commit, nor the WIP an earlier attempt of a URL run pushed)."""
     return (
         tip is not None
         and tip != inp.base_commit
-        and await has_trailers(tip, inp.run_id, inp.task, inp.repo)
+        and await is_checkpoint(tip, inp.run_id, inp.task, inp.repo)
     )
 
 

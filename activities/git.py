@@ -162,19 +162,35 @@ async def check_branch_name(branch: str, cwd: str | Path) -> None:
         )
 
 
+# What leads the message of a WIP commit (partial work of a failed or cancelled task).
+WIP_PREFIX = "WIP: "
+
+
 def trailer_block(run_id: str, task: str) -> str:
     return f"{TRAILER_RUN}: {run_id}\n{TRAILER_TASK}: {task}\n"
 
 
 async def has_trailers(commit: str, run_id: str, task: str, cwd: str | Path) -> bool:
     """Whether `commit` is magsag's own commit for this run and task (its trailers say so)."""
-    shown = await git("show", "-s", "--format=%(trailers:only,unfold)", commit, cwd=cwd)
+    return (await _own_commit(commit, run_id, task, cwd)) is not None
+
+
+async def is_checkpoint(commit: str, run_id: str, task: str, cwd: str | Path) -> bool:
+    """Whether `commit` is this task's checkpoint: its own commit, not a WIP save."""
+    subject = await _own_commit(commit, run_id, task, cwd)
+    return subject is not None and not subject.startswith(WIP_PREFIX)
+
+
+async def _own_commit(commit: str, run_id: str, task: str, cwd: str | Path) -> str | None:
+    """The subject of `commit` when it is magsag's for this run and task, else None."""
+    shown = await git("show", "-s", "--format=%s%n%(trailers:only,unfold)", commit, cwd=cwd)
+    subject, _, trailers = shown.stdout.partition("\n")
     pairs = {
         tuple(part.strip() for part in line.split(":", 1))
-        for line in shown.stdout.splitlines()
+        for line in trailers.splitlines()
         if ":" in line
     }
-    return {(TRAILER_RUN, run_id), (TRAILER_TASK, task)} <= pairs
+    return subject if {(TRAILER_RUN, run_id), (TRAILER_TASK, task)} <= pairs else None
 
 
 async def changed_files(commit: str, cwd: str | Path, since: str | None = None) -> list[str]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from magsag.activities import run_log
+from magsag.activities import remote_runs, run_log
 from magsag.activities.checkouts import holder_of
 from magsag.activities.git import (
     GitError,
@@ -22,6 +22,7 @@ from magsag.activities.git import (
     trailer_block,
 )
 from magsag.activities.keepalive import heartbeating
+from magsag.contracts import remotes
 from magsag.contracts.activities import (
     IntegrateInput,
     IntegrateOutcome,
@@ -41,6 +42,8 @@ def _not_found(what: str, repo: str) -> ApplicationError:
 @activity.defn
 @heartbeating
 async def prepare_integration(input: PrepareIntegrationInput) -> PrepareIntegrationOutput:
+    if remotes.is_url(input.repo):
+        return await remote_runs.prepare_integration(input)
     repo, ref = input.repo, f"refs/heads/{input.branch}"
     await check_branch_name(input.branch, repo)
     # Existing first: a retry (or a resume) keeps the branch and its merged work.
@@ -127,6 +130,8 @@ async def integrate(input: IntegrateInput) -> IntegrateOutput:
     commits are made one on another and the branch moves once, at the end (one
     compare-and-swap): a batch is merged whole or not at all, and a task costs two git
     calls (merge-tree, commit-tree)."""
+    if remotes.is_url(input.repo):
+        return await remote_runs.integrate(input, integrate)
     repo, ref = input.repo, f"refs/heads/{input.branch}"
     start = await resolve_commit(ref, repo)
     if start is None:

@@ -72,7 +72,8 @@ async def find_under_root(root: Path) -> list[Leftover]:
 
 
 def _repo_of(gitfile: Path) -> str | None:
-    """A linked worktree's .git file reads "gitdir: <repo>/.git/worktrees/<name>"."""
+    """A linked worktree's .git file reads "gitdir: <repo>/.git/worktrees/<name>", or
+    "gitdir: <clone>/worktrees/<name>" for a bare clone of a URL run's remote."""
     try:
         text = gitfile.read_text().strip()
     except OSError:
@@ -80,7 +81,10 @@ def _repo_of(gitfile: Path) -> str | None:
     if not text.startswith("gitdir: "):
         return None
     gitdir = Path(text.removeprefix("gitdir: "))
-    return str(gitdir.parent.parent.parent) if gitdir.parent.name == "worktrees" else None
+    if gitdir.parent.name != "worktrees":
+        return None
+    common = gitdir.parent.parent
+    return str(common.parent if common.name == ".git" else common)
 
 
 async def clean(item: Leftover) -> str | None:

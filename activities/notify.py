@@ -21,10 +21,12 @@ from temporalio.exceptions import ApplicationError
 
 from magsag.activities.run_log import append
 from magsag.contracts import constants as C
+from magsag.contracts import remotes
 from magsag.contracts.activities import NotifyInput
 from magsag.contracts.delivery import NotifyTarget
 from magsag.contracts.durations import format_duration
 from magsag.contracts.failures import FailureKind
+from magsag.worker import connection
 
 _VARIABLE = re.compile(r"\$\{(\w+)\}|\$(\w+)")
 ERROR_CHARS = 300
@@ -49,12 +51,17 @@ async def notify(inp: NotifyInput) -> None:
     except NotifyError as err:
         attempt = activity.info().attempt
         activity.logger.warning("%s notification to %s failed: %s", note.event, where, err)
-        append(inp.log_dir, "notify_failed", notification=note.event, task=note.task,
+        append(_log_dir(inp), "notify_failed", notification=note.event, task=note.task,
                target=where, attempt=attempt, error=str(err))  # fmt: skip
         raise ApplicationError(
             str(err), type=FailureKind.NOTIFY_FAILED, non_retryable=err.permanent
         ) from None
-    append(inp.log_dir, "notified", notification=note.event, task=note.task, target=where)
+    append(_log_dir(inp), "notified", notification=note.event, task=note.task, target=where)
+
+
+def _log_dir(inp: NotifyInput) -> str | None:
+    """The run's folder on this worker (a URL run's is under each worker's state dir)."""
+    return inp.log_dir and remotes.resolve(inp.log_dir, connection.state_dir())
 
 
 def describe(target: NotifyTarget) -> str:
@@ -101,7 +108,8 @@ def _post(url: str, document: str) -> None:
 async def _run(command: list[str], document: str, inp: NotifyInput) -> None:
     """The command in the run's folder, the document on its stdin; its process group is
     killed when it outlives its time."""
-    cwd = Path(inp.log_dir) if inp.log_dir else Path.cwd()
+    log_dir = _log_dir(inp)
+    cwd = Path(log_dir) if log_dir else Path.cwd()
     cwd.mkdir(parents=True, exist_ok=True)
     env = os.environ | {
         C.ENV_RUN_ID: inp.notification.run_id,

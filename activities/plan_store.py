@@ -11,7 +11,8 @@ import json
 import subprocess
 from pathlib import Path
 
-from magsag.activities.git import git
+from magsag.activities import clones
+from magsag.activities.git import environment, git
 from magsag.contracts.plan import Plan
 
 PLANS_REF = "refs/magsag/plans/"
@@ -31,6 +32,18 @@ def store(repo: Path, plan: Plan) -> str:
     blob = run("hash-object", "-w", "--stdin", data=plan.model_dump_json().encode())
     # A ref keeps the blob from `git gc` for as long as the run may be resumed.
     run("update-ref", "-m", "magsag: plan", f"{PLANS_REF}{blob}", blob)
+    return blob
+
+
+def store_on_remote(url: str, plan: Plan, state_dir: Path) -> str:
+    """Write the plan into this host's clone of the remote and push it there, where
+    every worker finds it; returns its id. A remote that refuses the push fails here,
+    before the run starts."""
+    clone = clones.make(url, state_dir)
+    blob = store(clone, plan)
+    ref = f"{PLANS_REF}{blob}"
+    subprocess.run(["git", "push", "--quiet", clones.REMOTE, f"{ref}:{ref}"], cwd=clone,
+                   env=environment(), capture_output=True, check=True)  # fmt: skip
     return blob
 
 

@@ -22,13 +22,14 @@ from temporalio.exceptions import ApplicationError
 from magsag.activities.git import GitResult, git, resolve_commit
 from magsag.activities.keepalive import heartbeating
 from magsag.activities.run_log import append
-from magsag.contracts import run_files
+from magsag.contracts import remotes, run_files
 from magsag.contracts.activities import DeliverInput
 from magsag.contracts.delivery import PullRequestOutcome, PullRequestSpec
 from magsag.contracts.failures import FailureKind
 from magsag.contracts.run import RunResult
 from magsag.history.pr_body import pr_body, pr_title
 from magsag.history.status import execution_input
+from magsag.worker import connection
 
 GH_TIMEOUT_SECONDS = 60
 GH_INSTALL = "https://cli.github.com"
@@ -61,12 +62,16 @@ async def deliver(
     log_dir: str | None = None,
 ) -> PullRequestOutcome:
     """Push the run's integration branch to `remote` (a remote's name, or a URL or
-    path), then open its pull request with gh, or edit the one already open."""
+    path), then open its pull request with gh, or edit the one already there. A run on
+    a URL has pushed its branch as it went: its pull request is on that remote."""
     branch = result.integration_branch
-    url = await _remote_url(repo, remote)
-    if await resolve_commit(f"refs/heads/{branch}", repo) is None:
-        raise DeliveryError(f"the run's integration branch {branch} is gone from {repo}")
-    await _push(repo, remote, branch)
+    if remotes.is_url(repo):  # a URL run's integration branch is on its remote already
+        url, remote, cwd = repo, remotes.shown(repo), tempfile.gettempdir()
+    else:
+        url, cwd = await _remote_url(repo, remote), repo
+        if await resolve_commit(f"refs/heads/{branch}", repo) is None:
+            raise DeliveryError(f"the run's integration branch {branch} is gone from {repo}")
+        await _push(repo, remote, branch)
     again = f"then `magsag pr {result.run_id}`"
     gh = shutil.which("gh")
     if gh is None:
@@ -76,25 +81,25 @@ async def deliver(
         )
     github = _github_repo(url)
     host = ["--hostname", github.split("/")[0]] if github else []
-    if (await _gh(gh, repo, "auth", "status", *host)).returncode != 0:
+    if (await _gh(gh, cwd, "auth", "status", *host)).returncode != 0:
         raise DeliveryError(
             f"{branch} is pushed to {remote}, but gh is not logged in: run `gh auth login`, {again}"
         )
     where = ["--repo", github] if github else []
     outcome = PullRequestOutcome(remote=remote, branch=branch, pushed=True)
     with _body_file(body, log_dir) as body_path:
-        existing = await _existing(gh, repo, branch, where)
+        existing = await _existing(gh, cwd, branch, where)
         if existing is not None:
             title = ["--title", spec.title] if spec.title else []
             args = ["pr", "edit", str(existing["number"]), *where, *title, "--body-file", body_path]
-            await _gh_or_fail(gh, repo, *args)
+            await _gh_or_fail(gh, cwd, *args)
             outcome.url, outcome.number, outcome.action = (
                 existing["url"], existing["number"], "updated"
             )  # fmt: skip
         else:
             args = ["pr", "create", *where, "--head", branch, "--base", spec.base or result.base]
             args += ["--title", pr_title(result, spec.title), "--body-file", body_path]
-            created = await _gh_or_fail(gh, repo, *args, *(["--draft"] if spec.draft else []))
+            created = await _gh_or_fail(gh, cwd, *args, *(["--draft"] if spec.draft else []))
             outcome.url = created.strip().splitlines()[-1] if created.strip() else None
             number = re.search(r"/pull/(\d+)", outcome.url or "")
             outcome.number, outcome.action = int(number.group(1)) if number else None, "created"
@@ -137,10 +142,10 @@ def _github_repo(url: str) -> str | None:
     return f"{found.group('host') or found.group('scp_host')}/{found.group('path')}"
 
 
-async def _existing(gh: str, repo: str, branch: str, where: list[str]) -> dict | None:
+async def _existing(gh: str, cwd: str, branch: str, where: list[str]) -> dict | None:
     """The pull request of the branch, open or not: delivering again edits that one."""
     listed = await _gh_or_fail(
-        gh, repo, "pr", "list", *where, "--head", branch, "--state", "all",
+        gh, cwd, "pr", "list", *where, "--head", branch, "--state", "all",
         "--json", "number,url,state", "--limit", "1",
     )  # fmt: skip
     try:
@@ -150,19 +155,19 @@ async def _existing(gh: str, repo: str, branch: str, where: list[str]) -> dict |
     return found[0] if found else None
 
 
-async def _gh_or_fail(gh: str, repo: str, *args: str) -> str:
-    done = await _gh(gh, repo, *args)
+async def _gh_or_fail(gh: str, cwd: str, *args: str) -> str:
+    done = await _gh(gh, cwd, *args)
     if done.returncode != 0:
         said = " ".join(done.stderr.split())[:500]
         raise DeliveryError(f"gh {' '.join(args[:2])} failed: {said}", permanent=False)
     return done.stdout
 
 
-async def _gh(gh: str, repo: str, *args: str) -> GitResult:
+async def _gh(gh: str, cwd: str, *args: str) -> GitResult:
     """gh in the repository (it reads the remotes there), never prompting."""
     env = os.environ | {"GH_PROMPT_DISABLED": "1", "GH_NO_UPDATE_NOTIFIER": "1", "NO_COLOR": "1"}
     proc = await asyncio.create_subprocess_exec(
-        gh, *args, cwd=repo, env=env, stdin=asyncio.subprocess.DEVNULL,
+        gh, *args, cwd=cwd, env=env, stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     try:
@@ -210,7 +215,7 @@ async def open_pull_request(inp: DeliverInput) -> PullRequestOutcome:
     tasks = RunResult.initial(run_input).tasks | inp.result.tasks
     result = inp.result.model_copy(update={"tasks": tasks})
     body = pr_body(result, run_input.plan, run_input.web_ui)
-    log_dir = run_input.paths.log_dir
+    log_dir = remotes.resolve(run_input.paths.log_dir, connection.state_dir())
     try:
         outcome = await deliver(
             result, run_input.paths.repo, inp.remote, inp.pull_request, body, log_dir

@@ -10,8 +10,9 @@ from temporalio import activity
 
 from magsag.activities import parking
 from magsag.activities.keepalive import heartbeating
-from magsag.contracts import run_files
+from magsag.contracts import remotes, run_files
 from magsag.contracts.activities import RunEndRecord
+from magsag.worker import connection
 
 
 def append(log_dir: str | None, event: str, **fields) -> None:
@@ -38,6 +39,9 @@ def append(log_dir: str | None, event: str, **fields) -> None:
 async def record_run_end(inp: RunEndRecord) -> None:
     """The run's last line: how it ended and how every task and approval ended; and
     the worktrees its tasks parked (activities/parking.py) go."""
+    if inp.repo and remotes.is_url(inp.repo):  # recorded in this host's run.jsonl
+        log_dir = remotes.resolve(inp.log_dir, connection.state_dir())
+        inp = inp.model_copy(update={"log_dir": log_dir, "repo": None, "run_folder": None})
     if inp.repo and inp.run_folder:
         await parking.discard_all(inp.repo, inp.run_folder)
     result = inp.result

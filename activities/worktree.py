@@ -16,9 +16,18 @@ from pathlib import Path
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from magsag.activities import agent_git, checkouts, parking, run_log, stashes, submodules
+from magsag.activities import (
+    agent_git,
+    checkouts,
+    parking,
+    remote_runs,
+    run_log,
+    stashes,
+    submodules,
+)
 from magsag.activities.checkouts import Worktree
 from magsag.activities.git import (
+    WIP_PREFIX,
     GitError,
     changed_files,
     check_branch_name,
@@ -31,6 +40,7 @@ from magsag.activities.git import (
 )
 from magsag.activities.keepalive import heartbeating
 from magsag.activities.repo_lock import common_dir, worktree_admin_lock
+from magsag.contracts import remotes
 from magsag.contracts.activities import (
     CloseWorktreeInput,
     CloseWorktreeOutput,
@@ -193,7 +203,7 @@ async def reclaim_worktree(repo: str, path: str, branch: str) -> None:
 def _message(input: CloseWorktreeInput) -> str:
     text = input.message.strip() or f"magsag: {input.mode} {input.task}"
     if input.mode == "wip":
-        text = f"WIP: {text}"
+        text = f"{WIP_PREFIX}{text}"
     return f"{text}\n\n{trailer_block(input.run_id, input.task)}"
 
 
@@ -262,6 +272,8 @@ async def _already_closed(input: CloseWorktreeInput) -> CloseWorktreeOutput:
 @activity.defn
 @heartbeating
 async def close_worktree(input: CloseWorktreeInput) -> CloseWorktreeOutput:
+    if remotes.is_url(input.repo):
+        return await remote_runs.close_worktree(input, close_worktree)
     repo, ref = input.repo, f"refs/heads/{input.branch}"
     marker = removal_marker(input.path)
     try:

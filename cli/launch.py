@@ -6,6 +6,7 @@ when none polls.
 """
 
 import asyncio
+import functools
 import os
 import subprocess
 from collections import Counter
@@ -14,7 +15,7 @@ from pathlib import Path
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 
-from magsag.cli import inputs
+from magsag.cli import inputs, remote_inputs
 from magsag.cli.console import fail, info, print_json
 from magsag.cli.progress import follow_run, report
 from magsag.cli.runtime import (
@@ -25,7 +26,7 @@ from magsag.cli.runtime import (
     workers_present,
 )
 from magsag.contracts import constants as C
-from magsag.contracts import run_files
+from magsag.contracts import remotes, run_files
 from magsag.contracts.delivery import Deliver, PullRequestSpec
 from magsag.contracts.plan import Plan
 from magsag.contracts.run import RUN_MEMO, RunInput, RunPaths, RunResult, RunStatus
@@ -38,7 +39,7 @@ INTERRUPTED = 130
 
 def prepare_run(
     plan: Path,
-    repo: Path,
+    repo: Path | str,
     base: str | None,
     concurrency: int | None,
     worktree_root: Path | None,
@@ -53,30 +54,25 @@ def prepare_run(
         inputs.check_max_cost(max_cost)
         loaded = inputs.check_plan(plan, mapping)
         state = inputs.check_state_dir(connection.state_dir())
-        repo_path = inputs.check_repo(repo)
-        base_name, base_commit = inputs.check_base(repo_path, base or loaded.base)
         chosen = inputs.check_concurrency(concurrency) or loaded.concurrency
-        root = inputs.check_worktree_root(worktree_root or state / "worktrees", repo_path)
+        if remotes.is_url(str(repo)):
+            where = _on_remote(str(repo), base or loaded.base, worktree_root)
+        else:
+            where = _on_this_host(Path(repo), base or loaded.base, worktree_root, state)
     except inputs.InputError as err:
         raise fail(str(err)) from None
     if max_cost is not None:
         loaded.budget.max_cost_usd = max_cost
-    _deliver_to(loaded, base_name, pull_request)
-    note = inputs.uncommitted_note(repo_path)
-    if note:
-        info(note)
     run_id = inputs.new_run_id(loaded.name)
+    base_name, base_commit, paths_of, queue = where
+    _deliver_to(loaded, base_name, pull_request)
     return RunInput(
         run_id=run_id,
         plan=loaded,
         base=base_name,
         base_commit=base_commit,
-        paths=RunPaths(
-            repo=str(repo_path),
-            worktree_root=str(root),
-            log_dir=str(run_files.run_dir(state, run_id)),
-        ),
-        host_queue=C.host_queue(connection.hostname()),
+        paths=paths_of(run_id),
+        host_queue=queue,
         concurrency=chosen,
         continue_after=_continue_after(),
         web_ui=web_ui_link(run_id),
@@ -90,6 +86,34 @@ def _deliver_to(plan: Plan, base: str, asked: bool) -> None:
         plan.deliver = Deliver(pull_request=PullRequestSpec())
     if plan.deliver and plan.deliver.pull_request and plan.deliver.pull_request.base is None:
         plan.deliver.pull_request.base = base
+
+
+def _on_this_host(repo: Path, base: str | None, worktree_root: Path | None, state: Path):
+    """A run on a path: host-bound, its files on this host."""
+    repo_path = inputs.check_repo(repo)
+    base_name, base_commit = inputs.check_base(repo_path, base)
+    root = inputs.check_worktree_root(worktree_root or state / "worktrees", repo_path)
+    note = inputs.uncommitted_note(repo_path)
+    if note:
+        info(note)
+
+    def paths(run_id: str) -> RunPaths:
+        log_dir = str(run_files.run_dir(state, run_id))
+        return RunPaths(repo=str(repo_path), worktree_root=str(root), log_dir=log_dir)
+
+    return base_name, base_commit, paths, C.host_queue(connection.hostname())
+
+
+def _on_remote(url: str, base: str | None, worktree_root: Path | None):
+    """A run on a URL: any worker takes its steps, in its own clone and state dir."""
+    if worktree_root is not None:
+        raise inputs.InputError(
+            "--worktree-root: a run on a URL works under each worker's own state dir"
+        )
+    url = remote_inputs.check_url(url)
+    base_name, base_commit = remote_inputs.check_base(url, base)
+    paths = functools.partial(remote_inputs.paths, url)
+    return base_name, base_commit, paths, remote_inputs.activity_queue()
 
 
 def _continue_after() -> int:
@@ -177,11 +201,15 @@ def _with_stored_plan(run_input: RunInput) -> RunInput:
         return run_input
     from magsag.activities import plan_store  # git: only commands that start a run
 
+    repo = run_input.paths.repo
     try:
-        plan_ref = plan_store.store(Path(run_input.paths.repo), run_input.plan)
+        if remotes.is_url(repo):  # also where a read-only remote is found out
+            plan_ref = plan_store.store_on_remote(repo, run_input.plan, connection.state_dir())
+        else:
+            plan_ref = plan_store.store(Path(repo), run_input.plan)
     except subprocess.CalledProcessError as err:
-        why = err.stderr.decode().strip()
-        raise fail(f"cannot store the plan in {run_input.paths.repo}: {why}") from None
+        why = " ".join(err.stderr.decode().split())
+        raise fail(f"cannot store the plan in {remotes.shown(repo)}: {why}") from None
     return run_input.model_copy(update={"plan": run_input.plan.dag(), "plan_ref": plan_ref})
 
 

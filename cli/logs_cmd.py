@@ -14,8 +14,10 @@ from magsag.cli.options import RunIdArg
 from magsag.cli.progress import POLL_SECONDS
 from magsag.cli.runs import existing_run, read_status, run_input_of
 from magsag.cli.runtime import connect_or_exit
+from magsag.contracts import remotes
 from magsag.contracts.run import FINISHED_TASK_STATUSES, RunInput, RunResult, TaskStatus
 from magsag.history.task_files import TaskFiles
+from magsag.worker import connection
 
 
 def logs(
@@ -47,7 +49,8 @@ async def _logs(run_id: str, task: str, follow: bool, attempt: int | None, event
         raise fail(f"run {run_id} has no task {task}")
     if attempt is not None and attempt < 1:
         raise fail(f"--attempt {attempt}: attempts count from 1")
-    files = TaskFiles(Path(run_input.paths.log_dir), task)
+    # A run on a URL keeps each task's output on the host that ran it.
+    files = TaskFiles(Path(remotes.resolve(run_input.paths.log_dir, connection.state_dir())), task)
     known = files.attempts()
     if attempt is not None and attempt not in known and not follow:
         listed = ", ".join(map(str, known)) or "none yet"
@@ -67,6 +70,9 @@ def _no_output_reason(run_input: RunInput, result: RunResult, task: str) -> str:
     if task in run_input.carried_names():
         return f"it was kept from run {run_input.resumed_from} (see `magsag logs` of that run)"
     status, error = result.tasks[task].status, result.tasks[task].error
+    host = result.tasks[task].host
+    if remotes.is_url(run_input.paths.repo) and host and host != connection.hostname():
+        return f"it ran on host {host}, which keeps its output: run `magsag logs` there"
     if status == TaskStatus.PENDING:
         return "it has not started yet (--follow waits for it)"
     return f"it is {status.value}" + (f": {error}" if error else "")

@@ -13,9 +13,11 @@ from magsag.cli.options import JsonOpt, RunIdArg
 from magsag.cli.runs import described, ended_run, run_input_of
 from magsag.cli.runtime import web_ui_link
 from magsag.contracts import constants as C
+from magsag.contracts import remotes
 from magsag.contracts.delivery import PullRequestOutcome, PullRequestSpec
 from magsag.contracts.run import RunInput
 from magsag.history.pr_body import pr_body
+from magsag.worker import connection
 
 
 def pr(
@@ -53,7 +55,7 @@ async def _pr(run_id: str, remote: str, asked: PullRequestSpec) -> PullRequestOu
 
     client, result, run_input = await ended_run(run_id, "`magsag pr` delivers a run that ended")
     repo = run_input.paths.repo
-    if not Path(repo).is_dir():
+    if not remotes.is_url(repo) and not Path(repo).is_dir():
         raise fail(f"run {run_id}'s repository {repo} is not on this host")
     deliver = run_input.plan.deliver
     planned = deliver.pull_request if deliver and deliver.pull_request else PullRequestSpec()
@@ -63,7 +65,7 @@ async def _pr(run_id: str, remote: str, asked: PullRequestSpec) -> PullRequestOu
         title=asked.title or planned.title,
     )
     body = pr_body(result, run_input.plan, run_input.web_ui or web_ui_link(run_id))
-    log_dir = run_input.paths.log_dir
+    log_dir = remotes.resolve(run_input.paths.log_dir, connection.state_dir())
     try:
         outcome = await pull_request.deliver(result, repo, remote, spec, body, log_dir)
     except pull_request.DeliveryError as err:

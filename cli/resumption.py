@@ -3,12 +3,12 @@ integration branch, with only the tasks that did not succeed (and their dependen
 
 from pathlib import Path
 
-from magsag.cli import inputs
+from magsag.cli import inputs, remote_inputs
 from magsag.cli.console import fail
 from magsag.cli.runs import ended_run
 from magsag.cli.runtime import web_ui_link
 from magsag.contracts import constants as C
-from magsag.contracts import run_files
+from magsag.contracts import remotes, run_files
 from magsag.contracts.run import RunInput, RunStatus, TaskStatus
 from magsag.contracts.task_rows import pack_all
 from magsag.worker import connection
@@ -24,26 +24,18 @@ async def resumed_input(run_id: str, only: str | None) -> RunInput:
         raise fail(f"run {run_id} succeeded; nothing to resume")
     unfinished = {n for n, t in result.tasks.items() if t.status != TaskStatus.SUCCEEDED}
     rerun = with_dependents(old, {only} if only else unfinished)
-    try:
-        tip = inputs.check_base(Path(old.paths.repo), result.integration_branch)[1]
-    except inputs.InputError:
-        raise fail(f"the integration branch {result.integration_branch} is gone") from None
-    try:
-        state = inputs.check_state_dir(connection.state_dir())
-        root = old.paths.worktree_root
-        inputs.check_writable_dir(Path(root), f"worktree root {root} (of run {run_id})")
-    except inputs.InputError as err:
-        raise fail(str(err)) from None
     new_id = inputs.new_run_id(old.plan.name)
+    if remotes.is_url(old.paths.repo):
+        tip, paths, queue = _on_remote(old, result.integration_branch, new_id)
+    else:
+        tip, paths, queue = _on_this_host(old, result.integration_branch, new_id)
     return old.model_copy(
         update={
             "run_id": new_id,
             "base": result.integration_branch,
             "base_commit": tip,
-            "paths": old.paths.model_copy(
-                update={"log_dir": str(run_files.run_dir(state, new_id))}
-            ),
-            "host_queue": C.host_queue(connection.hostname()),
+            "paths": paths,
+            "host_queue": queue,
             "resumed_from": run_id,
             "carried": {},
             "carried_rows": pack_all(
@@ -53,6 +45,32 @@ async def resumed_input(run_id: str, only: str | None) -> RunInput:
             "web_ui": web_ui_link(new_id),
         }
     )
+
+
+def _on_this_host(old: RunInput, integration: str, new_id: str):
+    """The old run's repository and worktree root, this host's queue and state dir."""
+    try:
+        tip = inputs.check_base(Path(old.paths.repo), integration)[1]
+    except inputs.InputError:
+        raise fail(f"the integration branch {integration} is gone") from None
+    try:
+        state = inputs.check_state_dir(connection.state_dir())
+        root = old.paths.worktree_root
+        inputs.check_writable_dir(Path(root), f"worktree root {root} (of run {old.run_id})")
+    except inputs.InputError as err:
+        raise fail(str(err)) from None
+    paths = old.paths.model_copy(update={"log_dir": str(run_files.run_dir(state, new_id))})
+    return tip, paths, C.host_queue(connection.hostname())
+
+
+def _on_remote(old: RunInput, integration: str, new_id: str):
+    """The old run's remote, its integration branch read there; any host's workers."""
+    url = old.paths.repo
+    try:
+        tip = remote_inputs.check_base(url, integration)[1]
+    except remote_inputs.InputError as err:
+        raise fail(str(err)) from None
+    return tip, remote_inputs.paths(url, new_id), remote_inputs.activity_queue()
 
 
 def with_dependents(run_input: RunInput, names: set[str]) -> set[str]:

@@ -20,7 +20,14 @@ RUN_HELP = (
 
 def run(
     plan: PlanArg,
-    repo: Annotated[Path, typer.Option(help="Git repository the agents work on.")] = Path("."),
+    repo: Annotated[
+        str,
+        typer.Option(
+            help="Git repository the agents work on: a path (this host's workers run the "
+            "tasks), or a URL (file://, ssh://, https://, git://, user@host:path) whose "
+            "tasks any worker may take, pushing each task's work to it."
+        ),
+    ] = ".",
     base: Annotated[
         str | None,
         typer.Option(

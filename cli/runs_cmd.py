@@ -17,6 +17,7 @@ from magsag.cli.options import JsonOpt, RunIdArg
 from magsag.cli.overview import SMALL_RUN, STATUS_ORDER
 from magsag.cli.runs import described, existing_run, read_status
 from magsag.cli.runtime import connect_or_exit, run_sync
+from magsag.contracts import remotes
 from magsag.contracts.durations import format_span
 from magsag.contracts.run import RunResult, RunStatus, TaskStatus
 from magsag.history import run_log
@@ -35,7 +36,9 @@ SHORT_LABELS = {TaskStatus.SUCCEEDED: "ok"}
 
 @runs_app.command("list")
 def list_runs(
-    repo: Annotated[Path | None, typer.Option(help="Only runs on this repository.")] = None,
+    repo: Annotated[
+        str | None, typer.Option(help="Only runs on this repository (a path or a URL).")
+    ] = None,
     status: Annotated[
         str | None, typer.Option(help="Only runs in this state: " + ", ".join(RunStatus) + ".")
     ] = None,
@@ -48,7 +51,9 @@ def list_runs(
     if limit < 1:
         raise fail(f"--limit {limit}: must be at least 1")
     try:
-        repo_path = inputs.check_repo(repo) if repo is not None else None
+        repo_path = None
+        if repo is not None:  # a URL is matched as written; a path names its repository's top
+            repo_path = repo if remotes.is_url(repo) else inputs.check_repo(Path(repo))
     except inputs.InputError as err:
         raise fail(str(err)) from None
     rows = asyncio.run(_list(repo_path, status and RunStatus(status), limit))
@@ -77,7 +82,7 @@ def list_runs(
         print("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip())
 
 
-async def _list(repo: Path | None, status: RunStatus | None, limit: int) -> list[dict]:
+async def _list(repo: Path | str | None, status: RunStatus | None, limit: int) -> list[dict]:
     client = await connect_or_exit(start_embedded=False)
     return await run_rows(client, repo, status, limit)
 

@@ -65,7 +65,8 @@ def worker(
         ),
     ] = None,
 ) -> None:
-    """Run a magsag worker: workflows on the shared queue, activities on this host's queue."""
+    """Run a magsag worker: workflows on the shared queue; activities of runs on this
+    host's repositories (this host's queue) and of runs on remote URLs (any host's)."""
     _configure_logging()
     if host is not None:
         if not host.strip() or "/" in host:
@@ -92,9 +93,11 @@ async def _serve(max_agents: int | None) -> None:
         raise fail(f"cannot reach Temporal at {address}: {err}") from None
     host_queue = C.host_queue(connection.hostname())
     cap = f", at most {max_agents} agents at once" if max_agents else ""
+    queues = [connection.task_queue(), host_queue, C.any_host_queue(connection.task_queue())]
     info(
-        f"worker on {address} polling '{connection.task_queue()}' and '{host_queue}'{cap} "
-        "(Ctrl-C stops)"
+        f"worker {connection.hostname()} on {address} polling "
+        + ", ".join(f"'{queue}'" for queue in queues)
+        + f"{cap} (Ctrl-C stops)"
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

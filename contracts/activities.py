@@ -11,6 +11,9 @@ from magsag.contracts.run import RunResult, Usage
 class PrepareIntegrationInput(BaseModel):
     repo: str
     base: str = Field(description="branch, tag or commit the run starts from")
+    base_branch: str | None = Field(
+        default=None, description="the base's branch: what a URL run's host fetches"
+    )
     branch: str = Field(description="integration branch to create, e.g. magsag/<run>/integration")
     log_dir: str | None = Field(default=None, description="where run.jsonl is appended")
 

@@ -3,9 +3,11 @@
 from datetime import timedelta
 
 # Task queues: workflows poll the shared queue; repo-bound activities run on a
-# queue named after the host that holds the repository (DESIGN invariant 6).
+# queue named after the host that holds the repository (DESIGN invariant 6), or, for a
+# run on a remote URL, on the queue every worker of the shared queue polls.
 TASK_QUEUE = "magsag"
 HOST_QUEUE_PREFIX = "magsag-host-"
+ANY_HOST_SUFFIX = "-any-host"
 
 # Workflow ids: the plan workflow is magsag-<run>, each task magsag-<run>/<task>.
 WORKFLOW_ID_PREFIX = "magsag-"
@@ -94,6 +96,11 @@ ENV_ATTEMPT_ID = "MAGSAG_ATTEMPT_ID"
 
 def host_queue(hostname: str) -> str:
     return f"{HOST_QUEUE_PREFIX}{hostname}"
+
+
+def any_host_queue(task_queue: str) -> str:
+    """The activities of runs on a remote URL: every worker of the task queue polls it."""
+    return f"{task_queue}{ANY_HOST_SUFFIX}"
 
 
 def plan_workflow_id(run_id: str) -> str:

@@ -37,6 +37,9 @@ class FailureKind(StrEnum):
     # The machinery: git on the worker's host, the run's own branches.
     GIT_ERROR = "GitError"
     INTEGRATION_BRANCH_MISSING = "IntegrationBranchMissing"
+    # The remote of a URL run refused a push for another reason than a race (read-only,
+    # permissions, a hook): no retry helps; git's message says why.
+    PUSH_REJECTED = "PushRejected"
     # A task workflow's end, carrying its TaskResult to the plan workflow.
     TASK_FAILED = "TaskFailed"
     # A task an earlier execution of the run meant to start, whose workflow never did.

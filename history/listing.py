@@ -21,7 +21,7 @@ STATUS_QUERIES = {
 }
 
 
-def list_query(repo: Path | None, status: RunStatus | None) -> str:
+def list_query(repo: Path | str | None, status: RunStatus | None) -> str:
     """The visibility query of the runs on repo in status (either may be None: any)."""
     # A run that continued as new is one run: its earlier executions are not listed.
     clauses = ["WorkflowType = 'PlanWorkflow'", "ExecutionStatus != 'ContinuedAsNew'"]
@@ -33,7 +33,7 @@ def list_query(repo: Path | None, status: RunStatus | None) -> str:
 
 
 async def run_rows(
-    client: Client, repo: Path | None, status: RunStatus | None, limit: int
+    client: Client, repo: Path | str | None, status: RunStatus | None, limit: int
 ) -> list[dict]:
     """At most limit rows, newest first."""
     # SQL visibility orders by close time and refuses ORDER BY: sort here, newest first,

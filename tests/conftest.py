@@ -21,7 +21,7 @@ from tests.support.runs import Queues
 
 # Tests that run magsag processes take longest (crash tests wait out heartbeat timeouts):
 # handed out first, they end beside the short in-process tests instead of after them.
-LONGEST_FIRST = ("crash", "cli")
+LONGEST_FIRST = ("crash", "remote", "cli")
 
 
 def pytest_collection_modifyitems(config, items):

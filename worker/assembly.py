@@ -17,31 +17,43 @@ from magsag.workflows import ALL_WORKFLOWS
 MAX_CONCURRENT_ACTIVITIES = 64
 
 
+def worker_identity() -> str:
+    """The identity "<pid>@<machine>", and the host's name when --host gave it another one: what
+    history shows for each attempt, and cli.runtime reads (keep the form)."""
+    machine, host = socket.gethostname(), connection.hostname()
+    return f"{os.getpid()}@{machine}" + (f" host={host}" if host != machine else "")
+
+
 def build_workers(
     client: Client,
     host_queue: str,
     task_queue: str | None = None,
     activities: Sequence = ALL_ACTIVITIES,
 ) -> list[Worker]:
-    """Two workers on one client: workflows on the shared queue, activities on this host's."""
-    identity = f"{os.getpid()}@{socket.gethostname()}"  # read by cli.runtime: keep the form
+    """Workers on one client: workflows on the shared queue; activities on this host's
+    queue and on the one of runs on remote URLs, which any host may take."""
+    identity = worker_identity()
+    shared = task_queue or connection.task_queue()
     return [
         Worker(
             client,
-            task_queue=task_queue or connection.task_queue(),
+            task_queue=shared,
             workflows=ALL_WORKFLOWS,
             identity=identity,
             sticky_queue_schedule_to_start_timeout=C.STICKY_QUEUE_TIMEOUT,
         ),
-        Worker(
-            client,
-            task_queue=host_queue,
-            activities=list(activities),
-            max_concurrent_activities=MAX_CONCURRENT_ACTIVITIES,
-            identity=identity,
-            graceful_shutdown_timeout=C.HEARTBEAT_INTERVAL,
-            max_heartbeat_throttle_interval=C.HEARTBEAT_THROTTLE,
-            default_heartbeat_throttle_interval=C.HEARTBEAT_THROTTLE,
+        *(
+            Worker(
+                client,
+                task_queue=queue,
+                activities=list(activities),
+                max_concurrent_activities=MAX_CONCURRENT_ACTIVITIES,
+                identity=identity,
+                graceful_shutdown_timeout=C.HEARTBEAT_INTERVAL,
+                max_heartbeat_throttle_interval=C.HEARTBEAT_THROTTLE,
+                default_heartbeat_throttle_interval=C.HEARTBEAT_THROTTLE,
+            )
+            for queue in dict.fromkeys((host_queue, C.any_host_queue(shared)))
         ),
     ]
 
@@ -50,7 +62,7 @@ def build_workers(
 async def running_workers(
     client: Client, host_queue: str, task_queue: str | None = None
 ) -> AsyncIterator[None]:
-    """Run both workers for the block; leaving it shuts them down (agents are killed)."""
+    """Run the workers for the block; leaving it shuts them down (agents are killed)."""
     async with contextlib.AsyncExitStack() as stack:
         for worker in build_workers(client, host_queue, task_queue):
             await stack.enter_async_context(worker)

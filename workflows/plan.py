@@ -136,6 +136,7 @@ class PlanWorkflow:
                 PrepareIntegrationInput(
                     repo=inp.paths.repo,
                     base=inp.base_commit,
+                    base_branch=inp.base,
                     branch=branch,
                     log_dir=inp.paths.log_dir,
                 ),

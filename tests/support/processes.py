@@ -18,9 +18,13 @@ class Processes:
         self._started: list[subprocess.Popen] = []
 
     def start(self, *args: str, name: str) -> subprocess.Popen:
+        return self.start_with(self.env, *args, name=name)
+
+    def start_with(self, env: dict, *args: str, name: str) -> subprocess.Popen:
+        """Start `magsag <args>` with its own environment (another host's, say)."""
         log = (self.log_dir / f"{name}.log").open("ab")
         proc = subprocess.Popen(
-            [MAGSAG, *args], env=self.env, stdout=log, stderr=log, start_new_session=True
+            [MAGSAG, *args], env=env, stdout=log, stderr=log, start_new_session=True
         )
         self._started.append(proc)
         return proc
@@ -67,10 +71,13 @@ def _live(proc_file: str, matches) -> list[int]:
     return found
 
 
-def processes_of_run(run_id: str) -> list[int]:
-    """Live processes whose environment marks them as an agent of this run."""
-    marker = f"MAGSAG_RUN_ID={run_id}".encode()
-    return _live("environ", lambda environ: marker in environ.split(b"\0"))
+def processes_of_run(run_id: str, host: str | None = None) -> list[int]:
+    """Live processes whose environment marks them as an agent of this run (and, with
+    `host`, of that host's worker)."""
+    markers = {f"MAGSAG_RUN_ID={run_id}".encode()}
+    if host is not None:
+        markers.add(f"MAGSAG_HOST={host}".encode())
+    return _live("environ", lambda environ: markers <= set(environ.split(b"\0")))
 
 
 def processes_named(name: str) -> list[int]:
