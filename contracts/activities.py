@@ -140,6 +140,12 @@ class AgentInput(BaseModel):
     feedback: str | None = Field(
         default=None, description="what failed the previous attempt's Definition of Done"
     )
+    resume_session: str | None = Field(
+        default=None,
+        description="the agent's session this run continues (after a rate limit, or a retry "
+        "with `retry: continue`): the worktree keeps its work, the prompt is a short "
+        "'continue' (with the feedback, if any) instead of the task's prompt",
+    )
     runner: RunnerSpec
     repo: str
     branch: str
@@ -159,6 +165,9 @@ class AgentOutput(BaseModel):
     changed_files: list[str] = []
     usage: Usage = Field(default_factory=Usage)
     host: str | None = Field(default=None, description="the host whose worker ran it")
+    session_id: str | None = Field(
+        default=None, description="the agent's session (claude session_id, codex thread_id)"
+    )
 
 
 class RunEndRecord(BaseModel):

@@ -15,6 +15,9 @@ from magsag.contracts.durations import parse_duration
 NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]*$"
 
 Seconds = Annotated[float, BeforeValidator(parse_duration)]
+# What a retry after failed checks does: a fresh attempt from the task's base commit, or
+# the agent's own session continued in the kept worktree, with the checks' feedback.
+Retry = Literal["fresh", "continue"]
 """A duration written as "90s", "10m", "2h" or a number of seconds."""
 
 # Keys some plan formats carry for people, not for the run; accepted and ignored so
@@ -63,6 +66,7 @@ class TaskSpec(_Strict):
     outputs: list[str] = Field(default_factory=list)
     critical: bool = True
     approval: bool = Field(default=False, description="wait for `magsag approve` before it starts")
+    retry: Retry | None = None
 
 
 class PhaseSpec(_Strict):
@@ -76,6 +80,7 @@ class Defaults(_Strict):
     runner: str | None = Field(default=None, validation_alias=AliasChoices("runner", "agent"))
     timeout: Seconds | None = None
     retries: int | None = Field(default=None, ge=0)
+    retry: Retry | None = None
 
 
 class Budget(_Strict):
@@ -114,6 +119,7 @@ class PlanTask(BaseModel):
     priority: int = 0
     timeout_seconds: float = DEFAULT_TASK_TIMEOUT.total_seconds()
     retries: int = DEFAULT_RETRIES
+    retry: Retry = Field(default="fresh", description="after failed checks: fresh or continue")
     checks: list[str] = Field(default_factory=list)
     outputs: list[str] = Field(default_factory=list)
     critical: bool = True

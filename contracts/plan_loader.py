@@ -190,6 +190,7 @@ def _resolve_task(spec: TaskSpec, implied: list[str], phase, raw: PlanFile, fail
         priority=spec.priority,
         timeout_seconds=timeout,
         retries=retries if retries is not None else DEFAULT_RETRIES,
+        retry=spec.retry or raw.defaults.retry or "fresh",
         checks=spec.checks,
         outputs=spec.outputs,
         critical=spec.critical,

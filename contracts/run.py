@@ -101,6 +101,15 @@ class RunPaths(BaseModel):
         return f"{self.run_folder(run_id)}/{task}"
 
 
+class AgentSession(BaseModel):
+    """An agent session a run of an attempt reported (not a secret: it names a transcript
+    on the worker's machine)."""
+
+    attempt: int
+    session_id: str
+    resumed: bool = Field(default=False, description="the run continued this session")
+
+
 class TaskResult(BaseModel):
     name: str
     status: TaskStatus = TaskStatus.PENDING
@@ -115,6 +124,9 @@ class TaskResult(BaseModel):
     host: str | None = Field(default=None, description="whose worker made its checkpoint")
     usage: Usage = Field(default_factory=Usage, description="all attempts together")
     attempt_usage: list[Usage] = Field(default_factory=list, description="one per attempt")
+    sessions: list[AgentSession] = Field(
+        default_factory=list, description="the agent's sessions, one per run of an attempt"
+    )
     stale: bool = Field(
         default=False, description="running, but its agent printed nothing for a while (CLI)"
     )

@@ -65,6 +65,8 @@ def _began(attempt: AttemptView, again: bool) -> str:
             f" (run {attempt.infrastructure_retries + 1} times: a worker was lost;"
             f" last: {attempt.last_infrastructure_error})"
         )
+    if attempt.resumed_session:
+        text += f", continuing session {attempt.resumed_session}"
     if attempt.outcome == "running":
         text += ", running"
     return text

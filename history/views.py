@@ -30,6 +30,8 @@ class AttemptView(BaseModel):
     commit: str | None = Field(None, description="the checkpoint commit")
     changed_files: list[str] = Field(default_factory=list)
     usage: Usage | None = None
+    session_id: str | None = Field(None, description="the agent's session it reported")
+    resumed_session: str | None = Field(None, description="the session it continued")
 
 
 class WaitView(BaseModel):

@@ -8,6 +8,11 @@ checks, make the checkpoint commit, remove the worktree. Two kinds of retry:
   Temporal as the same attempt, so a crash never uses up the task's retries.
 When the attempts are spent or the task is cancelled, close_worktree commits the
 partial work as WIP on the task branch before the worktree goes (invariant 3).
+
+Sessions that continue: after a rate limit's wait the same attempt continues the agent's
+own session in the worktree it left (no reset), and with `retry: continue` so does the
+next attempt after failed checks, told what failed. An attempt whose agent reported no
+session starts from the base commit as before.
 """
 
 import asyncio
@@ -35,7 +40,7 @@ with workflow.unsafe.imports_passed_through():
         is_permanent,
         kind_of,
     )
-    from magsag.contracts.run import TaskInput, TaskResult, TaskStatus, Usage
+    from magsag.contracts.run import AgentSession, TaskInput, TaskResult, TaskStatus, Usage
 
 # A rate-limited attempt waits for the reset and runs again without using a retry;
 # this many waits in a row end the task.
@@ -51,6 +56,11 @@ CRASHES_USE_NO_RETRY = "crashes-use-no-retry"
 # Patch: a cancelled task returns its result (WIP commit, attempts, usage) and a cancelled
 # attempt is not followed by another (before: it failed, or ended cancelled with neither).
 CANCELLED_RESULT = "cancelled-task-result"
+# Patch: a rate-limited attempt, and a retry after failed checks under `retry: continue`,
+# continue the agent's session in the kept worktree (before: each started from the base).
+CONTINUED_SESSIONS = "continued-sessions"
+# What a retry may continue: the agent finished, its Definition of Done fell short.
+CONTINUABLE = frozenset({FailureKind.CHECK_FAILED, FailureKind.OUTPUT_MISSING})
 
 
 @workflow.defn
@@ -62,21 +72,28 @@ class TaskWorkflow:
         branch = C.task_branch(inp.run_id, task.name)
         worktree = inp.paths.worktree(inp.run_id, task.name)
         attempt, feedback = 1, None
+        session: str | None = None  # the agent's session the next run continues
         usages: list[Usage] = []
         rate_limit_waits = 0
         try:
             while True:
                 try:
                     workflow.set_current_details(f"attempt {attempt} of {task.retries + 1}")
-                    agent = await self._run_agent(inp, branch, worktree, attempt, feedback)
+                    agent = await self._run_agent(inp, branch, worktree, attempt, feedback, session)
+                    _record_session(result, attempt, agent.session_id, session)
                     break
                 except ActivityError as err:
                     usages.append(_usage_of(err))
+                    failure = AttemptFailure.of(err)
+                    _record_session(result, attempt, failure and failure.session_id, session)
                     if _cancelled(err) and workflow.patched(CANCELLED_RESULT):
                         raise
                     wait = _rate_limit_wait(err)
                     if wait is not None and rate_limit_waits < MAX_RATE_LIMIT_WAITS:
                         rate_limit_waits += 1
+                        if _continues(failure) and workflow.patched(CONTINUED_SESSIONS):
+                            # The session already holds the prompt and any feedback.
+                            session, feedback = failure.session_id, None
                         workflow.set_current_details(f"rate limited: waiting {wait} for the reset")
                         await workflow.sleep(wait)
                         continue
@@ -84,7 +101,14 @@ class TaskWorkflow:
                         raise
                     if not is_attempt_failure(err) and workflow.patched(CRASHES_USE_NO_RETRY):
                         raise  # Temporal's retries of this attempt are spent: see below
-                    attempt, feedback = attempt + 1, _feedback(err)
+                    attempt, feedback, session = attempt + 1, _feedback(err), None
+                    if (
+                        task.retry == "continue"
+                        and kind_of(err) in CONTINUABLE
+                        and _continues(failure)
+                        and workflow.patched(CONTINUED_SESSIONS)
+                    ):
+                        session = failure.session_id
                     await workflow.sleep(_backoff(attempt))
         except (ActivityError, asyncio.CancelledError) as err:
             saved, unsaved = await self._save_partial_work(inp, worktree)
@@ -120,7 +144,13 @@ class TaskWorkflow:
         return result
 
     async def _run_agent(
-        self, inp: TaskInput, branch: str, worktree: str, attempt: int, feedback: str | None
+        self,
+        inp: TaskInput,
+        branch: str,
+        worktree: str,
+        attempt: int,
+        feedback: str | None,
+        session: str | None = None,
     ) -> AgentOutput:
         task = inp.task
         return await workflow.execute_activity(
@@ -132,6 +162,7 @@ class TaskWorkflow:
                 prompt=task.prompt,
                 plan_ref=inp.plan_ref,
                 feedback=feedback,
+                resume_session=session,
                 runner=inp.runner,
                 repo=inp.paths.repo,
                 branch=branch,
@@ -152,7 +183,8 @@ class TaskWorkflow:
                 non_retryable_error_types=NOT_RETRIED_BY_TEMPORAL,
             ),
             cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-            summary=f"{task.name}: agent ({task.runner}), attempt {attempt}",
+            summary=f"{task.name}: agent ({task.runner}), attempt {attempt}"
+            + (f", continuing session {session}" if session else ""),
         )
 
     @staticmethod
@@ -202,6 +234,19 @@ def _error_text(err: BaseException) -> str:
             f"(last: {str(cause) or 'timeout'}); see the worker's log"
         )
     return " ".join(str(cause).split()) or type(cause).__name__
+
+
+def _continues(failure: AttemptFailure | None) -> bool:
+    """The failed run's agent reported a session another run can continue."""
+    return failure is not None and bool(failure.session_id)
+
+
+def _record_session(
+    result: TaskResult, attempt: int, session_id: str | None, resumed: str | None
+) -> None:
+    if session_id:
+        entry = AgentSession(attempt=attempt, session_id=session_id, resumed=bool(resumed))
+        result.sessions.append(entry)
 
 
 def _feedback(err: ActivityError) -> str | None:

@@ -34,6 +34,10 @@ BAD_PLANS = {
         RUNNERS + "concurrency: 0\ntasks:\n  - {name: a, prompt: x}\n",
         "concurrency must be between 1 and 64",
     ),
+    "bad-retry": (
+        RUNNERS + "tasks:\n  - {name: a, prompt: x, retry: again}\n",
+        "task 'a': retry: Input should be 'fresh' or 'continue'",
+    ),
     "not-yaml": ("tasks: [unclosed\n", "not valid YAML"),
     "misspelt-key": (
         RUNNERS + "tasks:\n  - {name: a, prompt: x, dependson: [b]}\n",
