@@ -260,7 +260,7 @@ async def _checkpoint(
 async def _stored_prompt(inp: AgentInput) -> str:
     """The task's prompt from the plan the run stored in the repository."""
     try:
-        return await plan_store.prompt_of(inp.repo, inp.plan_ref, inp.task)
+        return await plan_store.prompt_of(inp.repo, inp.plan_ref, inp.plan_task or inp.task)
     except (GitError, KeyError, ValueError) as err:
         raise ApplicationError(
             f"the run's stored plan {inp.plan_ref} has no prompt for {inp.task} in "
@@ -309,13 +309,15 @@ def _agent_env(inp: AgentInput, prompt: str, marker: str) -> dict[str, str]:
     env.update(
         {
             C.ENV_RUN_ID: inp.run_id,
-            C.ENV_TASK: inp.task,
+            C.ENV_TASK: inp.plan_task or inp.task,
             C.ENV_ATTEMPT: str(inp.attempt),
             C.ENV_WORKTREE: inp.worktree,
             C.ENV_PROMPT: prompt,
             C.ENV_ATTEMPT_ID: marker,
         }
     )
+    if inp.candidate is not None:
+        env[C.ENV_CANDIDATE] = str(inp.candidate)
     return env
 
 

@@ -48,6 +48,16 @@ class RunnerSpec(_Strict):
     )
 
 
+MAX_CANDIDATES = 10
+
+
+class JudgeSpec(_Strict):
+    """How best-of-N picks among the candidates that passed: a shell command run with each
+    candidate's worktree and diff in its environment, printing the winner's number."""
+
+    command: str
+
+
 class TaskSpec(_Strict):
     """One task as written in the file (AutomatosX names accepted as aliases)."""
 
@@ -67,6 +77,10 @@ class TaskSpec(_Strict):
     critical: bool = True
     approval: bool = Field(default=False, description="wait for `magsag approve` before it starts")
     retry: Retry | None = None
+    candidates: int | list[str] | None = Field(
+        default=None, description="best-of-N: N runs of the task's runner, or a runner each"
+    )
+    judge: str | JudgeSpec | None = Field(default=None, description="a command, or {command}")
 
 
 class PhaseSpec(_Strict):
@@ -120,6 +134,10 @@ class PlanTask(BaseModel):
     timeout_seconds: float = DEFAULT_TASK_TIMEOUT.total_seconds()
     retries: int = DEFAULT_RETRIES
     retry: Retry = Field(default="fresh", description="after failed checks: fresh or continue")
+    candidates: list[str] = Field(
+        default_factory=list, description="best-of-N: each candidate's runner (empty: one agent)"
+    )
+    judge: str | None = Field(default=None, description="best-of-N: the judge's shell command")
     checks: list[str] = Field(default_factory=list)
     outputs: list[str] = Field(default_factory=list)
     critical: bool = True
