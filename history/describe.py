@@ -224,6 +224,7 @@ class _Builder:
             error=result.error,
             conflict_files=result.conflict_files,
             usage=result.usage,
+            candidates=result.candidates,
         )
         if child is not None:
             view.started_at = child.started_at or child.opened_at
@@ -270,6 +271,7 @@ class _Builder:
             started_at=span.started_at,
             finished_at=span.closed_at,
             resumed_session=agent_input.resume_session,
+            candidate=agent_input.candidate,
         )
         started = span.started
         if started is not None:

@@ -6,6 +6,7 @@ import pytest
 
 from magsag.contracts import constants as C
 from magsag.contracts.run import RunStatus, TaskStatus
+from magsag.history.describe import describe_run
 from tests.support.gitrepo import git_out
 from tests.support.runs import agent_plan, bash_plan, run_plan
 from tests.workflows.test_replay import replay_and_record
@@ -43,12 +44,21 @@ async def test_best_of_three_keeps_the_smallest_diff_that_passed(client, worker,
         assert git_out(repo, "rev-parse", c.branch) == c.commit
     assert git_out(repo, "show", f"{first.commit}:out.txt").splitlines()[-1] == "5"
     assert task.attempts == 3  # one each: the budget counts every candidate
+    # `runs describe`: each candidate's attempt, and why each won or lost.
+    handle = client.get_workflow_handle(C.plan_workflow_id(inp.run_id))
+    view = (await describe_run(client, handle, result, closed=True)).tasks["pick"]
+    assert view.candidates == task.candidates
+    assert sorted(a.candidate for a in view.attempts) == [1, 2, 3]
+    lines = [e.text for e in view.timeline]
+    assert "candidate 2 (sh, 10 lines) won: smallest diff (10 lines) of 2 that passed" in lines
+    assert any(line.startswith("candidate 1: attempt 1 failed") for line in lines)
     await replay_and_record(client, inp.run_id, ["pick"], folder_suffix="-smallest")
 
 
 async def test_a_judge_command_picks_the_winner(client, worker, repo, tmp_path, standins):
     judge = (
-        "for n in $MAGSAG_CANDIDATES; do w=MAGSAG_CANDIDATE_${n}_WORKTREE; d=MAGSAG_CANDIDATE_${n}_DIFF; "
+        "for n in $MAGSAG_CANDIDATES; do "
+        "w=MAGSAG_CANDIDATE_${n}_WORKTREE; d=MAGSAG_CANDIDATE_${n}_DIFF; "
         'test -f "${!w}/judged.out" && grep -q "judged.out" "${!d}" || exit 9; done; '
         'echo "looking at $MAGSAG_TASK"; echo 3'
     )
@@ -91,7 +101,7 @@ async def test_candidates_count_against_the_concurrency(client, worker, repo, tm
     plan = bash_plan(
         [
             {"name": "best", "candidates": 3, "priority": 1,
-             "prompt": f"echo start >> {log}; sleep 1; echo end >> {log}; echo $MAGSAG_CANDIDATE > c"},
+             "prompt": f"echo start >> {log}; sleep 1; echo end >> {log}; echo x > c"},
             {"name": "plain", "prompt": f"echo plain >> {log}"},
         ],
         concurrency=3,
