@@ -164,17 +164,12 @@ class TaskWorkflow:
             raise task_failed(result)
         workflow.set_current_details(f"judging {len(judging.candidates)} candidates")
         try:
-            judged = await workflow.execute_activity(
+            judged = await _host_step(
                 activities.judge_candidates,
                 judging,
-                task_queue=inp.host_queue,
-                start_to_close_timeout=C.JUDGE_TIMEOUT + C.GIT_ACTIVITY_TIMEOUT,
-                heartbeat_timeout=C.HEARTBEAT_TIMEOUT,
-                retry_policy=RetryPolicy(
-                    maximum_interval=C.RETRY_MAX_INTERVAL,
-                    maximum_attempts=C.ACTIVITY_MAX_ATTEMPTS,
-                ),
-                summary=f"{inp.task.name}: judge {len(judging.candidates)} candidates",
+                inp,
+                f"{inp.task.name}: judge {len(judging.candidates)} candidates",
+                timeout=C.JUDGE_TIMEOUT + C.GIT_ACTIVITY_TIMEOUT,
             )
         except ActivityError as err:
             result.status, result.error = TaskStatus.FAILED, f"judging failed: {error_text(err)}"
@@ -303,7 +298,7 @@ class TaskWorkflow:
     ) -> tuple[CloseWorktreeOutput, str | None]:
         """The WIP commit of the agent's partial work, or why it could not be made."""
         try:
-            saved = await workflow.execute_activity(
+            saved = await _host_step(
                 activities.close_worktree,
                 CloseWorktreeInput.for_task(
                     inp.paths.repo,
@@ -314,20 +309,31 @@ class TaskWorkflow:
                     log_dir=inp.paths.log_dir,
                     base_commit=inp.base_commit,
                 ),
-                task_queue=inp.host_queue,
-                start_to_close_timeout=C.GIT_ACTIVITY_TIMEOUT,
-                heartbeat_timeout=C.HEARTBEAT_TIMEOUT,
-                retry_policy=RetryPolicy(
-                    maximum_interval=C.RETRY_MAX_INTERVAL,
-                    maximum_attempts=C.ACTIVITY_MAX_ATTEMPTS,
-                ),
-                summary=f"{lane.name}: save partial work",
+                inp,
+                f"{lane.name}: save partial work",
             )
         except ActivityError as err:
             why = error_text(err)
             unsaved = f"its partial work was not saved ({why}), see {lane.worktree}"
             return CloseWorktreeOutput(commit=None, removed=False), unsaved
         return saved, None
+
+
+async def _host_step(
+    activity, arg, inp: TaskInput, summary: str, timeout: timedelta = C.GIT_ACTIVITY_TIMEOUT
+):
+    """A step on the repository's host, retried on a live worker if this one dies."""
+    return await workflow.execute_activity(
+        activity,
+        arg,
+        task_queue=inp.host_queue,
+        start_to_close_timeout=timeout,
+        heartbeat_timeout=C.HEARTBEAT_TIMEOUT,
+        retry_policy=RetryPolicy(
+            maximum_interval=C.RETRY_MAX_INTERVAL, maximum_attempts=C.ACTIVITY_MAX_ATTEMPTS
+        ),
+        summary=summary,
+    )
 
 
 def task_failed(result: TaskResult) -> ApplicationError:
