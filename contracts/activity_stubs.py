@@ -17,6 +17,8 @@ from magsag.contracts.activities import (
     CloseWorktreeOutput,
     IntegrateInput,
     IntegrateOutput,
+    JudgeInput,
+    JudgeOutput,
     PrepareIntegrationInput,
     PrepareIntegrationOutput,
     RunEndRecord,
@@ -62,3 +64,9 @@ async def record_run_end(inp: RunEndRecord) -> None:
 async def await_task(inp: AwaitTaskInput) -> TaskResult:
     """Wait for a task workflow an earlier execution of the run started."""
     raise _elsewhere("await_task")
+
+
+@activity.defn(name="judge_candidates")
+async def judge_candidates(inp: JudgeInput) -> JudgeOutput:
+    """Pick a best-of-N task's winner; point the task's branch at its commit."""
+    raise _elsewhere("judge_candidates")
