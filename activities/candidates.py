@@ -21,7 +21,7 @@ from pathlib import Path
 
 from temporalio import activity
 
-from magsag.activities import plan_store
+from magsag.activities import plan_store, remote_runs
 from magsag.activities.agent_output import CappedLog, log_cap_bytes
 from magsag.activities.git import git
 from magsag.activities.group_run import DeadlineReached, run_in_group
@@ -29,6 +29,7 @@ from magsag.activities.keepalive import heartbeating
 from magsag.activities.process import kill_recorded_group
 from magsag.activities.worktree import _worktree_admin as worktree_admin
 from magsag.contracts import constants as C
+from magsag.contracts import remotes
 from magsag.contracts.activities import JudgeInput, JudgeOutput
 from magsag.contracts.run import CandidateResult
 
@@ -39,6 +40,8 @@ _NUMBER = re.compile(r"^\s*(\d+)\s*$")
 @activity.defn
 @heartbeating
 async def judge_candidates(inp: JudgeInput) -> JudgeOutput:
+    if remotes.is_url(inp.repo):
+        return await remote_runs.judge_candidates(inp, judge_candidates)
     sizes = {c.number: await _diff_lines(inp, c) for c in inp.candidates}
     verdict = await _ask_judge(inp) if inp.judge else None
     winner, why = verdict if verdict and verdict[0] is not None else _smallest(inp, sizes)
