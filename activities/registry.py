@@ -6,6 +6,7 @@ checks a runner spec) does not import every activity and what they need.
 
 from magsag.activities.adoption import await_task
 from magsag.activities.agent import run_agent
+from magsag.activities.candidates import judge_candidates
 from magsag.activities.integration import integrate, prepare_integration
 from magsag.activities.notify import notify
 from magsag.activities.pull_request import open_pull_request
@@ -21,4 +22,5 @@ ALL_ACTIVITIES = [
     await_task,
     open_pull_request,
     notify,
+    judge_candidates,
 ]

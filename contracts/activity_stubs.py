@@ -18,6 +18,8 @@ from magsag.contracts.activities import (
     DeliverInput,
     IntegrateInput,
     IntegrateOutput,
+    JudgeInput,
+    JudgeOutput,
     NotifyInput,
     PrepareIntegrationInput,
     PrepareIntegrationOutput,
@@ -77,3 +79,9 @@ async def open_pull_request(inp: DeliverInput) -> PullRequestOutcome:
 async def notify(inp: NotifyInput) -> None:
     """Send one notification to one target (a URL or a command)."""
     raise _elsewhere("notify")
+
+
+@activity.defn(name="judge_candidates")
+async def judge_candidates(inp: JudgeInput) -> JudgeOutput:
+    """Pick a best-of-N task's winner; point the task's branch at its commit."""
+    raise _elsewhere("judge_candidates")

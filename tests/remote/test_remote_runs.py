@@ -2,12 +2,15 @@
 remote, and the remote's branches only move forward."""
 
 import json
+from pathlib import Path
 
 from tests.support.cli import magsag
 from tests.support.gitdaemon import bare_remote, refs
 from tests.support.gitrepo import git_out
 from tests.support.poll import eventually
 from tests.support.runs import bash_plan_file
+
+EXAMPLES = Path(__file__).parents[2] / "examples"
 
 
 def test_resume_of_a_url_run_goes_on_from_its_integration_branch_on_the_remote(tmp_path, cli_env):
@@ -74,3 +77,22 @@ async def test_a_cancelled_url_run_pushes_its_partial_work(tmp_path, cli_env, pr
     assert result["status"] == "cancelled" and task["status"] == "cancelled"
     assert refs(bare)[f"refs/heads/magsag/{run_id}/tasks/slow"] == task["commit"]
     assert git_out(bare, "show", f"{task['commit']}:half.txt") == "half"
+
+
+def test_best_of_n_on_a_url_run_pushes_every_candidate_and_merges_the_judges_pick(
+    tmp_path, cli_env
+):
+    bare = bare_remote(tmp_path / "served")
+    done = magsag("run", EXAMPLES / "best-of.yaml", "--repo", f"file://{bare}", "--json",
+                  env=cli_env)  # fmt: skip
+    result = json.loads(done.stdout)
+    assert result["status"] == "succeeded", done.stderr
+    task = result["tasks"]["greeting"]
+    [winner] = [c for c in task["candidates"] if c["won"]]
+    assert winner["number"] == 3  # the judge prefers the longest script
+    on_remote = refs(bare, f"refs/heads/magsag/{result['run_id']}/tasks/")
+    for candidate in task["candidates"]:  # every candidate's work is on the remote
+        assert on_remote[f"refs/heads/{candidate['branch']}"] == candidate["commit"]
+    assert on_remote[f"refs/heads/magsag/{result['run_id']}/tasks/greeting"] == winner["commit"]
+    hello = git_out(bare, "show", f"{result['integration_commit']}:src/hello.py")
+    assert hello.count("hello") == 3
