@@ -15,14 +15,17 @@ from magsag.contracts.activities import (
     AwaitTaskInput,
     CloseWorktreeInput,
     CloseWorktreeOutput,
+    DeliverInput,
     IntegrateInput,
     IntegrateOutput,
     JudgeInput,
     JudgeOutput,
+    NotifyInput,
     PrepareIntegrationInput,
     PrepareIntegrationOutput,
     RunEndRecord,
 )
+from magsag.contracts.delivery import PullRequestOutcome
 from magsag.contracts.run import TaskResult
 
 
@@ -64,6 +67,18 @@ async def record_run_end(inp: RunEndRecord) -> None:
 async def await_task(inp: AwaitTaskInput) -> TaskResult:
     """Wait for a task workflow an earlier execution of the run started."""
     raise _elsewhere("await_task")
+
+
+@activity.defn(name="open_pull_request")
+async def open_pull_request(inp: DeliverInput) -> PullRequestOutcome:
+    """Push the run's integration branch and open or update its pull request."""
+    raise _elsewhere("open_pull_request")
+
+
+@activity.defn(name="notify")
+async def notify(inp: NotifyInput) -> None:
+    """Send one notification to one target (a URL or a command)."""
+    raise _elsewhere("notify")
 
 
 @activity.defn(name="judge_candidates")

@@ -60,6 +60,10 @@ BAD_PLANS = {
         "'--candidate-' is kept for best-of-N candidates",
     ),
     "not-yaml": ("tasks: [unclosed\n", "not valid YAML"),
+    "notify-event": (
+        RUNNERS + "notify: [{url: 'http://h/x', events: [done]}]\ntasks: [{name: a, prompt: x}]\n",
+        "notify target #1: unknown event 'done'",
+    ),
     "misspelt-key": (
         RUNNERS + "tasks:\n  - {name: a, prompt: x, dependson: [b]}\n",
         "task 'a': unknown key 'dependson'",
