@@ -162,12 +162,14 @@ async def start_and_follow(run_input: RunInput, detach: bool, json_output: bool)
     link = web_ui_link(run_input.run_id)
     if link:
         info(f"Web UI: {link}")
-    result = await follow_hosting(client, handle, run_input.run_id, run_input.host_queue)
+    result = await follow_hosting(
+        client, handle, run_input.run_id, run_input.host_queue, len(run_input.plan.tasks)
+    )
     return INTERRUPTED if result is None else report(result, json_output)
 
 
 async def follow_hosting(
-    client: Client, handle: WorkflowHandle, run_id: str, host_queue: str
+    client: Client, handle: WorkflowHandle, run_id: str, host_queue: str, tasks: int | None = None
 ) -> RunResult | None:
     """Follow the run to its end, running a worker here if none polls.
 
@@ -175,7 +177,7 @@ async def follow_hosting(
     run and how to follow or cancel it, and returns None."""
     async with worker_if_needed(client, host_queue) as hosted:
         try:
-            return await follow_run(handle, quiet=False)
+            return await follow_run(handle, quiet=False, tasks=tasks)
         except asyncio.CancelledError:  # asyncio.run's answer to Ctrl-C
             info(interrupted_line(run_id, hosted))
             return None

@@ -20,14 +20,17 @@ POLL_SHARE = 0.2
 SUMMARY_SECONDS = 60.0
 
 
-async def follow_run(handle: WorkflowHandle, quiet: bool = False) -> RunResult:
+async def follow_run(
+    handle: WorkflowHandle, quiet: bool = False, tasks: int | None = None
+) -> RunResult:
     """Wait for the run, printing each task's state as it changes.
 
     The result is awaited directly (a long poll answered the moment the run ends);
     progress comes from the workflow's memo between polls, read no more often than
     every POLL_SECONDS and for at most a fifth of the time (POLL_SHARE: a big run's
     state takes a while to read, and the CLI shares the machine with the server and the
-    worker running that run).
+    worker running that run). `tasks`: how many the run has, when known: a result that
+    holds them all is the run's whole state, with no more to read.
     """
     changes = Changes()
     live = LiveView() if err_console.is_terminal and not quiet else None
@@ -51,7 +54,9 @@ async def follow_run(handle: WorkflowHandle, quiet: bool = False) -> RunResult:
                 pause = max(POLL_SECONDS, reading * (1 / POLL_SHARE - 1))
         # Its every task, even those an execution's result leaves packed in its input;
         # and a run cancelled or failed from outside: its last published state.
-        result, _ = await read_status(handle)
+        result = None if outcome.exception() else outcome.result()
+        if result is None or tasks is None or len(result.tasks) < tasks:
+            result, _ = await read_status(handle)
         show(result)
     return result
 
