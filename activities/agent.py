@@ -12,9 +12,11 @@ capped per attempt, never to history.
 """
 
 import asyncio
+import contextlib
 import os
 import time
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from temporalio import activity
@@ -65,13 +67,21 @@ async def run_agent(inp: AgentInput) -> AgentOutput:
 async def run_agent_here(inp: AgentInput, park: bool = True) -> AgentOutput:
     """The attempt on this host's repository; `park` its worktree for the run's next
     task once its checkpoint is made (parking.py)."""
+    async with agent_turn(inp) as pidfile:
+        return await _run_attempt(inp, pidfile, park)
+
+
+@contextlib.asynccontextmanager
+async def agent_turn(inp: AgentInput) -> AsyncIterator[Path]:
+    """The worker's agent slot for the attempt, once any process group an earlier run
+    of it left is dead; yields the pidfile beside its worktree."""
     pidfile = Path(f"{inp.worktree}.pid")
     # A thread: waiting for a killed group to die must not stall other heartbeats.
     stale = await asyncio.to_thread(kill_recorded_group, pidfile)
     if stale:
         activity.logger.warning("killed process group %s left by an earlier attempt", stale)
     async with agent_slot(inp.task):
-        return await _run_attempt(inp, pidfile, park)
+        yield pidfile
 
 
 async def _run_attempt(inp: AgentInput, pidfile: Path, park: bool) -> AgentOutput:
@@ -85,7 +95,7 @@ async def _run_attempt(inp: AgentInput, pidfile: Path, park: bool) -> AgentOutpu
     if removal_marker(inp.worktree).exists():
         # This attempt's agent is done: its worker died while removing the worktree.
         activity.logger.info("finishing the removal of %s's worktree", inp.task)
-        return _output(attempt, log_path, started, await close_worktree(checkpoint))
+        return attempt_output(attempt, log_path, started, await close_worktree(checkpoint))
     await reclaim_worktree(inp.repo, inp.worktree, inp.branch)
     created = await create_worktree(
         CreateWorktreeInput(
@@ -100,7 +110,7 @@ async def _run_attempt(inp: AgentInput, pidfile: Path, park: bool) -> AgentOutpu
     if await _checkpoint_exists(inp, tip):
         # An earlier attempt committed its work, then its worker died before reporting.
         activity.logger.info("checkpoint of %s already made; not running the agent again", inp.task)
-        return _output(attempt, log_path, started, await close_worktree(checkpoint))
+        return attempt_output(attempt, log_path, started, await close_worktree(checkpoint))
     if created.reused or tip != inp.base_commit:
         # An earlier attempt's work goes, committed by its agent or not.
         await start_from_base(worktree, inp.branch, inp.base_commit, tip)
@@ -108,14 +118,28 @@ async def _run_attempt(inp: AgentInput, pidfile: Path, park: bool) -> AgentOutpu
     if inp.plan_ref:
         inp = inp.model_copy(update={"prompt": await _stored_prompt(inp)})
     run_log.append(inp.log_dir, "attempt_started", task=inp.task, attempt=attempt)
-    marker = f"{inp.run_id}/{inp.task}/{attempt}/{uuid.uuid4().hex[:12]}"
+    usage = await run_and_check(inp, pidfile, log_path, started + inp.timeout_seconds)
+    closed = await save_checkpoint(checkpoint, attempt, log_path, usage)
+    run_log.append(
+        inp.log_dir, "checkpoint", task=inp.task, attempt=attempt, commit=closed.commit,
+        cost_usd=usage.cost_usd,
+    )  # fmt: skip
+    return attempt_output(attempt, log_path, started, closed, usage)
+
+
+async def run_and_check(
+    inp: AgentInput, pidfile: Path, log_path: Path, deadline: float, accept=None,
+    failed_event: str = "attempt_failed",
+) -> Usage:  # fmt: skip
+    """The agent in the worktree, then `accept` (what else its work must meet: returns
+    what falls short, or None) and the Definition of Done; raise on any shortfall, after
+    recording it in run.jsonl as `failed_event`. Returns what the agent used."""
+    marker = f"{inp.run_id}/{inp.task}/{inp.attempt}/{uuid.uuid4().hex[:12]}"
     try:
-        usage = await _attempt(
-            inp, worktree, pidfile, marker, log_path, started + inp.timeout_seconds
-        )
+        return await _attempt(inp, Path(inp.worktree), pidfile, marker, log_path, deadline, accept)
     except ApplicationError as err:
         run_log.append(
-            inp.log_dir, "attempt_failed", task=inp.task, attempt=attempt, kind=err.type,
+            inp.log_dir, failed_event, task=inp.task, attempt=inp.attempt, kind=err.type,
             error=str(err)[:300],
         )  # fmt: skip
         raise
@@ -124,15 +148,11 @@ async def _run_attempt(inp: AgentInput, pidfile: Path, park: bool) -> AgentOutpu
         # pidfile is only for a worker that dies without reaching this line.
         await asyncio.to_thread(kill_marked, marker)
         pidfile.unlink(missing_ok=True)
-    closed = await _checkpoint(checkpoint, attempt, log_path, usage)
-    run_log.append(
-        inp.log_dir, "checkpoint", task=inp.task, attempt=attempt, commit=closed.commit,
-        cost_usd=usage.cost_usd,
-    )  # fmt: skip
-    return _output(attempt, log_path, started, closed, usage)
 
 
-async def _attempt(inp: AgentInput, worktree, pidfile, marker, log_path, deadline) -> Usage:
+async def _attempt(
+    inp: AgentInput, worktree, pidfile, marker, log_path, deadline, accept
+) -> Usage:
     """Run the agent, then the Definition of Done; raise on any shortfall. Returns what
     the agent reported it used."""
     attempt = inp.attempt
@@ -157,6 +177,9 @@ async def _attempt(inp: AgentInput, worktree, pidfile, marker, log_path, deadlin
             )
             raise _failure(message, kind, attempt, log_path, usage=_usage(parser)) from None
         usage = _check_outcome(parser, code, attempt, log_path)
+        shortfall = await accept() if accept else None
+        if shortfall:
+            raise _failure(shortfall, Kind.CHECK_FAILED, attempt, log_path, shortfall, usage)
         try:
             await _definition_of_done(inp, worktree, env, log, pidfile, attempt, deadline, log_path)
         except DeadlineReached:
@@ -196,7 +219,7 @@ def _usage(parser, outcome=None) -> Usage:
     )
 
 
-def _output(
+def attempt_output(
     attempt, log_path, started, closed: CloseWorktreeOutput, usage: Usage | None = None
 ) -> AgentOutput:
     return AgentOutput(
@@ -220,7 +243,7 @@ async def _checkpoint_exists(inp: AgentInput, tip: str | None) -> bool:
     )
 
 
-async def _checkpoint(
+async def save_checkpoint(
     checkpoint: CloseWorktreeInput, attempt: int, log_path: Path, usage: Usage
 ) -> CloseWorktreeOutput:
     """The checkpoint commit. What the agent did to git may refuse it: the attempt then

@@ -7,6 +7,7 @@ checks a runner spec) does not import every activity and what they need.
 from magsag.activities.adoption import await_task
 from magsag.activities.agent import run_agent
 from magsag.activities.integration import integrate, prepare_integration
+from magsag.activities.resolve import resolve_conflict
 from magsag.activities.run_log import record_run_end
 from magsag.activities.worktree import close_worktree
 
@@ -17,4 +18,5 @@ ALL_ACTIVITIES = [
     integrate,
     record_run_end,
     await_task,
+    resolve_conflict,
 ]

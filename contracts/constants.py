@@ -118,3 +118,12 @@ def integration_branch(run_id: str) -> str:
 
 def task_branch(run_id: str, task: str) -> str:
     return f"{BRANCH_PREFIX}/{run_id}/tasks/{task}"
+
+
+# What the conflict resolution of a task goes by, beside the task: its branch
+# magsag/<run>/tasks/<task>--resolve, its worktree and its log files.
+RESOLVE_SUFFIX = "--resolve"
+
+
+def resolve_name(task: str) -> str:
+    return f"{task}{RESOLVE_SUFFIX}"
