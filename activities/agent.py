@@ -150,9 +150,7 @@ async def run_and_check(
         pidfile.unlink(missing_ok=True)
 
 
-async def _attempt(
-    inp: AgentInput, worktree, pidfile, marker, log_path, deadline, accept
-) -> Usage:
+async def _attempt(inp: AgentInput, worktree, pidfile, marker, log_path, deadline, accept) -> Usage:
     """Run the agent, then the Definition of Done; raise on any shortfall. Returns what
     the agent reported it used."""
     attempt = inp.attempt

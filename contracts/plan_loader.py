@@ -14,10 +14,10 @@ from pydantic import ValidationError
 
 from magsag.contracts.constants import (
     DEFAULT_CONCURRENCY,
-    resolve_name,
     DEFAULT_RETRIES,
     DEFAULT_TASK_TIMEOUT,
     MAX_CONCURRENCY,
+    resolve_name,
 )
 from magsag.contracts.plan import (
     INFORMATIONAL_KEYS,

@@ -8,8 +8,8 @@ attempt's usage) stays in the history of the execution the task ended in.
 
 A row is a JSON list: [status, commit, attempts, started, finished, error, conflict
 files, usage, host, resolved (1: a resolver resolved its conflict)], trailing empties
-dropped (rows written before the host read as without one); times are tenths of a second from the run's
-start, usage is [input, output, cache read, cache write, cost, estimated].
+dropped (rows written before the host read as without one); times are tenths of a
+second from the run's start, usage is [input, output, cache read, cache write, cost, estimated].
 """
 
 from datetime import datetime, timedelta
