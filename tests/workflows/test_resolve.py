@@ -7,6 +7,7 @@ from pathlib import Path
 from magsag.contracts import constants as C
 from magsag.contracts import run_files
 from magsag.contracts.run import RunStatus, TaskStatus
+from magsag.history.describe import describe_run
 from tests.support.gitrepo import git_out
 from tests.support.runs import BASH_RUNNERS, bash_plan, run_plan, worktrees_left
 
@@ -27,6 +28,13 @@ def _resolver_plan(script: str, retries: int = 0, **plan):
 def _dump(tmp_path: Path) -> str:
     """Shell that saves the resolver's prompt, one file per attempt."""
     return f'printf "%s" "$MAGSAG_PROMPT" > {tmp_path}/prompt-$MAGSAG_ATTEMPT.txt; '
+
+
+async def _described(client, inp, result):
+    """The task `right` as `runs describe` shows it: its resolver attempts, its timeline."""
+    handle = client.get_workflow_handle(C.plan_workflow_id(inp.run_id))
+    view = (await describe_run(client, handle, result, closed=True)).tasks["right"]
+    return view, [entry.event for entry in view.timeline]
 
 
 def _events(inp, kind: str) -> list[dict]:
@@ -57,6 +65,9 @@ async def test_a_resolver_merges_both_sides(client, worker, repo, tmp_path):
     assert [e["files"] for e in _events(inp, "resolve_started")] == [["README.md"]]
     assert [e["commit"] for e in _events(inp, "resolved")] == [tip]
     assert worktrees_left(repo) == []
+    view, timeline = await _described(client, inp, result)
+    assert [(a.attempt, a.outcome, a.commit) for a in view.resolves] == [(1, "succeeded", tip)]
+    assert timeline[-4:] == ["conflict", "resolve_started", "resolved", "merged"]
 
 
 async def test_a_failing_resolver_leaves_the_task_conflicted_and_its_work_kept(
@@ -85,3 +96,7 @@ async def test_a_failing_resolver_leaves_the_task_conflicted_and_its_work_kept(
     tip = result.integration_commit
     assert git_out(repo, "show", f"{tip}:README.md") == "left"
     assert worktrees_left(repo) == []
+    view, timeline = await _described(client, inp, result)
+    assert [(a.attempt, a.outcome) for a in view.resolves] == [(1, "failed"), (2, "failed")]
+    assert view.resolve_wip.commit == git_out(repo, "rev-parse", wip)
+    assert "conflict" in timeline and timeline[-1] == "resolve_wip_saved"
