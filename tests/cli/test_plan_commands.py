@@ -35,6 +35,14 @@ BAD_PLANS = {
         "concurrency must be between 1 and 64",
     ),
     "not-yaml": ("tasks: [unclosed\n", "not valid YAML"),
+    "on-conflict-runner": (
+        RUNNERS + "on_conflict: {runner: claude}\ntasks:\n  - {name: a, prompt: x}\n",
+        "on_conflict: unknown runner 'claude' (runners: sh)",
+    ),
+    "on-conflict-retries": (
+        RUNNERS + "tasks:\n  - {name: a, prompt: x, on_conflict: {runner: sh, retries: -1}}\n",
+        "task 'a': on_conflict.retries: Input should be greater than or equal to 0",
+    ),
     "misspelt-key": (
         RUNNERS + "tasks:\n  - {name: a, prompt: x, dependson: [b]}\n",
         "task 'a': unknown key 'dependson'",
