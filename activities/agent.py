@@ -13,6 +13,7 @@ capped per attempt, never to history.
 
 import asyncio
 import contextlib
+import functools
 import os
 import time
 import uuid
@@ -85,7 +86,7 @@ async def agent_turn(inp: AgentInput) -> AsyncIterator[Path]:
 
 
 async def _run_attempt(inp: AgentInput, pidfile: Path, park: bool) -> AgentOutput:
-    attempt, worktree = inp.attempt, Path(inp.worktree)
+    attempt = inp.attempt
     started = time.monotonic()
     log_path = run_files.attempt_log(inp.log_dir, inp.task, attempt)
     checkpoint = CloseWorktreeInput.for_task(
@@ -96,24 +97,10 @@ async def _run_attempt(inp: AgentInput, pidfile: Path, park: bool) -> AgentOutpu
         # This attempt's agent is done: its worker died while removing the worktree.
         activity.logger.info("finishing the removal of %s's worktree", inp.task)
         return attempt_output(attempt, log_path, started, await close_worktree(checkpoint))
-    await reclaim_worktree(inp.repo, inp.worktree, inp.branch)
-    created = await create_worktree(
-        CreateWorktreeInput(
-            repo=inp.repo, path=inp.worktree, branch=inp.branch, base_commit=inp.base_commit
-        )
-    )
-    tip = (
-        created.base_commit
-        if created.new_branch
-        else await resolve_commit(f"refs/heads/{inp.branch}", inp.repo)
-    )
-    if await _checkpoint_exists(inp, tip):
+    if await worktree_at_base(inp, functools.partial(_checkpoint_exists, inp)):
         # An earlier attempt committed its work, then its worker died before reporting.
         activity.logger.info("checkpoint of %s already made; not running the agent again", inp.task)
         return attempt_output(attempt, log_path, started, await close_worktree(checkpoint))
-    if created.reused or tip != inp.base_commit:
-        # An earlier attempt's work goes, committed by its agent or not.
-        await start_from_base(worktree, inp.branch, inp.base_commit, tip)
 
     if inp.plan_ref:
         inp = inp.model_copy(update={"prompt": await _stored_prompt(inp)})
@@ -125,6 +112,29 @@ async def _run_attempt(inp: AgentInput, pidfile: Path, park: bool) -> AgentOutpu
         cost_usd=usage.cost_usd,
     )  # fmt: skip
     return attempt_output(attempt, log_path, started, closed, usage)
+
+
+async def worktree_at_base(inp: AgentInput, done) -> bool:
+    """The attempt's worktree on its branch at its base commit, made or reused. True,
+    with nothing reset, when `done(tip)` says the branch's tip is this attempt's work,
+    already committed."""
+    await reclaim_worktree(inp.repo, inp.worktree, inp.branch)
+    created = await create_worktree(
+        CreateWorktreeInput(
+            repo=inp.repo, path=inp.worktree, branch=inp.branch, base_commit=inp.base_commit
+        )
+    )
+    tip = (
+        created.base_commit
+        if created.new_branch
+        else await resolve_commit(f"refs/heads/{inp.branch}", inp.repo)
+    )
+    if await done(tip):
+        return True
+    if created.reused or tip != inp.base_commit:
+        # An earlier attempt's work goes, committed by its agent or not.
+        await start_from_base(Path(inp.worktree), inp.branch, inp.base_commit, tip)
+    return False
 
 
 async def run_and_check(

@@ -13,24 +13,25 @@ group, heartbeats, log file, checks), so the same invariants hold: a retry after
 recognises a resolution already committed, and otherwise starts again from the tip.
 """
 
+import functools
 import time
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from magsag.activities import conflicts, plan_store, run_log
-from magsag.activities.agent import agent_turn, attempt_output, run_and_check, save_checkpoint
-from magsag.activities.agent_git import start_from_base
-from magsag.activities.git import GitError, is_ancestor, is_checkpoint, resolve_commit
-from magsag.activities.keepalive import heartbeating
-from magsag.activities.worktree import (
-    close_worktree,
-    create_worktree,
-    reclaim_worktree,
-    removal_marker,
+from magsag.activities.agent import (
+    agent_turn,
+    attempt_output,
+    run_and_check,
+    save_checkpoint,
+    worktree_at_base,
 )
+from magsag.activities.git import GitError, is_ancestor, is_checkpoint
+from magsag.activities.keepalive import heartbeating
+from magsag.activities.worktree import close_worktree, removal_marker
 from magsag.contracts import remotes, run_files
-from magsag.contracts.activities import CreateWorktreeInput, ResolveInput, ResolveOutput
+from magsag.contracts.activities import ResolveInput, ResolveOutput
 from magsag.contracts.constants import resolve_name
 from magsag.contracts.failures import FailureKind
 
@@ -58,22 +59,9 @@ async def _resolve(inp: ResolveInput, pidfile) -> ResolveOutput:
     checkpoint = inp.closing("checkpoint")
     if removal_marker(agent.worktree).exists():  # committed; the removal was cut short
         return _output(inp, log_path, started, await close_worktree(checkpoint))
-    await reclaim_worktree(agent.repo, agent.worktree, agent.branch)
-    created = await create_worktree(
-        CreateWorktreeInput(
-            repo=agent.repo, path=agent.worktree, branch=agent.branch, base_commit=agent.base_commit
-        )
-    )
-    tip = (
-        created.base_commit
-        if created.new_branch
-        else await resolve_commit(f"refs/heads/{agent.branch}", agent.repo)
-    )
-    if await _resolved_already(inp, tip):
-        activity.logger.info("conflict of %s already resolved in %s", agent.task, tip)
+    if await worktree_at_base(agent, functools.partial(_resolved_already, inp)):
+        activity.logger.info("conflict of %s already resolved", agent.task)
         return _output(inp, log_path, started, await close_worktree(checkpoint))
-    if created.reused or tip != agent.base_commit:
-        await start_from_base(agent.worktree, agent.branch, agent.base_commit, tip)
     try:
         files = await conflicts.merge_with_markers(agent.worktree, inp.commit)
         owners = await conflicts.sides(agent.repo, agent.base_commit, inp.commit, files)

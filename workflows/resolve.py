@@ -11,7 +11,6 @@ another step with the attempts left, on top of that resolution.
 
 import asyncio
 from dataclasses import dataclass, field
-from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -21,19 +20,14 @@ with workflow.unsafe.imports_passed_through():
     from magsag.contracts import activity_stubs as activities
     from magsag.contracts import constants as C
     from magsag.contracts.activities import AgentInput, ResolveInput
-    from magsag.contracts.failures import (
-        NOT_RETRIED_BY_TEMPORAL,
-        AttemptFailure,
-        is_attempt_failure,
-    )
+    from magsag.contracts.failures import AttemptFailure, is_attempt_failure
     from magsag.contracts.run import RunInput, Usage
     from magsag.workflows import texts
+    from magsag.workflows.task import agent_activity
 
 # Patch: a conflicted task whose plan has on_conflict gets a resolve step (before: it
 # ended conflicted at once).
 RESOLVE_CONFLICTS = "resolve-conflicts"
-# Temporal retries of one resolver attempt lost to a dead worker.
-MAX_INFRASTRUCTURE_RETRIES = 10
 
 
 @dataclass
@@ -120,16 +114,7 @@ async def _attempt(inp: RunInput, step: ResolveInput):
     return await workflow.execute_activity(
         activities.resolve_conflict,
         step,
-        task_queue=inp.host_queue,
-        start_to_close_timeout=timedelta(seconds=agent.timeout_seconds) + C.AGENT_TIMEOUT_GRACE,
-        heartbeat_timeout=C.HEARTBEAT_TIMEOUT,
-        retry_policy=RetryPolicy(
-            maximum_attempts=MAX_INFRASTRUCTURE_RETRIES,
-            initial_interval=C.RETRY_INITIAL_INTERVAL,
-            maximum_interval=C.RETRY_MAX_INTERVAL,
-            non_retryable_error_types=NOT_RETRIED_BY_TEMPORAL,
-        ),
-        cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+        **agent_activity(inp.host_queue, agent.timeout_seconds),
         summary=f"{agent.task}: resolve conflict ({runner}), attempt {agent.attempt}",
     )
 
