@@ -4,7 +4,7 @@ resolution is merged with nothing lost (invariants 2, 4 and 8 for the resolve st
 
 import time
 
-from tests.support.cli import magsag_json
+from tests.support.cli import magsag, magsag_json
 from tests.support.gitrepo import git_out
 from tests.support.poll import wait_for
 from tests.support.processes import pid_alive
@@ -17,7 +17,7 @@ def test_a_worker_killed_mid_resolve_is_replaced_and_the_conflict_resolved(
     marks = tmp_path / "marks"
     marks.mkdir()
     resolver = (
-        f'echo "$MAGSAG_ATTEMPT $$" >> {marks}/resolver.runs; '
+        f'echo "$MAGSAG_ATTEMPT $$" >> {marks}/resolver.runs; echo "resolving $$"; '
         f"if [ ! -e {marks}/sleeper ]; then sleep 300 & echo $! > {marks}/sleeper; wait; fi; "
         "printf 'left\\nright\\n' > README.md"
     )
@@ -25,10 +25,11 @@ def test_a_worker_killed_mid_resolve_is_replaced_and_the_conflict_resolved(
         {"name": "left", "prompt": "echo left > README.md"},
         {"name": "right", "prompt": "sleep 1; echo right > README.md"},
     ]
+    runners = {**BASH_RUNNERS, "resolver": {"command": ["bash", "-c", resolver]}}
+    on_conflict = {"runner": "resolver"}
     plan = bash_plan_file(
-        tmp_path, tasks, runners={**BASH_RUNNERS, "resolver": {"command": ["bash", "-c", resolver]}},
-        defaults={"runner": "sh"}, on_conflict={"runner": "resolver"},
-    )  # fmt: skip
+        tmp_path, tasks, runners=runners, defaults={"runner": "sh"}, on_conflict=on_conflict
+    )
     first = procs.start("worker", name="worker-1")
     run_id = magsag_json("run", plan, "--repo", repo, "--detach", env=cli_env)["run_id"]
     wait_for(lambda: (marks / "sleeper").exists(), timeout=60, what="the resolver to start")
@@ -58,3 +59,6 @@ def test_a_worker_killed_mid_resolve_is_replaced_and_the_conflict_resolved(
     parents = git_out(repo, "rev-list", "--parents", "-n1", integration).split()[1:]
     assert parents == [final["tasks"]["left"]["commit"], right["commit"]]
     assert worktrees_left(repo) == []
+    # Its output, both runs of the attempt, under the task's name with --resolve.
+    shown = magsag("logs", run_id, "right--resolve", env=cli_env)
+    assert shown.returncode == 0 and shown.stdout.count("resolving") == 2, shown.stderr
