@@ -5,10 +5,12 @@ Done, commits the checkpoint and removes the worktree, all in one activity so a 
 costs one round trip. Every attempt starts from the task's base commit (reset + clean)
 after killing any process group an earlier attempt left behind, and an attempt whose
 checkpoint already exists only finishes the removal, so a retry after a crash
-converges (invariant 2). The agent runs in its own process group, which is killed on cancel,
-timeout or worker shutdown (invariant 4); when the attempt ends, so does every process
-that carries its MAGSAG_ATTEMPT_ID, however it left the group. Output goes to a log file
-capped per attempt, never to history.
+converges (invariant 2). A run that continues the agent's session (resume_session: after
+a rate limit, or `retry: continue`) keeps the worktree as the session left it instead;
+rerun after a crash, it continues the session again. The agent runs in its own process
+group, which is killed on cancel, timeout or worker shutdown (invariant 4); when the
+attempt ends, so does every process that carries its MAGSAG_ATTEMPT_ID, however it left
+the group. Output goes to a log file capped per attempt, never to history.
 """
 
 import asyncio
@@ -104,20 +106,23 @@ async def _run_attempt(inp: AgentInput, pidfile: Path, park: bool) -> AgentOutpu
 
     if inp.plan_ref:
         inp = inp.model_copy(update={"prompt": await _stored_prompt(inp)})
-    run_log.append(inp.log_dir, "attempt_started", task=inp.task, attempt=attempt)
-    usage = await run_and_check(inp, pidfile, log_path, started + inp.timeout_seconds)
+    run_log.append(
+        inp.log_dir, "attempt_started", task=inp.task, attempt=attempt,
+        **({"resumed_session": inp.resume_session} if inp.resume_session else {}),
+    )  # fmt: skip
+    usage, session = await run_and_check(inp, pidfile, log_path, started + inp.timeout_seconds)
     closed = await save_checkpoint(checkpoint, attempt, log_path, usage)
     run_log.append(
         inp.log_dir, "checkpoint", task=inp.task, attempt=attempt, commit=closed.commit,
         cost_usd=usage.cost_usd,
     )  # fmt: skip
-    return attempt_output(attempt, log_path, started, closed, usage)
+    return attempt_output(attempt, log_path, started, closed, usage, session)
 
 
 async def worktree_at_base(inp: AgentInput, done) -> bool:
-    """The attempt's worktree on its branch at its base commit, made or reused. True,
-    with nothing reset, when `done(tip)` says the branch's tip is this attempt's work,
-    already committed."""
+    """The attempt's worktree on its branch at its base commit, made or reused (kept as
+    it is when the attempt resumes its agent's session). True, with nothing reset, when
+    `done(tip)` says the branch's tip is this attempt's work, already committed."""
     await reclaim_worktree(inp.repo, inp.worktree, inp.branch)
     created = await create_worktree(
         CreateWorktreeInput(
@@ -131,7 +136,7 @@ async def worktree_at_base(inp: AgentInput, done) -> bool:
     )
     if await done(tip):
         return True
-    if created.reused or tip != inp.base_commit:
+    if (created.reused or tip != inp.base_commit) and not inp.resume_session:
         # An earlier attempt's work goes, committed by its agent or not.
         await start_from_base(Path(inp.worktree), inp.branch, inp.base_commit, tip)
     return False
@@ -140,10 +145,11 @@ async def worktree_at_base(inp: AgentInput, done) -> bool:
 async def run_and_check(
     inp: AgentInput, pidfile: Path, log_path: Path, deadline: float, accept=None,
     failed_event: str = "attempt_failed",
-) -> Usage:  # fmt: skip
+) -> tuple[Usage, str | None]:  # fmt: skip
     """The agent in the worktree, then `accept` (what else its work must meet: returns
     what falls short, or None) and the Definition of Done; raise on any shortfall, after
-    recording it in run.jsonl as `failed_event`. Returns what the agent used."""
+    recording it in run.jsonl as `failed_event`. Returns what the agent used, and its
+    session."""
     marker = f"{inp.run_id}/{inp.task}/{inp.attempt}/{uuid.uuid4().hex[:12]}"
     try:
         return await _attempt(inp, Path(inp.worktree), pidfile, marker, log_path, deadline, accept)
@@ -160,12 +166,14 @@ async def run_and_check(
         pidfile.unlink(missing_ok=True)
 
 
-async def _attempt(inp: AgentInput, worktree, pidfile, marker, log_path, deadline, accept) -> Usage:
+async def _attempt(
+    inp: AgentInput, worktree, pidfile, marker, log_path, deadline, accept
+) -> tuple[Usage, str | None]:
     """Run the agent, then the Definition of Done; raise on any shortfall. Returns what
-    the agent reported it used."""
+    the agent reported it used, and its session."""
     attempt = inp.attempt
     prompt = attempt_prompt(inp)
-    argv = build_argv(inp.runner, prompt)
+    argv = build_argv(inp.runner, prompt, inp.resume_session)
     env = _agent_env(inp, prompt, marker)
     parser = new_parser(inp.runner)
     stdin = prompt.encode() if prompt_on_stdin(inp.runner) else b""
@@ -183,17 +191,28 @@ async def _attempt(inp: AgentInput, worktree, pidfile, marker, log_path, deadlin
                 if isinstance(stopped, DeadlineReached)
                 else (Kind.AGENT_HUNG, "the agent printed its result but did not exit; stopped")
             )
-            raise _failure(message, kind, attempt, log_path, usage=_usage(parser)) from None
+            session = _session(parser)
+            raise _failure(
+                message, kind, attempt, log_path, usage=_usage(parser), session=session
+            ) from None
         usage = _check_outcome(parser, code, attempt, log_path)
+        spent = {"usage": usage, "session": _session(parser)}
         shortfall = await accept() if accept else None
         if shortfall:
-            raise _failure(shortfall, Kind.CHECK_FAILED, attempt, log_path, shortfall, usage)
+            raise _failure(shortfall, Kind.CHECK_FAILED, attempt, log_path, shortfall, **spent)
         try:
-            await _definition_of_done(inp, worktree, env, log, pidfile, attempt, deadline, log_path)
+            await _definition_of_done(
+                inp, worktree, env, log, pidfile, attempt, deadline, log_path, spent
+            )
         except DeadlineReached:
             message = f"timed out after {inp.timeout_seconds:g}s (in the checks)"
-            raise _failure(message, Kind.AGENT_TIMEOUT, attempt, log_path, usage=usage) from None
-    return usage
+            raise _failure(message, Kind.AGENT_TIMEOUT, attempt, log_path, **spent) from None
+    return usage, spent["session"]
+
+
+def _session(parser) -> str | None:
+    """The session the agent reported (claude's session_id, codex's thread_id)."""
+    return parser.outcome(-1).session_id if parser is not None else None
 
 
 def _check_outcome(parser, code: int, attempt: int, log_path: Path) -> Usage:
@@ -210,6 +229,7 @@ def _check_outcome(parser, code: int, attempt: int, log_path: Path) -> Usage:
             log_path=str(log_path),
             usage=usage,
             rate_limit_reset=outcome.rate_limit_reset,
+            session_id=outcome.session_id,
         )
         raise failure.error(f"{outcome.kind}: {outcome.message}", outcome.kind)
     return usage
@@ -228,7 +248,12 @@ def _usage(parser, outcome=None) -> Usage:
 
 
 def attempt_output(
-    attempt, log_path, started, closed: CloseWorktreeOutput, usage: Usage | None = None
+    attempt,
+    log_path,
+    started,
+    closed: CloseWorktreeOutput,
+    usage: Usage | None = None,
+    session: str | None = None,
 ) -> AgentOutput:
     return AgentOutput(
         attempt=attempt,
@@ -238,6 +263,7 @@ def attempt_output(
         commit=closed.commit,
         changed_files=closed.changed_files,
         host=connection.hostname(),
+        session_id=session,
     )
 
 
@@ -275,7 +301,7 @@ async def save_checkpoint(
 async def _stored_prompt(inp: AgentInput) -> str:
     """The task's prompt from the plan the run stored in the repository."""
     try:
-        return await plan_store.prompt_of(inp.repo, inp.plan_ref, inp.task)
+        return await plan_store.prompt_of(inp.repo, inp.plan_ref, inp.plan_task or inp.task)
     except (GitError, KeyError, ValueError) as err:
         raise ApplicationError(
             f"the run's stored plan {inp.plan_ref} has no prompt for {inp.task} in "
@@ -286,12 +312,29 @@ async def _stored_prompt(inp: AgentInput) -> str:
 
 
 def attempt_prompt(inp: AgentInput) -> str:
-    """The task's prompt; after a failed Definition of Done, with what failed."""
+    """The task's prompt; after a failed Definition of Done, with what failed. A session
+    that continues has the task already: it gets a short message instead."""
+    if inp.resume_session:
+        return continue_prompt(inp.feedback)
     if not inp.feedback:
         return inp.prompt
     return (
         f"{inp.prompt}\n\n---\nYour previous attempt (attempt {inp.attempt - 1}) was not "
         f"accepted. {inp.feedback}\nFix this in your work."
+    )
+
+
+def continue_prompt(feedback: str | None) -> str:
+    """The next turn of a continued session: after failed checks, what failed; after an
+    interruption (a rate limit, a lost worker), to carry on."""
+    if feedback:
+        return (
+            f"Your work was checked and not accepted. {feedback}\n"
+            "Fix this in your work; your changes so far are still in the working directory."
+        )
+    return (
+        "Your session was interrupted before you finished (a rate limit). Continue the task "
+        "where you left off; your changes so far are still in the working directory."
     )
 
 
@@ -307,19 +350,24 @@ def _agent_env(inp: AgentInput, prompt: str, marker: str) -> dict[str, str]:
     env.update(
         {
             C.ENV_RUN_ID: inp.run_id,
-            C.ENV_TASK: inp.task,
+            C.ENV_TASK: inp.plan_task or inp.task,
             C.ENV_ATTEMPT: str(inp.attempt),
             C.ENV_WORKTREE: inp.worktree,
             C.ENV_PROMPT: prompt,
             C.ENV_ATTEMPT_ID: marker,
         }
     )
+    if inp.candidate is not None:
+        env[C.ENV_CANDIDATE] = str(inp.candidate)
     return env
 
 
-async def _definition_of_done(inp, worktree, env, log, pidfile, attempt, deadline, log_path):
+async def _definition_of_done(
+    inp, worktree, env, log, pidfile, attempt, deadline, log_path, spent: dict
+):
     """Checks, then outputs. A shortfall carries feedback for the next attempt's prompt:
-    the failing command and the tail of its own output."""
+    the failing command and the tail of its own output; and what the agent spent, and its
+    session (`spent`)."""
     for check in inp.checks:
         log.write(f"\n--- magsag check: {check}\n".encode())
         log.flush()
@@ -331,12 +379,12 @@ async def _definition_of_done(inp, worktree, env, log, pidfile, attempt, deadlin
             output = _read_from(log_path, start)[-FEEDBACK_CHARS:].strip()
             feedback = f"The check `{check}` failed (exit {code}). The end of its output:\n{output}"
             message = f"check failed (exit {code}): {check}"
-            raise _failure(message, Kind.CHECK_FAILED, attempt, log_path, feedback)
+            raise _failure(message, Kind.CHECK_FAILED, attempt, log_path, feedback, **spent)
     missing = [path for path in inp.outputs if not (worktree / path).exists()]
     if missing:
         feedback = f"The expected output `{missing[0]}` does not exist in the worktree."
         message = f"expected output missing: {missing[0]}"
-        raise _failure(message, Kind.OUTPUT_MISSING, attempt, log_path, feedback)
+        raise _failure(message, Kind.OUTPUT_MISSING, attempt, log_path, feedback, **spent)
 
 
 def _read_from(path: Path, offset: int) -> str:
@@ -352,11 +400,16 @@ def _failure(
     log_path: Path,
     feedback: str | None = None,
     usage: Usage | None = None,
+    session: str | None = None,
 ) -> ApplicationError:
     tail = _tail(log_path)
     text = f"{message}; last output: {tail}" if tail else message
     failure = AttemptFailure(
-        attempt=attempt, log_path=str(log_path), feedback=feedback, usage=usage or Usage()
+        attempt=attempt,
+        log_path=str(log_path),
+        feedback=feedback,
+        usage=usage or Usage(),
+        session_id=session,
     )
     return failure.error(text, kind)
 

@@ -90,12 +90,14 @@ def branches(*names: str, optional: bool = False) -> list[str]:
 
 
 async def fetch(clone: str, refspecs: list[str], url: str) -> None:
-    """Fetch the refspecs from the remote (tags and everything else stay behind)."""
+    """Fetch the refspecs from the remote (tags and everything else stay behind). What
+    this host has of the remote is told from its tracking refs alone: the clone's own
+    branches pile up over runs, and listing each of them per fetch would cost O(runs)."""
     if not refspecs:
         return
     try:
-        await git("fetch", "--quiet", "--no-tags", "--no-write-fetch-head", REMOTE, *refspecs,
-                  cwd=clone)  # fmt: skip
+        await git("fetch", "--quiet", "--no-tags", "--no-write-fetch-head",
+                  f"--negotiation-tip={TRACKING}*", REMOTE, *refspecs, cwd=clone)  # fmt: skip
     except GitError as err:
         raise _unreachable(err, url) from None
 

@@ -6,6 +6,7 @@ checks a runner spec) does not import every activity and what they need.
 
 from magsag.activities.adoption import await_task
 from magsag.activities.agent import run_agent
+from magsag.activities.candidates import judge_candidates
 from magsag.activities.integration import integrate, prepare_integration
 from magsag.activities.resolve import resolve_conflict
 from magsag.activities.run_log import record_run_end
@@ -19,4 +20,5 @@ ALL_ACTIVITIES = [
     record_run_end,
     await_task,
     resolve_conflict,
+    judge_candidates,
 ]

@@ -32,6 +32,8 @@ from magsag.contracts.activities import (
     CloseWorktreeOutput,
     IntegrateInput,
     IntegrateOutput,
+    JudgeInput,
+    JudgeOutput,
     PrepareIntegrationInput,
     PrepareIntegrationOutput,
 )
@@ -168,6 +170,31 @@ async def integrate(
                 run_log.append(log_dir, "conflict", task=outcome.task, files=outcome.conflict_files)
         return out
     raise _kept_moving(branch, url)
+
+
+async def judge_candidates(
+    inp: JudgeInput, here: Callable[[JudgeInput], Awaitable[JudgeOutput]]
+) -> JudgeOutput:
+    """Judge a best-of-N task's candidates, which their hosts pushed, in this host's
+    clone; the task's own branch on the remote then points at the winner."""
+    url = inp.repo
+    clone = await clones.ensure(url)
+    local = inp.model_copy(
+        update={
+            "repo": clone,
+            "scratch": _here(inp.scratch),
+            "log_dir": _here(inp.log_dir),
+        }
+    )
+    refspecs = clones.branches(*(c.branch for c in inp.candidates if c.commit))
+    refspecs += clones.branches(inp.branch, optional=True)
+    if inp.plan_ref:
+        refspecs.append(f"{PLANS_REF}{inp.plan_ref}:{PLANS_REF}{inp.plan_ref}")
+    await clones.fetch(clone, refspecs, url)
+    out = await here(local)
+    winner = next(c for c in inp.candidates if c.number == out.winner)
+    await _push(clone, inp.branch, winner.commit or inp.base_commit, url, local.log_dir)
+    return out
 
 
 async def _save_wip(local: AgentInput, url: str, close_here) -> None:

@@ -26,7 +26,10 @@ def task_line(task: TaskResult) -> str:
         parts.append(f"(resolved conflict in {', '.join(task.conflict_files)})")
     if task.started_at and task.finished_at:
         parts.append(f"in {format_duration((task.finished_at - task.started_at).total_seconds())}")
-    if task.attempts > 1:
+    winner = next((c for c in task.candidates if c.won), None)
+    if winner is not None:
+        parts.append(f"best of {len(task.candidates)}: candidate {winner.number}")
+    elif task.attempts > 1:
         parts.append(f"after {task.attempts} attempts")
     if task.commit:
         parts.append(task.commit[:10])

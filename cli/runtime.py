@@ -108,6 +108,10 @@ async def ensure_search_attributes(client: Client) -> None:
         raise fail(f"the server lacks magsag's search attributes ({names}): {err}") from None
 
 
+# Where a worker hosted by a command (run, watch, resume, approve...) writes its log.
+WORKER_LOG = "worker.log"
+
+
 async def has_poller(client: Client, queue: str, kind: TaskQueueType.ValueType) -> bool:
     response = await client.workflow_service.describe_task_queue(
         DescribeTaskQueueRequest(
@@ -152,9 +156,15 @@ async def worker_if_needed(
     if await workers_present(client, host_queue):
         yield False
         return
+    log = connection.state_dir() / WORKER_LOG
     if not quiet:
-        info("no magsag worker is polling; running one in this process while it waits")
+        info(f"no magsag worker is polling; running one in this process while it waits ({log})")
     from magsag.worker.assembly import running_workers  # only this path needs a worker
+    from magsag.worker.logs import configure_logging
 
+    # Its records would break into the command's own output. A bad MAGSAG_LOG_LEVEL or a
+    # log that cannot be written leaves the worker to Python's defaults.
+    with contextlib.suppress(ValueError, OSError):
+        configure_logging(file=log)
     async with running_workers(client, host_queue):
         yield True

@@ -4,7 +4,7 @@ from pydantic import BaseModel, Field
 
 from magsag.contracts.constants import task_branch
 from magsag.contracts.plan import RunnerSpec
-from magsag.contracts.run import RunResult, Usage
+from magsag.contracts.run import CandidateResult, RunResult, Usage
 
 
 class PrepareIntegrationInput(BaseModel):
@@ -140,12 +140,22 @@ class AgentInput(BaseModel):
     """
 
     run_id: str
-    task: str
+    task: str = Field(description="the task, or a best-of-N candidate (<task>--candidate-<n>)")
     attempt: int = Field(description="the task's attempt, 1-based; MAGSAG_ATTEMPT")
+    candidate: int | None = Field(default=None, description="best-of-N: MAGSAG_CANDIDATE")
+    plan_task: str | None = Field(
+        default=None, description="a candidate's task in the plan: its prompt and MAGSAG_TASK"
+    )
     prompt: str = Field(description="empty when plan_ref names where it is stored")
     plan_ref: str | None = Field(default=None, description="see RunInput.plan_ref")
     feedback: str | None = Field(
         default=None, description="what failed the previous attempt's Definition of Done"
+    )
+    resume_session: str | None = Field(
+        default=None,
+        description="the agent's session this run continues (after a rate limit, or a retry "
+        "with `retry: continue`): the worktree keeps its work, the prompt is a short "
+        "'continue' (with the feedback, if any) instead of the task's prompt",
     )
     runner: RunnerSpec
     repo: str
@@ -166,6 +176,9 @@ class AgentOutput(BaseModel):
     changed_files: list[str] = []
     usage: Usage = Field(default_factory=Usage)
     host: str | None = Field(default=None, description="the host whose worker ran it")
+    session_id: str | None = Field(
+        default=None, description="the agent's session (claude session_id, codex thread_id)"
+    )
 
 
 class RunEndRecord(BaseModel):
@@ -226,3 +239,26 @@ class ResolveOutput(AgentOutput):
     sides: list[str] = Field(
         default_factory=list, description="tasks whose prompts the resolver got as the other side"
     )
+
+
+class JudgeInput(BaseModel):
+    """Pick a best-of-N task's winner among its candidates that passed, and point the
+    task's own branch at the winner's commit."""
+
+    repo: str
+    run_id: str
+    task: str
+    base_commit: str
+    branch: str = Field(description="the task's own branch, set to the winner's commit")
+    candidates: list[CandidateResult] = Field(description="those that passed, finish order")
+    judge: str | None = Field(default=None, description="the plan's judge command")
+    prompt: str = ""
+    plan_ref: str | None = None
+    scratch: str = Field(description="a folder for the judge's checkouts of the candidates")
+    log_dir: str
+
+
+class JudgeOutput(BaseModel):
+    winner: int
+    diff_lines: dict[int, int] = Field(description="per candidate number")
+    reasons: dict[int, str] = Field(description="why each won or lost")

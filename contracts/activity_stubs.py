@@ -17,6 +17,8 @@ from magsag.contracts.activities import (
     CloseWorktreeOutput,
     IntegrateInput,
     IntegrateOutput,
+    JudgeInput,
+    JudgeOutput,
     PrepareIntegrationInput,
     PrepareIntegrationOutput,
     ResolveInput,
@@ -70,3 +72,9 @@ async def await_task(inp: AwaitTaskInput) -> TaskResult:
 async def resolve_conflict(inp: ResolveInput) -> ResolveOutput:
     """One attempt of a resolver on a task's merge conflict: a resolved merge commit."""
     raise _elsewhere("resolve_conflict")
+
+
+@activity.defn(name="judge_candidates")
+async def judge_candidates(inp: JudgeInput) -> JudgeOutput:
+    """Pick a best-of-N task's winner; point the task's branch at its commit."""
+    raise _elsewhere("judge_candidates")

@@ -46,6 +46,8 @@ STICKY_QUEUE_TIMEOUT = timedelta(seconds=3)
 # Extra time Temporal allows past the agent's own timeout, which the activity
 # enforces itself so it can kill the process group first.
 AGENT_TIMEOUT_GRACE = timedelta(seconds=30)
+# How long a best-of-N judge command may take.
+JUDGE_TIMEOUT = timedelta(minutes=10)
 RETRY_INITIAL_INTERVAL = timedelta(seconds=1)
 RETRY_MAX_INTERVAL = timedelta(seconds=30)
 # No activity retries forever: past this many attempts (about 15 s of backoff for a
@@ -84,6 +86,8 @@ ENV_PROMPT = "MAGSAG_PROMPT"
 # Unique per execution of an attempt: every process that inherits it belongs to that
 # attempt, even one that left the process group (setsid, double fork).
 ENV_ATTEMPT_ID = "MAGSAG_ATTEMPT_ID"
+# Best-of-N: which candidate an agent is (1..N); unset for a task of one agent.
+ENV_CANDIDATE = "MAGSAG_CANDIDATE"
 
 
 def host_queue(hostname: str) -> str:
@@ -127,3 +131,13 @@ RESOLVE_SUFFIX = "--resolve"
 
 def resolve_name(task: str) -> str:
     return f"{task}{RESOLVE_SUFFIX}"
+
+
+# What sets a best-of-N candidate apart from its task: its branch, worktree and log files
+# are named <task>--candidate-<n>, beside the task's own (git cannot hold a branch
+# tasks/<task> and one under it); plan task names may not contain it.
+CANDIDATE_INFIX = "--candidate-"
+
+
+def candidate_name(task: str, number: int) -> str:
+    return f"{task}{CANDIDATE_INFIX}{number}"

@@ -99,6 +99,7 @@ class AttemptFailure(BaseModel):
     feedback: str | None = Field(None, description="for the next attempt's prompt")
     usage: Usage = Field(default_factory=Usage)
     rate_limit_reset: datetime | None = None
+    session_id: str | None = Field(None, description="the agent's session: it may continue")
 
     def error(self, message: str, kind: FailureKind) -> ApplicationError:
         """The ApplicationError an activity raises for this failure."""

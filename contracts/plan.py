@@ -15,6 +15,9 @@ from magsag.contracts.durations import parse_duration
 NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]*$"
 
 Seconds = Annotated[float, BeforeValidator(parse_duration)]
+# What a retry after failed checks does: a fresh attempt from the task's base commit, or
+# the agent's own session continued in the kept worktree, with the checks' feedback.
+Retry = Literal["fresh", "continue"]
 """A duration written as "90s", "10m", "2h" or a number of seconds."""
 
 # Keys some plan formats carry for people, not for the run; accepted and ignored so
@@ -53,6 +56,16 @@ class OnConflict(_Strict):
     retries: int = Field(default=0, ge=0, description="resolver attempts after the first")
 
 
+MAX_CANDIDATES = 10
+
+
+class JudgeSpec(_Strict):
+    """How best-of-N picks among the candidates that passed: a shell command run with each
+    candidate's worktree and diff in its environment, printing the winner's number."""
+
+    command: str
+
+
 class TaskSpec(_Strict):
     """One task as written in the file (AutomatosX names accepted as aliases)."""
 
@@ -72,6 +85,11 @@ class TaskSpec(_Strict):
     critical: bool = True
     approval: bool = Field(default=False, description="wait for `magsag approve` before it starts")
     on_conflict: OnConflict | None = None
+    retry: Retry | None = None
+    candidates: int | list[str] | None = Field(
+        default=None, description="best-of-N: N runs of the task's runner, or a runner each"
+    )
+    judge: str | JudgeSpec | None = Field(default=None, description="a command, or {command}")
 
 
 class PhaseSpec(_Strict):
@@ -85,6 +103,7 @@ class Defaults(_Strict):
     runner: str | None = Field(default=None, validation_alias=AliasChoices("runner", "agent"))
     timeout: Seconds | None = None
     retries: int | None = Field(default=None, ge=0)
+    retry: Retry | None = None
 
 
 class Budget(_Strict):
@@ -124,6 +143,11 @@ class PlanTask(BaseModel):
     priority: int = 0
     timeout_seconds: float = DEFAULT_TASK_TIMEOUT.total_seconds()
     retries: int = DEFAULT_RETRIES
+    retry: Retry = Field(default="fresh", description="after failed checks: fresh or continue")
+    candidates: list[str] = Field(
+        default_factory=list, description="best-of-N: each candidate's runner (empty: one agent)"
+    )
+    judge: str | None = Field(default=None, description="best-of-N: the judge's shell command")
     checks: list[str] = Field(default_factory=list)
     outputs: list[str] = Field(default_factory=list)
     critical: bool = True

@@ -13,6 +13,7 @@ import yaml
 from pydantic import ValidationError
 
 from magsag.contracts.constants import (
+    CANDIDATE_INFIX,
     DEFAULT_CONCURRENCY,
     DEFAULT_RETRIES,
     DEFAULT_TASK_TIMEOUT,
@@ -21,6 +22,7 @@ from magsag.contracts.constants import (
 )
 from magsag.contracts.plan import (
     INFORMATIONAL_KEYS,
+    MAX_CANDIDATES,
     NAME_PATTERN,
     Plan,
     PlanFile,
@@ -94,6 +96,8 @@ def _compile(raw: PlanFile, source: str, default_name: str) -> Plan:
     for name in names:
         if not re.match(NAME_PATTERN, name):
             raise fail(f"task '{name}': name must match {NAME_PATTERN} (it names a branch)")
+        if CANDIDATE_INFIX in name:
+            raise fail(f"task '{name}': '{CANDIDATE_INFIX}' is kept for best-of-N candidates")
         if name in seen:
             raise fail(f"task '{name}': duplicate task name")
         seen.add(name)
@@ -185,6 +189,8 @@ def _resolve_task(spec: TaskSpec, implied: list[str], phase, raw: PlanFile, fail
     if not spec.prompt or not spec.prompt.strip():
         raise fail(f"{where}: missing prompt (`prompt:` or `task:`)")
     category = spec.runner or raw.defaults.runner
+    if category is None and isinstance(spec.candidates, list) and spec.candidates:
+        category = spec.candidates[0]  # listed candidates name the runners themselves
     # A task names a runner, or an agent category the provider map turns into one.
     runner = raw.provider_map.get(category, category) if category else None
     if runner is None and len(raw.runners) == 1:
@@ -201,6 +207,10 @@ def _resolve_task(spec: TaskSpec, implied: list[str], phase, raw: PlanFile, fail
     depends_on = list(dict.fromkeys([*implied, *spec.depends_on]))
     if spec.name in depends_on:
         raise fail(f"{where}: depends on itself")
+    candidates = _candidates(spec, runner, raw, where, fail)
+    judge = spec.judge.command if hasattr(spec.judge, "command") else spec.judge
+    if judge is not None and not candidates:
+        raise fail(f"{where}: `judge:` picks among `candidates:`; the task has none")
     return PlanTask(
         name=spec.name,
         prompt=spec.prompt,
@@ -211,6 +221,9 @@ def _resolve_task(spec: TaskSpec, implied: list[str], phase, raw: PlanFile, fail
         priority=spec.priority,
         timeout_seconds=timeout,
         retries=retries if retries is not None else DEFAULT_RETRIES,
+        retry=spec.retry or raw.defaults.retry or "fresh",
+        candidates=candidates,
+        judge=judge,
         checks=spec.checks,
         outputs=spec.outputs,
         critical=spec.critical,
@@ -218,6 +231,29 @@ def _resolve_task(spec: TaskSpec, implied: list[str], phase, raw: PlanFile, fail
         gate=_gate(spec, phase),
         on_conflict=spec.on_conflict,
     )
+
+
+def _candidates(spec: TaskSpec, runner: str, raw: PlanFile, where: str, fail) -> list[str]:
+    """Each best-of-N candidate's runner: N times the task's, or as listed."""
+    wanted = spec.candidates
+    if wanted is None:
+        return []
+    if isinstance(wanted, int):
+        wanted = [runner] * wanted
+    if not 2 <= len(wanted) <= MAX_CANDIDATES:
+        raise fail(f"{where}: candidates: between 2 and {MAX_CANDIDATES}, got {len(wanted)}")
+    runners = [raw.provider_map.get(name, name) for name in wanted]
+    for name in runners:
+        if name not in raw.runners:
+            known = ", ".join(sorted(raw.runners))
+            raise fail(f"{where}: candidates: unknown runner '{name}' (runners: {known})")
+        cap = raw.runners[name].max_parallel
+        if cap is not None and runners.count(name) > cap:
+            raise fail(
+                f"{where}: {runners.count(name)} candidates of runner '{name}', "
+                f"whose max_parallel is {cap}: they run at once"
+            )
+    return runners
 
 
 def _gate(spec: TaskSpec, phase) -> str | None:

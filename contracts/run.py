@@ -101,6 +101,34 @@ class RunPaths(BaseModel):
         return f"{self.run_folder(run_id)}/{task}"
 
 
+class AgentSession(BaseModel):
+    """An agent session a run of an attempt reported (not a secret: it names a transcript
+    on the worker's machine)."""
+
+    attempt: int
+    session_id: str
+    resumed: bool = Field(default=False, description="the run continued this session")
+    candidate: int | None = Field(default=None, description="best-of-N: whose session")
+
+
+class CandidateResult(BaseModel):
+    """One best-of-N candidate: what it did, and why it won or lost."""
+
+    number: int = Field(description="1..N, its MAGSAG_CANDIDATE")
+    runner: str
+    branch: str = Field(description="where its work is kept, won or lost")
+    status: TaskStatus = Field(description="succeeded: its agent, checks and outputs passed")
+    commit: str | None = Field(default=None, description="its checkpoint (or WIP) commit")
+    changed_files: list[str] = Field(default_factory=list)
+    diff_lines: int | None = Field(default=None, description="lines added and removed")
+    attempts: int = 0
+    usage: Usage = Field(default_factory=Usage)
+    finished_at: datetime | None = None
+    error: str | None = None
+    won: bool = False
+    reason: str = Field(default="", description="why it won or lost")
+
+
 class TaskResult(BaseModel):
     name: str
     status: TaskStatus = TaskStatus.PENDING
@@ -115,6 +143,12 @@ class TaskResult(BaseModel):
     host: str | None = Field(default=None, description="whose worker made its checkpoint")
     usage: Usage = Field(default_factory=Usage, description="all attempts together")
     attempt_usage: list[Usage] = Field(default_factory=list, description="one per attempt")
+    sessions: list[AgentSession] = Field(
+        default_factory=list, description="the agent's sessions, one per run of an attempt"
+    )
+    candidates: list[CandidateResult] = Field(
+        default_factory=list, description="best-of-N: every candidate, the winner marked"
+    )
     stale: bool = Field(
         default=False, description="running, but its agent printed nothing for a while (CLI)"
     )
@@ -189,6 +223,9 @@ class TaskInput(BaseModel):
     run_id: str
     task: PlanTask
     runner: RunnerSpec
+    runners: dict[str, RunnerSpec] = Field(
+        default_factory=dict, description="best-of-N: the candidates' runners, by name"
+    )
     base_commit: str = Field(description="integration tip when the task starts")
     paths: RunPaths
     host_queue: str

@@ -251,6 +251,7 @@ class _Builder:
             error=result.error,
             conflict_files=result.conflict_files,
             usage=result.usage,
+            candidates=result.candidates,
         )
         if child is not None:
             view.started_at = child.started_at or child.opened_at
@@ -288,13 +289,16 @@ class _Builder:
         self, span: Span, pending, inputs=AgentInput, outputs=AgentOutput
     ) -> AttemptView:
         """A run_agent span (or, with their types, a resolve_conflict one)."""
-        agent_input = await decode(self.converter, span.opened.input.payloads, inputs)
+        decoded = await decode(self.converter, span.opened.input.payloads, inputs)
+        agent_input = getattr(decoded, "agent", decoded)  # a resolver's: ResolveInput.agent
         view = AttemptView(
-            attempt=getattr(agent_input, "agent", agent_input).attempt,
+            attempt=agent_input.attempt,
             outcome="scheduled",
             scheduled_at=span.opened_at,
             started_at=span.started_at,
             finished_at=span.closed_at,
+            resumed_session=agent_input.resume_session,
+            candidate=agent_input.candidate,
         )
         started = span.started
         if started is not None:
@@ -316,11 +320,13 @@ class _Builder:
             out = await self._result(span, outputs)
             view.outcome, view.commit, view.usage = "succeeded", out.commit, out.usage
             view.changed_files, view.log_path = out.changed_files, out.log_path
+            view.session_id = out.session_id
         elif span.outcome in ("failed", "timed_out"):
             failure = await failure_of(self.converter, span.closed.failure)
             view.error_type, view.error = failure.type, failure.message
             view.log_path = failure.details.get("log_path")
             view.usage = Usage.model_validate(failure.details.get("usage") or {})
+            view.session_id = failure.details.get("session_id")
             rate_limited = failure.type == FailureKind.RATE_LIMITED
             view.outcome = "rate_limited" if rate_limited else span.outcome
             if span.outcome == "timed_out":

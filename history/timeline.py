@@ -15,12 +15,18 @@ Moment = tuple[datetime, str, str]
 def attempt_entries(view: TaskView) -> list[Moment]:
     entries, seen = [], set()
     for attempt in view.attempts:
-        again = attempt.attempt in seen
-        seen.add(attempt.attempt)
+        again = (attempt.candidate, attempt.attempt) in seen
+        seen.add((attempt.candidate, attempt.attempt))
         began = _began(attempt, again)
         entries.append((attempt.started_at or attempt.scheduled_at, "attempt_started", began))
         if attempt.finished_at:
             entries.append((attempt.finished_at, f"attempt_{attempt.outcome}", _ended(attempt)))
+    for c in view.candidates:
+        if c.finished_at:
+            verdict = "won" if c.won else "lost"
+            size = f", {c.diff_lines} lines" if c.diff_lines is not None else ""
+            text = f"candidate {c.number} ({c.runner}{size}) {verdict}: {c.reason}"
+            entries.append((c.finished_at, f"candidate_{verdict}", text))
     for wait in view.waits:
         what = "backoff before the next attempt"
         if wait.kind == "rate_limit":
@@ -57,7 +63,8 @@ def closing_entries(view: TaskView) -> list[Moment]:
 
 
 def _began(attempt: AttemptView, again: bool) -> str:
-    text = f"attempt {attempt.attempt} started" + (" again" if again else "")
+    whose = f"candidate {attempt.candidate}: " if attempt.candidate is not None else ""
+    text = f"{whose}attempt {attempt.attempt} started" + (" again" if again else "")
     if attempt.worker:
         text += f" on worker {attempt.worker}"
     if attempt.infrastructure_retries:
@@ -65,6 +72,8 @@ def _began(attempt: AttemptView, again: bool) -> str:
             f" (run {attempt.infrastructure_retries + 1} times: a worker was lost;"
             f" last: {attempt.last_infrastructure_error})"
         )
+    if attempt.resumed_session:
+        text += f", continuing session {attempt.resumed_session}"
     if attempt.outcome == "running":
         text += ", running"
     return text
@@ -72,7 +81,8 @@ def _began(attempt: AttemptView, again: bool) -> str:
 
 def _ended(attempt: AttemptView) -> str:
     took = f" after {format_span(attempt.duration_seconds)}" if attempt.duration_seconds else ""
-    head = f"attempt {attempt.attempt} {attempt.outcome.replace('_', ' ')}{took}"
+    whose = f"candidate {attempt.candidate}: " if attempt.candidate is not None else ""
+    head = f"{whose}attempt {attempt.attempt} {attempt.outcome.replace('_', ' ')}{took}"
     if attempt.outcome == "succeeded":
         saved = (
             f"checkpoint {attempt.commit[:10]} ({_files(attempt.changed_files)})"

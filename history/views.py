@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from magsag.contracts.run import RunStatus, TaskStatus, Usage
+from magsag.contracts.run import CandidateResult, RunStatus, TaskStatus, Usage
 
 
 class AttemptView(BaseModel):
@@ -30,6 +30,9 @@ class AttemptView(BaseModel):
     commit: str | None = Field(None, description="the checkpoint commit")
     changed_files: list[str] = Field(default_factory=list)
     usage: Usage | None = None
+    candidate: int | None = Field(None, description="best-of-N: whose attempt")
+    session_id: str | None = Field(None, description="the agent's session it reported")
+    resumed_session: str | None = Field(None, description="the session it continued")
 
 
 class WaitView(BaseModel):
@@ -89,6 +92,9 @@ class TaskView(BaseModel):
         "run of up to 20, else for those asked for (--task) and the critical path's",
     )
     attempts: list[AttemptView] = Field(default_factory=list)
+    candidates: list[CandidateResult] = Field(
+        default_factory=list, description="best-of-N: every candidate, why it won or lost"
+    )
     waits: list[WaitView] = Field(default_factory=list)
     wip: WipView | None = None
     resolves: list[AttemptView] = Field(

@@ -18,7 +18,7 @@ MAX_CONCURRENT_ACTIVITIES = 64
 
 
 def worker_identity() -> str:
-    """"<pid>@<machine>", and the host's name when --host gave it another one: what
+    """The identity "<pid>@<machine>", and the host's name when --host gave it another one: what
     history shows for each attempt, and cli.runtime reads (keep the form)."""
     machine, host = socket.gethostname(), connection.hostname()
     return f"{os.getpid()}@{machine}" + (f" host={host}" if host != machine else "")

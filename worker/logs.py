@@ -13,6 +13,7 @@ import os
 import sys
 import time
 import traceback
+from pathlib import Path
 
 from temporalio import activity, workflow
 
@@ -31,10 +32,14 @@ def log_level() -> int:
     return level
 
 
-def configure_logging() -> None:
-    """Send every logger's records at or above MAGSAG_LOG_LEVEL to stderr, a line each."""
+def configure_logging(file: Path | None = None) -> None:
+    """Send every logger's records at or above MAGSAG_LOG_LEVEL to stderr (or to `file`,
+    for a worker a command hosts beside its own output), a line each."""
     level = log_level()
     handler = logging.StreamHandler(sys.stderr)
+    if file is not None:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(file)
     handler.setFormatter(_LineFormatter(full_tracebacks=level <= logging.DEBUG))
     handler.addFilter(_add_where)
     logging.basicConfig(level=level, handlers=[handler], force=True)

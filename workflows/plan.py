@@ -249,6 +249,7 @@ class PlanWorkflow:
                     run_id=inp.run_id,
                     task=task,
                     runner=inp.plan.runners[task.runner],
+                    runners={r: inp.plan.runners[r] for r in task.candidates},
                     base_commit=self._result.integration_commit,
                     paths=inp.paths,
                     host_queue=inp.host_queue,

@@ -2,7 +2,9 @@
 
 A task is ready when every dependency succeeded; ready tasks start by priority
 (higher first), then plan order, within the global cap and each runner's cap. A task
-whose dependency ended any other way is skipped, and so is everything after it.
+whose dependency ended any other way is skipped, and so is everything after it. A
+best-of-N task takes a slot per candidate (at most the whole cap) and counts against
+each candidate's runner; when it does not fit, nothing behind it starts before it.
 
 Work per event is proportional to what the event touches (the finished task's
 dependents, the ready tasks looked at), never to the size of the plan: a run of
@@ -10,7 +12,7 @@ thousands of tasks calls this after every task.
 """
 
 import heapq
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 from magsag.contracts.plan import Plan
 from magsag.contracts.run import TaskStatus
@@ -50,11 +52,12 @@ class Scheduler:
         # for their dependents, but no longer holding a concurrency slot.
         self._merging: set[str] = set()
         self._per_runner: dict[str, int] = defaultdict(int)  # agents running, per runner
+        self._agents = 0  # slots held by running agents (a best-of-N task holds several)
         self._blocked: list[str] = []  # ended unsuccessfully: dependents to skip
         for name in running:
             self.status[name] = TaskStatus.RUNNING
             self._running.add(name)
-            self._per_runner[plan.task(name).runner] += 1
+            self._hold(name, 1)
         self._unstarted = sum(s == TaskStatus.PENDING for s in self.status.values())
         for task in plan.tasks:
             if task.gate:
@@ -74,7 +77,7 @@ class Scheduler:
         self._changed.add(name)  # still RUNNING for its dependents until merged
         if name not in self._merging:
             self._merging.add(name)
-            self._per_runner[self._plan.task(name).runner] -= 1
+            self._hold(name, -1)
 
     def next_to_start(self) -> list[str]:
         """Mark and return the tasks to start now."""
@@ -84,18 +87,18 @@ class Scheduler:
         self._release_opened_gates()
         started: list[str] = []
         capped: list[tuple[int, int, str]] = []
-        slots = self._concurrency - (len(self._running) - len(self._merging))
-        while self._ready and len(started) < slots:
+        while self._ready and self._agents < self._concurrency:
             entry = heapq.heappop(self._ready)
             name = entry[2]
             if self.status[name] != TaskStatus.PENDING:
                 continue  # skipped or rejected since it became ready
-            runner = self._plan.task(name).runner
-            cap = self._plan.runners[runner].max_parallel
-            if cap is not None and self._per_runner[runner] >= cap:
+            if self._weight(name) > self._concurrency - self._agents:
+                heapq.heappush(self._ready, entry)  # it goes first once slots free
+                break
+            if self._capped(name):
                 capped.append(entry)
                 continue
-            self._per_runner[runner] += 1
+            self._hold(name, 1)
             self._running.add(name)
             self._set(name, TaskStatus.RUNNING)
             started.append(name)
@@ -124,7 +127,7 @@ class Scheduler:
             if name in self._merging:
                 self._merging.discard(name)
             else:
-                self._per_runner[self._plan.task(name).runner] -= 1
+                self._hold(name, -1)
         self._set(name, status)
         if status == TaskStatus.SUCCEEDED:
             for dependent in self._dependents[name]:
@@ -168,6 +171,29 @@ class Scheduler:
             self._unstarted -= 1
         self.status[name] = status
         self._changed.add(name)
+
+    def _runners(self, name: str) -> list[str]:
+        """The runner of each agent the task runs at once."""
+        task = self._plan.task(name)
+        return task.candidates or [task.runner]
+
+    def _weight(self, name: str) -> int:
+        """Slots the task holds: one per agent, at most the whole cap (a best-of-N task
+        with more candidates than --concurrency runs them all, alone)."""
+        return min(len(self._runners(name)), self._concurrency)
+
+    def _capped(self, name: str) -> bool:
+        for runner, count in Counter(self._runners(name)).items():
+            cap = self._plan.runners[runner].max_parallel
+            if cap is not None and self._per_runner[runner] + count > cap:
+                return True
+        return False
+
+    def _hold(self, name: str, sign: int) -> None:
+        """Take (1) or give back (-1) the task's slots and its runners' places."""
+        self._agents += sign * self._weight(name)
+        for runner in self._runners(name):
+            self._per_runner[runner] += sign
 
     def _make_ready(self, name: str) -> None:
         gate = self._plan.task(name).gate

@@ -8,9 +8,15 @@ checks, make the checkpoint commit, remove the worktree. Two kinds of retry:
   Temporal as the same attempt, so a crash never uses up the task's retries.
 When the attempts are spent or the task is cancelled, close_worktree commits the
 partial work as WIP on the task branch before the worktree goes (invariant 3).
+
+Sessions that continue: after a rate limit's wait the same attempt continues the agent's
+own session in the worktree it left (no reset), and with `retry: continue` so does the
+next attempt after failed checks, told what failed. An attempt whose agent reported no
+session starts from the base commit as before.
 """
 
 import asyncio
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from temporalio import workflow
@@ -35,7 +41,15 @@ with workflow.unsafe.imports_passed_through():
         is_permanent,
         kind_of,
     )
-    from magsag.contracts.run import TaskInput, TaskResult, TaskStatus, Usage
+    from magsag.contracts.run import (
+        AgentSession,
+        CandidateResult,
+        TaskInput,
+        TaskResult,
+        TaskStatus,
+        Usage,
+    )
+    from magsag.workflows import best_of
 
 # A rate-limited attempt waits for the reset and runs again without using a retry;
 # this many waits in a row end the task.
@@ -51,6 +65,42 @@ CRASHES_USE_NO_RETRY = "crashes-use-no-retry"
 # Patch: a cancelled task returns its result (WIP commit, attempts, usage) and a cancelled
 # attempt is not followed by another (before: it failed, or ended cancelled with neither).
 CANCELLED_RESULT = "cancelled-task-result"
+# Patch: a rate-limited attempt, and a retry after failed checks under `retry: continue`,
+# continue the agent's session in the kept worktree (before: each started from the base).
+CONTINUED_SESSIONS = "continued-sessions"
+# What a retry may continue: the agent finished, its Definition of Done fell short.
+CONTINUABLE = frozenset({FailureKind.CHECK_FAILED, FailureKind.OUTPUT_MISSING})
+# Patch: a task with `candidates:` runs them side by side and keeps the best (before: no
+# such field, so histories recorded before never take this path).
+BEST_OF_N = "best-of-n"
+
+
+@dataclass
+class _Lane:
+    """One agent's line of attempts: the task's own, or one best-of-N candidate's, with its
+    branch, worktree and what its attempts spent and reported."""
+
+    name: str  # the task's, or <task>--candidate-<n>: its branch, worktree and files
+    runner: str
+    branch: str
+    worktree: str
+    candidate: int | None = None
+    attempt: int = 1
+    usages: list[Usage] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, inp: TaskInput, runner: str, candidate: int | None = None) -> "_Lane":
+        name = inp.task.name if candidate is None else C.candidate_name(inp.task.name, candidate)
+        return cls(
+            name=name,
+            runner=runner,
+            branch=C.task_branch(inp.run_id, name),
+            worktree=inp.paths.worktree(inp.run_id, name),
+            candidate=candidate,
+        )
+
+    def label(self) -> str:
+        return f"candidate {self.candidate}: " if self.candidate is not None else ""
 
 
 @workflow.defn
@@ -59,57 +109,29 @@ class TaskWorkflow:
     async def run(self, inp: TaskInput) -> TaskResult:
         task = inp.task
         result = TaskResult(name=task.name, status=TaskStatus.RUNNING, started_at=workflow.now())
-        branch = C.task_branch(inp.run_id, task.name)
-        worktree = inp.paths.worktree(inp.run_id, task.name)
-        attempt, feedback = 1, None
-        usages: list[Usage] = []
-        rate_limit_waits = 0
+        if task.candidates and workflow.patched(BEST_OF_N):
+            return await self._best_of(inp, result)
+        lane = _Lane.of(inp, task.runner)
         try:
-            while True:
-                try:
-                    workflow.set_current_details(f"attempt {attempt} of {task.retries + 1}")
-                    agent = await self._run_agent(inp, branch, worktree, attempt, feedback)
-                    break
-                except ActivityError as err:
-                    usages.append(_usage_of(err))
-                    if _cancelled(err) and workflow.patched(CANCELLED_RESULT):
-                        raise
-                    wait = _rate_limit_wait(err)
-                    if wait is not None and rate_limit_waits < MAX_RATE_LIMIT_WAITS:
-                        rate_limit_waits += 1
-                        workflow.set_current_details(f"rate limited: waiting {wait} for the reset")
-                        await workflow.sleep(wait)
-                        continue
-                    if attempt > task.retries or is_permanent(err):
-                        raise
-                    if not is_attempt_failure(err) and workflow.patched(CRASHES_USE_NO_RETRY):
-                        raise  # Temporal's retries of this attempt are spent: see below
-                    attempt, feedback = attempt + 1, _feedback(err)
-                    await workflow.sleep(_backoff(attempt))
+            agent = await self.attempts(inp, lane, result)
         except (ActivityError, asyncio.CancelledError) as err:
-            saved, unsaved = await self._save_partial_work(inp, worktree)
+            saved, unsaved = await self.save_partial_work(inp, lane)
             cancelled = _cancelled(err) and workflow.patched(CANCELLED_RESULT)
             if isinstance(err, asyncio.CancelledError) and not cancelled:
                 raise
             result.status = TaskStatus.CANCELLED if cancelled else TaskStatus.FAILED
-            reason = "cancelled" if cancelled else _error_text(err)
+            reason = "cancelled" if cancelled else error_text(err)
             result.error = f"{reason}; {unsaved}" if unsaved else reason
-            result.attempts = attempt
-            result.attempt_usage = usages
-            result.usage = sum(usages, Usage())
+            result.attempts = lane.attempt
+            result.attempt_usage = lane.usages
+            result.usage = sum(lane.usages, Usage())
             result.commit = saved.commit
             result.finished_at = workflow.now()
             if cancelled:
                 return result
-            raise ApplicationError(
-                f"task {task.name} failed: {result.error}",
-                result.model_dump(mode="json"),
-                type=FailureKind.TASK_FAILED,
-                non_retryable=True,
-            ) from None
-        usages.append(agent.usage)
-        result.attempt_usage = usages
-        result.usage = sum(usages, Usage())
+            raise task_failed(result) from None
+        result.attempt_usage = lane.usages
+        result.usage = sum(lane.usages, Usage())
         result.status = TaskStatus.SUCCEEDED
         result.attempts = agent.attempt
         result.commit = agent.commit
@@ -119,23 +141,136 @@ class TaskWorkflow:
         result.finished_at = workflow.now()
         return result
 
+    async def _best_of(self, inp: TaskInput, result: TaskResult) -> TaskResult:
+        """N candidates side by side, each its own attempts on its own branch; then the
+        judge picks among those that passed and the task's branch takes the winner."""
+        lanes = [_Lane.of(inp, r, n) for n, r in enumerate(inp.task.candidates, 1)]
+        ended: dict[int, CandidateResult] = {}
+        outputs: dict[int, AgentOutput] = {}
+        try:
+            await asyncio.gather(
+                *(self._candidate(inp, lane, result, ended, outputs) for lane in lanes)
+            )
+        except asyncio.CancelledError:
+            best_of.totals(result, list(ended.values()))
+            result.status, result.error = TaskStatus.CANCELLED, "cancelled"
+            result.finished_at = workflow.now()
+            return result
+        best_of.totals(result, list(ended.values()))
+        judging = best_of.judge_input(inp, result.candidates)
+        if not judging.candidates:
+            result.status, result.error = TaskStatus.FAILED, best_of.none_passed(result)
+            result.finished_at = workflow.now()
+            raise task_failed(result)
+        workflow.set_current_details(f"judging {len(judging.candidates)} candidates")
+        try:
+            judged = await _host_step(
+                activities.judge_candidates,
+                judging,
+                inp,
+                f"{inp.task.name}: judge {len(judging.candidates)} candidates",
+                timeout=C.JUDGE_TIMEOUT + C.GIT_ACTIVITY_TIMEOUT,
+            )
+        except ActivityError as err:
+            result.status, result.error = TaskStatus.FAILED, f"judging failed: {error_text(err)}"
+            result.finished_at = workflow.now()
+            raise task_failed(result) from None
+        best_of.crown(result, judged, outputs)
+        result.finished_at = workflow.now()
+        return result
+
+    async def _candidate(self, inp, lane: _Lane, result, ended: dict, outputs: dict) -> None:
+        """One candidate to its end; a failed or cancelled one saves its partial work."""
+        try:
+            agent = await self.attempts(inp, lane, result)
+        except (ActivityError, asyncio.CancelledError) as err:
+            saved, unsaved = await self.save_partial_work(inp, lane)
+            status = TaskStatus.CANCELLED if _cancelled(err) else TaskStatus.FAILED
+            error = "cancelled" if _cancelled(err) else error_text(err)
+            ended[lane.candidate] = best_of.not_passed(
+                lane.candidate, lane.runner, inp, status,
+                f"{error}; {unsaved}" if unsaved else error,
+                saved.commit, lane.attempt, sum(lane.usages, Usage()), workflow.now(),
+            )  # fmt: skip
+            if isinstance(err, asyncio.CancelledError):
+                raise
+            return
+        outputs[lane.candidate] = agent
+        usage = sum(lane.usages, Usage())
+        ended[lane.candidate] = best_of.passed(
+            lane.candidate, lane.runner, inp, agent, usage, workflow.now()
+        )
+
+    async def attempts(self, inp: TaskInput, lane: _Lane, result: TaskResult) -> AgentOutput:
+        """Attempts of one agent until one passes; raises the last failure when the task's
+        retries are spent (lane.attempt and lane.usages say what they cost)."""
+        task = inp.task
+        feedback: str | None = None
+        session: str | None = None  # the agent's session the next run continues
+        rate_limit_waits = 0
+        while True:
+            attempt = lane.attempt
+            try:
+                workflow.set_current_details(
+                    f"{lane.label()}attempt {attempt} of {task.retries + 1}"
+                )
+                agent = await self._run_agent(inp, lane, feedback, session)
+                _record_session(result, lane, agent.session_id, session)
+                lane.usages.append(agent.usage)
+                return agent
+            except ActivityError as err:
+                lane.usages.append(_usage_of(err))
+                failure = AttemptFailure.of(err)
+                _record_session(result, lane, failure and failure.session_id, session)
+                if _cancelled(err) and workflow.patched(CANCELLED_RESULT):
+                    raise
+                wait = _rate_limit_wait(err)
+                if wait is not None and rate_limit_waits < MAX_RATE_LIMIT_WAITS:
+                    rate_limit_waits += 1
+                    if _continues(failure) and workflow.patched(CONTINUED_SESSIONS):
+                        # The session already holds the prompt and any feedback.
+                        session, feedback = failure.session_id, None
+                    workflow.set_current_details(
+                        f"{lane.label()}rate limited: waiting {wait} for the reset"
+                    )
+                    await workflow.sleep(wait)
+                    continue
+                if attempt > task.retries or is_permanent(err):
+                    raise
+                if not is_attempt_failure(err) and workflow.patched(CRASHES_USE_NO_RETRY):
+                    raise  # Temporal's retries of this attempt are spent: see below
+                lane.attempt, feedback, session = attempt + 1, _feedback(err), None
+                if (
+                    task.retry == "continue"
+                    and kind_of(err) in CONTINUABLE
+                    and _continues(failure)
+                    and workflow.patched(CONTINUED_SESSIONS)
+                ):
+                    session = failure.session_id
+                await workflow.sleep(_backoff(lane.attempt))
+
     async def _run_agent(
-        self, inp: TaskInput, branch: str, worktree: str, attempt: int, feedback: str | None
+        self, inp: TaskInput, lane: _Lane, feedback: str | None, session: str | None
     ) -> AgentOutput:
         task = inp.task
+        candidate = f", candidate {lane.candidate}" if lane.candidate is not None else ""
+        resumed = f", continuing session {session}" if session else ""
         return await workflow.execute_activity(
             activities.run_agent,
             AgentInput(
                 run_id=inp.run_id,
-                task=task.name,
-                attempt=attempt,
+                task=lane.name,
+                attempt=lane.attempt,
+                candidate=lane.candidate,
+                plan_task=task.name if lane.candidate is not None else None,
                 prompt=task.prompt,
                 plan_ref=inp.plan_ref,
                 feedback=feedback,
-                runner=inp.runner,
+                resume_session=session,
+                runner=inp.runner if lane.candidate is None else inp.runners[lane.runner],
                 repo=inp.paths.repo,
-                branch=branch,
-                worktree=worktree,
+                branch=lane.branch,
+                worktree=lane.worktree,
                 base_commit=inp.base_commit,
                 log_dir=inp.paths.log_dir,
                 timeout_seconds=task.timeout_seconds,
@@ -143,37 +278,34 @@ class TaskWorkflow:
                 outputs=task.outputs,
             ),
             **agent_activity(inp.host_queue, task.timeout_seconds),
-            summary=f"{task.name}: agent ({task.runner}), attempt {attempt}",
+            summary=f"{task.name}: agent ({lane.runner}), attempt {lane.attempt}"
+            + candidate
+            + resumed,
         )
 
     @staticmethod
-    async def _save_partial_work(
-        inp: TaskInput, worktree: str
+    async def save_partial_work(
+        inp: TaskInput, lane: _Lane
     ) -> tuple[CloseWorktreeOutput, str | None]:
-        """The WIP commit of the task's partial work, or why it could not be made."""
+        """The WIP commit of the agent's partial work, or why it could not be made."""
         try:
-            saved = await workflow.execute_activity(
+            saved = await _host_step(
                 activities.close_worktree,
                 CloseWorktreeInput.for_task(
                     inp.paths.repo,
-                    worktree,
+                    lane.worktree,
                     inp.run_id,
-                    inp.task.name,
+                    lane.name,
                     "wip",
                     log_dir=inp.paths.log_dir,
                     base_commit=inp.base_commit,
                 ),
-                task_queue=inp.host_queue,
-                start_to_close_timeout=C.GIT_ACTIVITY_TIMEOUT,
-                heartbeat_timeout=C.HEARTBEAT_TIMEOUT,
-                retry_policy=RetryPolicy(
-                    maximum_interval=C.RETRY_MAX_INTERVAL,
-                    maximum_attempts=C.ACTIVITY_MAX_ATTEMPTS,
-                ),
-                summary=f"{inp.task.name}: save partial work",
+                inp,
+                f"{lane.name}: save partial work",
             )
         except ActivityError as err:
-            unsaved = f"its partial work was not saved ({_error_text(err)}), see {worktree}"
+            why = error_text(err)
+            unsaved = f"its partial work was not saved ({why}), see {lane.worktree}"
             return CloseWorktreeOutput(commit=None, removed=False), unsaved
         return saved, None
 
@@ -196,13 +328,40 @@ def agent_activity(host_queue: str, timeout_seconds: float) -> dict:
     )
 
 
+async def _host_step(
+    activity, arg, inp: TaskInput, summary: str, timeout: timedelta = C.GIT_ACTIVITY_TIMEOUT
+):
+    """A step on the repository's host, retried on a live worker if this one dies."""
+    return await workflow.execute_activity(
+        activity,
+        arg,
+        task_queue=inp.host_queue,
+        start_to_close_timeout=timeout,
+        heartbeat_timeout=C.HEARTBEAT_TIMEOUT,
+        retry_policy=RetryPolicy(
+            maximum_interval=C.RETRY_MAX_INTERVAL, maximum_attempts=C.ACTIVITY_MAX_ATTEMPTS
+        ),
+        summary=summary,
+    )
+
+
+def task_failed(result: TaskResult) -> ApplicationError:
+    """How a task workflow ends failed: its result rides along to the plan workflow."""
+    return ApplicationError(
+        f"task {result.name} failed: {result.error}",
+        result.model_dump(mode="json"),
+        type=FailureKind.TASK_FAILED,
+        non_retryable=True,
+    )
+
+
 def _cancelled(err: BaseException) -> bool:
     """The task was cancelled: directly, or as the attempt it was waiting for."""
     cause = err.cause if isinstance(err, ActivityError) else err
     return isinstance(cause, (asyncio.CancelledError, CancelledError))
 
 
-def _error_text(err: BaseException) -> str:
+def error_text(err: BaseException) -> str:
     """The failure's reason, on one line (git and agents print several)."""
     cause = err.cause if isinstance(err, ActivityError) and err.cause else err
     if isinstance(cause, TemporalTimeout):
@@ -211,6 +370,25 @@ def _error_text(err: BaseException) -> str:
             f"(last: {str(cause) or 'timeout'}); see the worker's log"
         )
     return " ".join(str(cause).split()) or type(cause).__name__
+
+
+def _continues(failure: AttemptFailure | None) -> bool:
+    """The failed run's agent reported a session another run can continue."""
+    return failure is not None and bool(failure.session_id)
+
+
+def _record_session(
+    result: TaskResult, lane: _Lane, session_id: str | None, resumed: str | None
+) -> None:
+    if session_id:
+        result.sessions.append(
+            AgentSession(
+                attempt=lane.attempt,
+                session_id=session_id,
+                resumed=bool(resumed),
+                candidate=lane.candidate,
+            )
+        )
 
 
 def _feedback(err: ActivityError) -> str | None:

@@ -13,10 +13,11 @@ _OPTIONS = {
 }
 
 
-def build_argv(runner: RunnerSpec, prompt: str) -> list[str]:
+def build_argv(runner: RunnerSpec, prompt: str, session: str | None = None) -> list[str]:
+    """`session`: the agent's own session to continue; a plain command has none."""
     if runner.kind == "command":
         return command.build_argv(runner, prompt)
-    return _AGENTS[runner.kind].build_argv(runner, prompt)
+    return _AGENTS[runner.kind].build_argv(runner, prompt, session)
 
 
 def new_parser(runner: RunnerSpec) -> StreamParser | None:

@@ -1,4 +1,4 @@
-"""Claude Code: `claude -p --output-format stream-json --verbose [flags] -- PROMPT`.
+"""Claude Code: `claude -p --output-format stream-json --verbose [--resume ID] [flags] -- PROMPT`.
 
 stream-json prints one object per line (`--verbose` is required with -p, or claude exits 1):
   {"type":"system","subtype":"init","session_id":..,"model":..,"permissionMode":..}
@@ -87,10 +87,13 @@ class ClaudeOptions:
         )
 
 
-def build_argv(spec: RunnerSpec, prompt: str) -> list[str]:
+def build_argv(spec: RunnerSpec, prompt: str, session: str | None = None) -> list[str]:
+    """`session`: the session to continue (`--resume`); the prompt is then its next turn."""
     opts = ClaudeOptions.from_spec(spec)
     argv = [*(spec.command or [DEFAULT_BINARY]), "-p", "--output-format", "stream-json"]
     argv.append("--verbose")
+    if session:
+        argv += ["--resume", session]
     if spec.model:
         argv += ["--model", spec.model]
     if opts.permission_mode:

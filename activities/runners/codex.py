@@ -1,4 +1,4 @@
-"""Codex CLI: `codex exec --json [--model M] [--sandbox MODE] [extra] -- PROMPT`.
+"""Codex CLI: `codex exec --json [--model M] [--sandbox MODE] [extra] [resume ID] -- PROMPT`.
 
 `--json` prints one event per line (codex-rs/exec/src/exec_events.rs, docs/exec.md):
   {"type":"thread.started","thread_id":..}
@@ -73,14 +73,17 @@ class CodexOptions:
         return cls(sandbox=sandbox, prices=parse_prices(raw.get("prices")))
 
 
-def build_argv(spec: RunnerSpec, prompt: str) -> list[str]:
+def build_argv(spec: RunnerSpec, prompt: str, session: str | None = None) -> list[str]:
+    """`session`: the thread to continue (`codex exec [options] resume ID -- PROMPT`; exec's
+    options go before the subcommand, where clap takes them whether global or not)."""
     opts = CodexOptions.from_spec(spec)
     argv = [*(spec.command or [DEFAULT_BINARY]), "exec", "--json"]
     if spec.model:
         argv += ["--model", spec.model]
     if opts.sandbox:
         argv += ["--sandbox", opts.sandbox]
-    return [*argv, *spec.args, "--", prompt]
+    resume = ["resume", session] if session else []
+    return [*argv, *spec.args, *resume, "--", prompt]
 
 
 class Parser(StreamParser):

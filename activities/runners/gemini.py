@@ -1,5 +1,5 @@
-"""Gemini CLI: `gemini --output-format stream-json [--model M] [--approval-mode MODE] [extra]
---prompt PROMPT`.
+"""Gemini CLI: `gemini --output-format stream-json [--resume ID] [--model M] [--approval-mode
+MODE] [extra] --prompt PROMPT`.
 
 stream-json prints one event per line (packages/core/src/output/types.ts):
   {"type":"init","timestamp":..,"session_id":..,"model":..}
@@ -85,9 +85,14 @@ class GeminiOptions:
         return cls(approval_mode=mode, prices=parse_prices(raw.get("prices")))
 
 
-def build_argv(spec: RunnerSpec, prompt: str) -> list[str]:
+def build_argv(spec: RunnerSpec, prompt: str, session: str | None = None) -> list[str]:
+    """`session`: the session to continue. Headless gemini takes `--resume <uuid>` and
+    looks the session up among the project's (its working directory's) recorded chats
+    (packages/cli/src/gemini.tsx, utils/sessionUtils.ts); an unknown one exits 42."""
     opts = GeminiOptions.from_spec(spec)
     argv = [*(spec.command or [DEFAULT_BINARY]), "--output-format", "stream-json"]
+    if session:
+        argv += ["--resume", session]
     if spec.model:
         argv += ["--model", spec.model]
     if opts.approval_mode:

@@ -127,3 +127,20 @@ async def test_a_first_attempt_runs_few_git_commands(repo, tmp_path, monkeypatch
     commands = log.read_text().splitlines()
     # 17 before issue 11; one of these (where the repository's git dir is) once per worker
     assert len(commands) <= 10, commands
+
+
+async def test_a_continued_session_keeps_the_worktree_and_converges_when_rerun(repo, tmp_path):
+    # A fresh attempt that stopped part-way, then a run continuing its session: run twice
+    # with the same input, as Temporal reruns an attempt whose worker died.
+    stopped = agent_input(repo, tmp_path, "echo part > part.txt; exit 1")
+    with pytest.raises(ApplicationError):
+        await ActivityEnvironment().run(run_agent, stopped)
+    runs = tmp_path / "runs.log"
+    script = f"echo run >> {runs}; [ $(wc -l < {runs}) -ge 2 ] && echo rest > rest.txt"
+    # The "agent" ignores its prompt (a continue message): the script is its argv.
+    runner = RunnerSpec(command=["bash", "-c", script])
+    continued = agent_input(repo, tmp_path, "", runner=runner, resume_session="s-1")
+    with pytest.raises(ApplicationError):  # its worker "died": the first run fails
+        await ActivityEnvironment().run(run_agent, continued)
+    out = await ActivityEnvironment().run(run_agent, continued)
+    assert sorted(out.changed_files) == ["part.txt", "rest.txt"]

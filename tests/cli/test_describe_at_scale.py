@@ -61,10 +61,11 @@ async def test_describe_of_one_task_of_a_big_run_reads_its_history_and_the_path_
 
 
 async def test_describe_json_of_a_big_run_reads_only_the_histories_it_details(tmp_path, cli_env):
-    # 21 tasks: over SMALL_RUN. head -> tail is the critical path (tail sleeps).
+    # 21 tasks: over SMALL_RUN. head -> tail is the critical path (tail sleeps long
+    # enough that no other task ends last, however loaded the machine).
     tasks = [
         {"name": "head", "prompt": "echo h > h.txt"},
-        {"name": "tail", "prompt": "sleep 1; echo t > t.txt", "depends_on": ["head"]},
+        {"name": "tail", "prompt": "sleep 4; echo t > t.txt", "depends_on": ["head"]},
     ] + [{"name": f"w{n:02d}", "prompt": f"echo {n} > w{n}.txt"} for n in range(19)]
     plan = tmp_path / "plan.yaml"
     runner = {"sh": {"command": ["bash", "-c", "{prompt}"]}}

@@ -197,6 +197,14 @@ def test_describe_tells_attempts_waits_wip_conflicts_and_the_path(tmp_path, repo
     ]
     assert [w["kind"] for w in limited["waits"]] == ["rate_limit"]
     assert limited["usage"]["cost_usd"] == pytest.approx(0.0125)
+    # ... which continues the agent's session: its id is in the attempts and the result.
+    session = limited["attempts"][0]["session_id"]
+    assert session and limited["attempts"][1]["resumed_session"] == session
+    sessions = result["tasks"]["limited"]["sessions"]
+    assert [(s["session_id"], s["resumed"]) for s in sessions] == [
+        (session, False),
+        (session, True),
+    ]
 
     # Critical path: flaky (1 s backoff) then last (sleeps 3 s); the parts add up.
     path = view["critical_path"]
@@ -226,6 +234,8 @@ def test_describe_tells_attempts_waits_wip_conflicts_and_the_path(tmp_path, repo
         "usage: $0.0125",
     ):
         assert expected in text.stdout, expected
+    assert "attempt 1 started again on worker" in text.stdout
+    assert f"continuing session {session}" in text.stdout
     _exits_2_with(["runs", "describe", "no-such-run"], "unknown run id no-such-run", cli_env)
 
     # One task's timeline, and its step of the critical path; no other task's, no plan.

@@ -34,6 +34,31 @@ BAD_PLANS = {
         RUNNERS + "concurrency: 0\ntasks:\n  - {name: a, prompt: x}\n",
         "concurrency must be between 1 and 64",
     ),
+    "bad-retry": (
+        RUNNERS + "tasks:\n  - {name: a, prompt: x, retry: again}\n",
+        "task 'a': retry: Input should be 'fresh' or 'continue'",
+    ),
+    "one-candidate": (
+        RUNNERS + "tasks:\n  - {name: a, prompt: x, candidates: 1}\n",
+        "task 'a': candidates: between 2 and 10, got 1",
+    ),
+    "candidate-runner": (
+        RUNNERS + "tasks:\n  - {name: a, prompt: x, candidates: [sh, gpt]}\n",
+        "task 'a': candidates: unknown runner 'gpt'",
+    ),
+    "candidates-over-cap": (
+        "runners:\n  sh: {command: [bash, -c, '{prompt}'], max_parallel: 2}\n"
+        "tasks:\n  - {name: a, prompt: x, candidates: 3}\n",
+        "task 'a': 3 candidates of runner 'sh', whose max_parallel is 2",
+    ),
+    "judge-alone": (
+        RUNNERS + "tasks:\n  - {name: a, prompt: x, judge: 'echo 1'}\n",
+        "task 'a': `judge:` picks among `candidates:`",
+    ),
+    "candidate-name": (
+        RUNNERS + "tasks:\n  - {name: a--candidate-1, prompt: x}\n",
+        "'--candidate-' is kept for best-of-N candidates",
+    ),
     "not-yaml": ("tasks: [unclosed\n", "not valid YAML"),
     "on-conflict-runner": (
         RUNNERS + "on_conflict: {runner: claude}\ntasks:\n  - {name: a, prompt: x}\n",

@@ -64,6 +64,10 @@ def test_run_exits_1_when_the_run_fails(tmp_path, repo, cli_env):
     assert "failed" in done.stdout and "exited with code 4" in done.stderr
     assert "uncommitted changes in" in done.stderr  # the run starts from commits only
     assert (repo / "README.md").read_text() == "uncommitted edit\n"  # and leaves them be
+    # The worker it hosted logs to a file, not into the command's output.
+    assert "Traceback" not in done.stderr and "Completing activity" not in done.stderr
+    worker_log = Path(cli_env["MAGSAG_STATE_DIR"], "worker.log").read_text()
+    assert "activity=run_agent" in worker_log and "exited with code 4" in worker_log
 
 
 def _mid_merge(repo: Path) -> Path:

@@ -46,16 +46,21 @@ def test_defaults_apply_and_task_values_win():
         {
             "name": "n",
             "runners": {**RUNNER, "other": {"command": ["true"]}},
-            "defaults": {"runner": "sh", "timeout": "2m", "retries": 2},
+            "defaults": {"runner": "sh", "timeout": "2m", "retries": 2, "retry": "continue"},
             "tasks": [
                 {"name": "a", "prompt": "x"},
-                {"name": "b", "prompt": "x", "runner": "other", "timeout": 30, "retries": 0},
+                {"name": "b", "prompt": "x", "runner": "other", "timeout": 30, "retries": 0,
+                 "retry": "fresh"},
             ],
         }
-    )
+    )  # fmt: skip
     a, b = plan.tasks
-    assert (a.runner, a.timeout_seconds, a.retries) == ("sh", 120, 2)
-    assert (b.runner, b.timeout_seconds, b.retries) == ("other", 30, 0)
+    assert (a.runner, a.timeout_seconds, a.retries, a.retry) == ("sh", 120, 2, "continue")
+    assert (b.runner, b.timeout_seconds, b.retries, b.retry) == ("other", 30, 0, "fresh")
+    assert (
+        parse_plan({"runners": RUNNER, "tasks": [{"name": "c", "prompt": "x"}]}).tasks[0].retry
+        == "fresh"
+    )
 
 
 def test_automatosx_names_are_aliases():

@@ -55,6 +55,21 @@ def bash_plan(tasks: list[dict], **plan: object) -> Plan:
     return parse_plan(bash_plan_data(tasks, **plan), "test-plan.yaml")
 
 
+# Runners of every agent kind, run by the stand-in CLIs in STANDINS (the `standins`
+# fixture of tests/workflows puts them on PATH), and a bash one.
+STANDINS = Path(__file__).parents[1] / "runners" / "standins"
+AGENT_RUNNERS = {
+    "claude": {"kind": "claude", "model": "claude-sonnet-4-5"},
+    "codex": {"kind": "codex", "model": "gpt-5"},
+    "gemini": {"kind": "gemini", "model": "gemini-2.5-pro"},
+    "sh": {"command": ["bash", "-c", "{prompt}"]},
+}
+
+
+def agent_plan(tasks: list[dict], **plan: object) -> Plan:
+    return bash_plan(tasks, runners=AGENT_RUNNERS, **plan)
+
+
 def bash_plan_file(
     folder: Path, tasks: list[dict] | None = None, filename: str = "plan.json", **plan: object
 ) -> Path:

@@ -25,7 +25,9 @@ def test_a_worker_named_by_host_runs_at_most_max_agents_at_once(tmp_path, repo, 
         )
     try:
         wait_for(lambda: "polling" in log.read_text(), timeout=60, what="the worker")
-        assert f"'magsag-host-{host}', at most 1 agents at once" in log.read_text()
+        said = log.read_text()
+        assert f"'magsag-host-{host}'" in said and "at most 1 agents at once" in said
+        assert f"'{cli_env['MAGSAG_TASK_QUEUE']}-any-host'" in said  # runs on remote URLs
         # The run's activities go to the queue of the host it names: this worker's.
         run_env = {**cli_env, "MAGSAG_HOST": host}
         run_id = magsag_json("run", plan, "--repo", repo, "--detach", env=run_env)["run_id"]

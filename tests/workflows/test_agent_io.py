@@ -15,8 +15,14 @@ from magsag.history.status import run_status
 from tests.support.gitrepo import git_out
 from tests.support.poll import eventually
 from tests.support.processes import daemon, processes_named, unique_name
-from tests.support.runs import run_input, run_plan, start_run, worktrees_left
-from tests.workflows.test_agents import STANDINS, agent_plan
+from tests.support.runs import (
+    STANDINS,
+    agent_plan,
+    run_input,
+    run_plan,
+    start_run,
+    worktrees_left,
+)
 
 COST = 0.0125  # what one run of the claude stand-in reports
 

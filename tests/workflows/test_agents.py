@@ -2,34 +2,14 @@
 print the real output formats, driven by real workflows on a real server."""
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 
 from magsag.contracts.run import RunStatus, TaskStatus
-from tests.support.runs import bash_plan, run_plan
+from tests.support.runs import agent_plan, run_plan
 
-STANDINS = Path(__file__).parents[1] / "runners" / "standins"
-AGENT_RUNNERS = {
-    "claude": {"kind": "claude", "model": "claude-sonnet-4-5"},
-    "codex": {"kind": "codex", "model": "gpt-5"},
-    "gemini": {"kind": "gemini", "model": "gemini-2.5-pro"},
-    "sh": {"command": ["bash", "-c", "{prompt}"]},
-}
-
-
-@pytest.fixture(autouse=True)
-def standins(monkeypatch, tmp_path):
-    """The stand-ins come first on PATH for the in-process worker's agents."""
-    monkeypatch.setenv("PATH", f"{STANDINS}:{os.environ['PATH']}")
-    monkeypatch.setenv("STANDIN_WRITE", "{task}.out")
-    monkeypatch.setenv("STANDIN_ONCE_DIR", str(tmp_path / "once"))
-    return monkeypatch
-
-
-def agent_plan(tasks: list[dict], **plan) -> object:
-    return bash_plan(tasks, runners=AGENT_RUNNERS, **plan)
+pytestmark = pytest.mark.usefixtures("standins")
 
 
 async def test_a_mixed_plan_reports_usage_and_cost_per_task_and_run(client, worker, repo, tmp_path):

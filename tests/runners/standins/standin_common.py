@@ -3,11 +3,15 @@
 Scenarios come from STANDIN_SCENARIO, or STANDIN_SCENARIO_<task> for one task of a run
 (MAGSAG_TASK names it). With STANDIN_ONCE_DIR set, a task plays its scenario once and
 succeeds afterwards (a rate limit that passes, a flaky agent). With STANDIN_RUNS_FILE
-set, every run adds a line with its task's name there.
+set, every run adds a line with its task's name there; with STANDIN_ARGV_FILE set, a
+JSON line with its task, attempt and argv. STANDIN_WRITE and STANDIN_PARTIAL may say
+{task} and {attempt}; STANDIN_PARTIAL is a file a rate-limited run writes before the
+limit stops it (the session's work so far).
 """
 
 import json
 import os
+import sys
 from pathlib import Path
 
 
@@ -27,9 +31,34 @@ def scenario() -> str:
 
 
 def write_target() -> str | None:
-    """STANDIN_WRITE, where {task} stands for the task's name."""
-    target = os.environ.get("STANDIN_WRITE")
-    return target.replace("{task}", os.environ.get("MAGSAG_TASK", "")) if target else None
+    """STANDIN_WRITE, where {task} and {attempt} stand for the task's name and attempt."""
+    return _named(os.environ.get("STANDIN_WRITE"))
+
+
+def partial_work() -> None:
+    """What a session did before a rate limit stopped it: STANDIN_PARTIAL, if set."""
+    target = _named(os.environ.get("STANDIN_PARTIAL"))
+    if target:
+        Path(target).write_text("partial work of the interrupted session\n")
+
+
+def _named(template: str | None) -> str | None:
+    if not template:
+        return None
+    task, attempt = os.environ.get("MAGSAG_TASK", ""), os.environ.get("MAGSAG_ATTEMPT", "")
+    return template.replace("{task}", task).replace("{attempt}", attempt)
+
+
+def record_argv() -> None:
+    argv_file = os.environ.get("STANDIN_ARGV_FILE")
+    if argv_file:
+        line = {
+            "task": os.environ.get("MAGSAG_TASK", ""),
+            "attempt": os.environ.get("MAGSAG_ATTEMPT", ""),
+            "argv": sys.argv[1:],
+        }
+        with open(argv_file, "a") as f:
+            f.write(json.dumps(line) + "\n")
 
 
 def record_run() -> None:
