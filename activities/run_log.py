@@ -53,4 +53,7 @@ async def record_run_end(inp: RunEndRecord) -> None:
         cost_usd=result.usage.cost_usd,
         tasks=inp.statuses or {name: task.status.value for name, task in result.tasks.items()},
         gates={gate.id: gate.model_dump(mode="json") for gate in result.gates.values()},
+        pull_request=result.pull_request.model_dump(mode="json", exclude_none=True)
+        if result.pull_request
+        else None,
     )

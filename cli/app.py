@@ -11,6 +11,7 @@ from magsag.cli import (
     gc_cmd,
     logs_cmd,
     plan_cmd,
+    pr_cmd,
     run_cmd,
     runs_cmd,
     server_cmd,
@@ -43,6 +44,7 @@ app.command()(control_cmd.cancel)
 app.command()(control_cmd.resume)
 app.command()(control_cmd.approve)
 app.command()(control_cmd.reject)
+app.command()(pr_cmd.pr)
 app.command()(gc_cmd.gc)
 app.command()(logs_cmd.logs)
 app.command()(server_cmd.server)

@@ -27,6 +27,7 @@ from magsag.cli.runtime import (
 )
 from magsag.contracts import constants as C
 from magsag.contracts import remotes, run_files
+from magsag.contracts.delivery import Deliver, PullRequestSpec
 from magsag.contracts.plan import Plan
 from magsag.contracts.run import RUN_MEMO, RunInput, RunPaths, RunResult, RunStatus
 from magsag.worker import connection
@@ -44,8 +45,10 @@ def prepare_run(
     worktree_root: Path | None,
     provider_map: str | None = None,
     max_cost: float | None = None,
+    pull_request: bool = False,
 ) -> RunInput:
-    """Check every input and build the run's input; exits 2 before anything exists."""
+    """Check every input and build the run's input; exits 2 before anything exists.
+    pull_request (--pr): open a pull request when the run succeeds."""
     try:
         mapping = inputs.parse_provider_map(provider_map)
         inputs.check_max_cost(max_cost)
@@ -63,6 +66,7 @@ def prepare_run(
         loaded.budget.max_cost_usd = max_cost
     run_id = inputs.new_run_id(loaded.name)
     base_name, base_commit, paths_of, queue = where
+    _deliver_to(loaded, base_name, pull_request)
     return RunInput(
         run_id=run_id,
         plan=loaded,
@@ -72,7 +76,17 @@ def prepare_run(
         host_queue=queue,
         concurrency=chosen,
         continue_after=_continue_after(),
+        web_ui=web_ui_link(run_id),
     )
+
+
+def _deliver_to(plan: Plan, base: str, asked: bool) -> None:
+    """--pr asks for the plan's `deliver: {pull_request: {}}`; its base defaults to the
+    run's, fixed now so a resumed run (on the integration branch) delivers there too."""
+    if asked and not (plan.deliver and plan.deliver.pull_request):
+        plan.deliver = Deliver(pull_request=PullRequestSpec())
+    if plan.deliver and plan.deliver.pull_request and plan.deliver.pull_request.base is None:
+        plan.deliver.pull_request.base = base
 
 
 def _on_this_host(repo: Path, base: str | None, worktree_root: Path | None, state: Path):

@@ -103,10 +103,12 @@ def progress_line(result: RunResult) -> str:
 
 
 def report(result: RunResult, json_output: bool) -> int:
-    """Print the final result; the exit code a waiting command returns."""
+    """Print the final result; the exit code a waiting command returns: 0 when the run
+    succeeded and delivered the pull request it was asked for."""
     if json_output:
         print_json(result_json(result))
     else:
         for line in run_summary(result):
             print(line, flush=True)
-    return 0 if result.status == RunStatus.SUCCEEDED else 1
+    undelivered = result.pull_request is not None and result.pull_request.error is not None
+    return 0 if result.status == RunStatus.SUCCEEDED and not undelivered else 1

@@ -70,11 +70,20 @@ def run_summary(result: RunResult) -> list[str]:
     lines.append(f"integration branch {result.integration_branch} at {tip}")
     for gate in result.gates.values():
         lines.append(gate_line(result.run_id, gate))
+    if result.pull_request:
+        lines.append(pull_request_line(result))
     if result.resumed_from:
         lines.append(f"resumed from run {result.resumed_from}")
     for later in result.resumed_as:
         lines.append(f"resumed as run {later}")
     return lines
+
+
+def pull_request_line(result: RunResult) -> str:
+    pr = result.pull_request
+    if pr.error:
+        return f"pull request not delivered: {pr.error}"
+    return f"pull request {pr.action}: {pr.url}"
 
 
 def waiting_line(what: str) -> str:

@@ -5,8 +5,8 @@ from pathlib import Path
 
 from magsag.cli import inputs, remote_inputs
 from magsag.cli.console import fail
-from magsag.cli.runs import existing_run, read_status, run_input_of
-from magsag.cli.runtime import connect_or_exit
+from magsag.cli.runs import ended_run
+from magsag.cli.runtime import web_ui_link
 from magsag.contracts import constants as C
 from magsag.contracts import remotes, run_files
 from magsag.contracts.run import RunInput, RunStatus, TaskStatus
@@ -17,12 +17,7 @@ from magsag.worker import connection
 async def resumed_input(run_id: str, only: str | None) -> RunInput:
     """The new run's input; exits 2 when the run cannot be resumed (with --task `only`:
     that task and its dependents run again)."""
-    client = await connect_or_exit(start_embedded=False)
-    handle = await existing_run(client, run_id)
-    result, closed = await read_status(handle)
-    if not closed:
-        raise fail(f"run {run_id} is still running; cancel it first or wait for it")
-    old = await run_input_of(handle)
+    _, result, old = await ended_run(run_id, "cancel it first or wait for it")
     if only is not None and only not in result.tasks:
         raise fail(f"--task {only}: no such task in run {run_id}")
     if only is None and result.status == RunStatus.SUCCEEDED:
@@ -47,6 +42,7 @@ async def resumed_input(run_id: str, only: str | None) -> RunInput:
                 [t for n, t in result.tasks.items() if n not in rerun], result.started_at
             ),
             "handover": None,
+            "web_ui": web_ui_link(new_id),
         }
     )
 

@@ -55,11 +55,26 @@ def run(
         typer.Option(help="Budget in USD: past it no new task starts (overrides the plan's)."),
     ] = None,
     detach: Annotated[bool, typer.Option(help="Return once the run has started.")] = False,
+    pr: Annotated[
+        bool,
+        typer.Option(
+            "--pr",
+            help="When the run succeeds, push its integration branch and open a pull request "
+            "with `gh` (as the plan's `deliver: {pull_request: {}}`).",
+        ),
+    ] = False,
     json_output: JsonOpt = False,
 ) -> None:
     """Run a plan on a repository and wait for it (or --detach)."""
     run_input = prepare_run(
-        plan, repo, base, concurrency, worktree_root, provider_map=provider_map, max_cost=max_cost
+        plan,
+        repo,
+        base,
+        concurrency,
+        worktree_root,
+        provider_map=provider_map,
+        max_cost=max_cost,
+        pull_request=pr,
     )
     code = asyncio.run(start_and_follow(run_input, detach, json_output))
     raise typer.Exit(code)

@@ -5,6 +5,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from magsag.cli.activity_files import mark_stale
 from magsag.cli.console import fail
+from magsag.cli.runtime import connect_or_exit
 from magsag.contracts import constants as C
 from magsag.contracts.run import RunInput, RunResult
 from magsag.history.status import execution_input, run_status
@@ -41,3 +42,14 @@ async def read_status(handle: WorkflowHandle) -> tuple[RunResult, bool]:
     tasks whose agent has gone quiet marked stale."""
     result, closed = await run_status(handle)
     return mark_stale(result), closed
+
+
+async def ended_run(run_id: str, if_running: str) -> tuple[Client, RunResult, RunInput]:
+    """A run that ended: its state and its input; exits 2 for a run the server does not
+    know, or one still running (if_running: what to do about it)."""
+    client = await connect_or_exit(start_embedded=False)
+    handle = await existing_run(client, run_id)
+    result, closed = await read_status(handle)
+    if not closed:
+        raise fail(f"run {run_id} is still running; {if_running}")
+    return client, result, await run_input_of(handle)

@@ -3,6 +3,7 @@
 from pydantic import BaseModel, Field
 
 from magsag.contracts.constants import task_branch
+from magsag.contracts.delivery import Notification, NotifyTarget, PullRequestSpec
 from magsag.contracts.plan import RunnerSpec
 from magsag.contracts.run import CandidateResult, RunResult, Usage
 
@@ -239,6 +240,22 @@ class ResolveOutput(AgentOutput):
     sides: list[str] = Field(
         default_factory=list, description="tasks whose prompts the resolver got as the other side"
     )
+
+
+class DeliverInput(BaseModel):
+    """The run's pull request: push its integration branch, open or update the PR."""
+
+    result: RunResult = Field(description="without the tasks its execution's input packs")
+    pull_request: PullRequestSpec
+    remote: str = "origin"
+
+
+class NotifyInput(BaseModel):
+    """One notification to one target (a failing target never fails the run)."""
+
+    target: NotifyTarget
+    notification: Notification
+    log_dir: str | None = Field(default=None, description="where failures are recorded")
 
 
 class JudgeInput(BaseModel):

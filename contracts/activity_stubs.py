@@ -15,16 +15,19 @@ from magsag.contracts.activities import (
     AwaitTaskInput,
     CloseWorktreeInput,
     CloseWorktreeOutput,
+    DeliverInput,
     IntegrateInput,
     IntegrateOutput,
     JudgeInput,
     JudgeOutput,
+    NotifyInput,
     PrepareIntegrationInput,
     PrepareIntegrationOutput,
     ResolveInput,
     ResolveOutput,
     RunEndRecord,
 )
+from magsag.contracts.delivery import PullRequestOutcome
 from magsag.contracts.run import TaskResult
 
 
@@ -72,6 +75,18 @@ async def await_task(inp: AwaitTaskInput) -> TaskResult:
 async def resolve_conflict(inp: ResolveInput) -> ResolveOutput:
     """One attempt of a resolver on a task's merge conflict: a resolved merge commit."""
     raise _elsewhere("resolve_conflict")
+
+
+@activity.defn(name="open_pull_request")
+async def open_pull_request(inp: DeliverInput) -> PullRequestOutcome:
+    """Push the run's integration branch and open or update its pull request."""
+    raise _elsewhere("open_pull_request")
+
+
+@activity.defn(name="notify")
+async def notify(inp: NotifyInput) -> None:
+    """Send one notification to one target (a URL or a command)."""
+    raise _elsewhere("notify")
 
 
 @activity.defn(name="judge_candidates")

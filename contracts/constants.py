@@ -54,6 +54,14 @@ RETRY_MAX_INTERVAL = timedelta(seconds=30)
 # quick failure) the failure reaches the workflow, which ends the task or the run
 # with its reason.
 ACTIVITY_MAX_ATTEMPTS = 5
+# Delivering a run (a push and a few gh calls) is tried this many times: a network
+# blip is retried, a missing gh or login is not (the run stays succeeded either way).
+DELIVERY_ATTEMPTS = 3
+# A notification gets a few short attempts (each a POST or a command bounded by
+# NOTIFY_REQUEST_TIMEOUT), then is dropped: it never holds up a run's end for long.
+NOTIFY_ATTEMPTS = 3
+NOTIFY_REQUEST_TIMEOUT = timedelta(seconds=10)
+NOTIFY_ACTIVITY_TIMEOUT = timedelta(seconds=20)
 # An integration branch checked out in a worktree is never moved under it: the run
 # waits, checking again at most every CHECKED_OUT_POLL, and fails after CHECKED_OUT_WAIT.
 CHECKED_OUT_POLL = timedelta(seconds=10)

@@ -44,6 +44,9 @@ class FailureKind(StrEnum):
     TASK_FAILED = "TaskFailed"
     # A task an earlier execution of the run meant to start, whose workflow never did.
     TASK_NOT_STARTED = "TaskNotStarted"
+    # After the run: its pull request, a notification (neither fails the run).
+    DELIVERY_FAILED = "DeliveryFailed"
+    NOTIFY_FAILED = "NotifyFailed"
 
 
 ATTEMPT_FAILURES = frozenset(

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr
 
 from magsag.contracts.constants import DEFAULT_RETRIES, DEFAULT_TASK_TIMEOUT
+from magsag.contracts.delivery import Deliver, NotifyTarget
 from magsag.contracts.durations import parse_duration
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]*$"
@@ -130,6 +131,8 @@ class PlanFile(_Strict):
     on_conflict: OnConflict | None = None
     tasks: list[TaskSpec] | None = None
     phases: list[PhaseSpec] | None = None
+    deliver: Deliver | None = None
+    notify: list[NotifyTarget] = Field(default_factory=list)
 
 
 class PlanTask(BaseModel):
@@ -173,6 +176,8 @@ class Plan(BaseModel):
     budget: Budget = Field(default_factory=Budget)
     on_conflict: OnConflict | None = None
     tasks: list[PlanTask]
+    deliver: Deliver | None = Field(default=None, description="what the run does on success")
+    notify: list[NotifyTarget] = Field(default_factory=list)
 
     def dag(self) -> "Plan":
         """The plan without its prompts: what workflows carry when the whole plan is

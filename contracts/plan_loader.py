@@ -20,6 +20,7 @@ from magsag.contracts.constants import (
     MAX_CONCURRENCY,
     resolve_name,
 )
+from magsag.contracts.delivery import NOTIFY_EVENTS, NotifyTarget
 from magsag.contracts.plan import (
     INFORMATIONAL_KEYS,
     MAX_CANDIDATES,
@@ -112,8 +113,12 @@ def _compile(raw: PlanFile, source: str, default_name: str) -> Plan:
         budget=raw.budget,
         on_conflict=raw.on_conflict,
         tasks=tasks,
+        deliver=raw.deliver,
+        notify=raw.notify,
     )
     _check_resolvers(plan, seen, fail)
+    for number, target in enumerate(raw.notify, 1):
+        _check_notify_target(target, f"notify target #{number}", fail)
     _check_size(plan, fail)
     return plan
 
@@ -233,6 +238,20 @@ def _resolve_task(spec: TaskSpec, implied: list[str], phase, raw: PlanFile, fail
     )
 
 
+def _check_notify_target(target: NotifyTarget, where: str, fail) -> None:
+    if (target.url is None) == (target.command is None):
+        raise fail(f"{where}: give either `url:` or `command:` (exactly one of them)")
+    if target.url is not None and not re.match(r"^(https?://|\$\{?\w)", target.url):
+        raise fail(f"{where}: url {target.url!r} is not an http:// or https:// URL")
+    if target.command is not None and not target.command:
+        raise fail(f"{where}: `command:` is an empty argv list")
+    for event in target.events if target.events is not None else NOTIFY_EVENTS:
+        if event not in NOTIFY_EVENTS:
+            raise fail(f"{where}: unknown event '{event}' (events: {', '.join(NOTIFY_EVENTS)})")
+    if target.events == []:
+        raise fail(f"{where}: `events:` is empty (leave it out for every event)")
+
+
 def _candidates(spec: TaskSpec, runner: str, raw: PlanFile, where: str, fail) -> list[str]:
     """Each best-of-N candidate's runner: N times the task's, or as listed."""
     wanted = spec.candidates
@@ -305,6 +324,10 @@ def _describe(err: ValidationError, data: dict) -> str:
 def _locate(loc: list, data: dict) -> str:
     node: Any = data
     where = "plan"
+    if len(loc) > 1 and loc[0] == "notify" and isinstance(loc[1], int):
+        return f"notify target #{loc[1] + 1}"
+    if loc and loc[0] == "deliver":
+        return "deliver"
     for part in loc:
         try:
             node = node[part]

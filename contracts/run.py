@@ -6,6 +6,7 @@ from enum import StrEnum
 from pydantic import BaseModel, Field
 
 from magsag.contracts.constants import CONTINUE_AS_NEW_AFTER, integration_branch
+from magsag.contracts.delivery import PullRequestOutcome
 from magsag.contracts.plan import Plan, PlanTask, RunnerSpec
 
 
@@ -213,6 +214,9 @@ class RunInput(BaseModel):
     handover: Handover | None = Field(
         default=None, description="set when the run continued as new: where it stands"
     )
+    web_ui: str | None = Field(
+        default=None, description="the run in the Temporal Web UI (pull request, notifications)"
+    )
 
     def carried_names(self) -> set[str]:
         """Tasks kept from the resumed run: they do not run in this one."""
@@ -254,6 +258,9 @@ class RunResult(BaseModel):
     )
     waiting_on: str | None = Field(
         default=None, description="what the run waits for now, besides approvals"
+    )
+    pull_request: PullRequestOutcome | None = Field(
+        default=None, description="the pull request its plan asked for, or why there is none"
     )
 
     def as_memo(self) -> dict:

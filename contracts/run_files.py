@@ -4,6 +4,7 @@ and the CLI and history/ read. Paths only, no I/O.
     run.jsonl                  the run's own record: one JSON object per state change
     <task>.attempt-<n>.log     one attempt's raw output: the agent's, then its checks'
     <task>.jsonl               the events the agent runner parsed, of every attempt
+    pull-request.md            the body of the run's pull request, as last delivered
 """
 
 from pathlib import Path
@@ -20,6 +21,10 @@ def run_dir(state_dir: str | Path, run_id: str) -> Path:
 
 def run_log(log_dir: str | Path) -> Path:
     return Path(log_dir) / RUN_LOG
+
+
+def pull_request_body(log_dir: str | Path) -> Path:
+    return Path(log_dir) / "pull-request.md"
 
 
 def attempt_log(log_dir: str | Path, task: str, attempt: int) -> Path:

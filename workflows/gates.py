@@ -34,11 +34,15 @@ class Gates:
     def waiting(self) -> list[str]:
         return sorted(g.id for g in self.gates.values() if g.status == GateStatus.WAITING)
 
-    def reached(self, gate_ids: set[str]) -> None:
-        """These gates hold a task whose dependencies are done: they wait from now."""
-        for gate_id in gate_ids:
+    def reached(self, gate_ids: set[str]) -> list[str]:
+        """These gates hold a task whose dependencies are done: they wait from now.
+        Returns those that started waiting now, in order."""
+        now_waiting = []
+        for gate_id in sorted(gate_ids):
             if self.gates[gate_id].status == GateStatus.NOT_REACHED:
                 self.gates[gate_id].status = GateStatus.WAITING
+                now_waiting.append(gate_id)
+        return now_waiting
 
     def decide(self, decision: GateDecision, status: GateStatus, at) -> Gate:
         gate = self.gates[self.waiting_gate(decision)]

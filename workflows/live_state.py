@@ -69,6 +69,11 @@ class LiveState:
             )
         )
 
+    def counts_now(self) -> dict[str, int]:
+        """Tasks by status, changes not yet published included (counting is idempotent)."""
+        self._count_changes()
+        return {status.value: n for status, n in self.counts.items() if n}
+
     def fresh_memo(self, running: list[str]) -> dict:
         """The memo the run's next execution starts with (continue-as-new)."""
         memo = {RUN_MEMO: self._header_now(self._execution + 1)}

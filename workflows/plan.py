@@ -37,9 +37,10 @@ with workflow.unsafe.imports_passed_through():
         TaskStatus,
         Usage,
     )
-    from magsag.workflows import handover, resolve, texts
+    from magsag.workflows import delivery, handover, resolve, texts
     from magsag.workflows.gates import Gates, rejection
     from magsag.workflows.live_state import LiveState
+    from magsag.workflows.notifier import Notifier
     from magsag.workflows.scheduler import Scheduler
     from magsag.workflows.task import TaskWorkflow
 
@@ -71,6 +72,7 @@ class PlanWorkflow:
         self._starting: set[str] = set()  # tasks whose workflow the server has yet to start
         self._conflicts: dict[str, resolve.Conflict] = {}  # handed to resolvers (on_conflict)
         self._resolving: dict[str, asyncio.Task[resolve.Resolution]] = {}
+        self._notifier: Notifier | None = None  # once the run starts
 
     @workflow.run
     async def run(self, inp: RunInput) -> RunResult:
@@ -84,6 +86,7 @@ class PlanWorkflow:
             execution=before.execution if before else 0,
             compact=self._compact,
         )
+        self._notifier = Notifier(inp, self._result, self._live)
         adopted = list(before.running.rows) if before else []
         known = {n: t.status for n, t in self._result.tasks.items() if n not in adopted}
         scheduler = Scheduler(inp.plan, inp.concurrency, known, self._gates, running=adopted)
@@ -110,6 +113,7 @@ class PlanWorkflow:
             raise
         if handing_over:
             await workflow.wait_condition(workflow.all_handlers_finished)
+            await self._notifier.drain()
             workflow.continue_as_new(
                 handover.next_input(inp, self._result, list(running), self._attempts),
                 memo=self._live.fresh_memo(list(running)),
@@ -122,6 +126,8 @@ class PlanWorkflow:
         if self._budget_spent and scheduler.has_unstarted():
             status = RunStatus.BUDGET_EXCEEDED
         self._settle(scheduler, status, TaskStatus.SKIPPED)
+        if status == RunStatus.SUCCEEDED:
+            self._result.pull_request = await delivery.pull_request(inp, self._final_result(inp))
         await self._record_end(inp)
         return self._final_result(inp)
 
@@ -169,7 +175,7 @@ class PlanWorkflow:
                 self._task(name).started_at = workflow.now()
                 self._started += 1
             waiting = scheduler.waiting_gates()
-            self._gates.reached(waiting)
+            self._notifier.gates_waiting(self._gates.reached(waiting))
             if waiting and decision is None:
                 decision = asyncio.create_task(self._decided.wait())
             elif not waiting and decision is not None:
@@ -454,6 +460,7 @@ class PlanWorkflow:
         self._live.publish()
 
     async def _record_end(self, inp: RunInput) -> None:
+        await self._notifier.run_finished()
         if workflow.patched(RUN_LOG_END):
             record = RunEndRecord(
                 log_dir=inp.paths.log_dir,
@@ -472,8 +479,10 @@ class PlanWorkflow:
     # ---- what the run shows: memo, search attributes, current details
 
     def _sync_statuses(self, scheduler: Scheduler) -> None:
-        for name, status in scheduler.take_changes().items():
+        changes = scheduler.take_changes()
+        for name, status in changes.items():
             self._task(name).status = status
+        self._notifier.tasks_changed(changes)
 
     def _task(self, name: str) -> TaskResult:
         """A task's result, to change: the next publish shows it."""

@@ -11,6 +11,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflow
 with workflow.unsafe.imports_passed_through():
     from magsag.contracts import constants as C
     from magsag.contracts.activities import IntegrateOutput
+    from magsag.contracts.delivery import Notification
     from magsag.contracts.failures import FailureKind, kind_of
     from magsag.contracts.run import GateStatus, RunInput, RunResult, TaskResult, TaskStatus
 
@@ -93,3 +94,22 @@ def next_steps(inp: RunInput, err: ActivityError, tip: str | None) -> str:
         branch = C.integration_branch(inp.run_id)
         return f"restore it with `git branch {branch} {tip}`, then {resume}"
     return f"each task's work stays on its branch; once the cause is fixed, {resume}"
+
+
+NOTIFIED_ERROR_CHARS = 1000  # of a task's error, in its notification
+
+
+def notification_line(note: Notification) -> str:
+    """A notification in one line, for people: what chat webhooks show."""
+    head = f"magsag run {note.run_id} ({note.plan})"
+    if note.event == "approval_waiting":
+        kind, _, name = (note.gate or "").partition(":")
+        return (
+            f"{head}: {note.gate} waits for approval: magsag approve {note.run_id} --{kind} {name}"
+        )
+    if note.event == "run_finished":
+        tally = ", ".join(f"{n} {status}" for status, n in note.counts.items())
+        pull_request = f"; pull request {note.pull_request}" if note.pull_request else ""
+        return f"{head} {note.status}: {tally}; ${note.cost_usd:.4f}{pull_request}"
+    why = (note.error or "").strip().split("\n")[0]
+    return f"{head}: task {note.task} {note.status}" + (f": {why}" if why else "")

@@ -68,6 +68,10 @@ BAD_PLANS = {
         RUNNERS + "tasks:\n  - {name: a, prompt: x, on_conflict: {runner: sh, retries: -1}}\n",
         "task 'a': on_conflict.retries: Input should be greater than or equal to 0",
     ),
+    "notify-event": (
+        RUNNERS + "notify: [{url: 'http://h/x', events: [done]}]\ntasks: [{name: a, prompt: x}]\n",
+        "notify target #1: unknown event 'done'",
+    ),
     "misspelt-key": (
         RUNNERS + "tasks:\n  - {name: a, prompt: x, dependson: [b]}\n",
         "task 'a': unknown key 'dependson'",

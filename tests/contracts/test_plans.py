@@ -123,3 +123,43 @@ def test_the_largest_plans_of_a_migration_fit_and_prompts_do_not_count():
     # Prompts are stored apart from the run's workflows: they do not count.
     long_prompts = [{"name": f"t{i}", "prompt": "x" * 100_000} for i in range(200)]
     assert len(parse_plan({"runners": RUNNER, "tasks": long_prompts}, "p.yaml").tasks) == 200
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"notify": [{"url": "http://x", "events": ["done"]}]},
+         "test.yaml: notify target #1: unknown event 'done' (events: approval_waiting, "
+         "task_failed, conflict, run_finished)"),
+        ({"notify": [{"events": ["conflict"]}]},
+         "test.yaml: notify target #1: give either `url:` or `command:` (exactly one of them)"),
+        ({"notify": [{"command": ["true"]}, {"url": "http://x", "command": ["true"]}]},
+         "test.yaml: notify target #2: give either `url:` or `command:` (exactly one of them)"),
+        ({"notify": [{"url": "example.com/x"}]},
+         "test.yaml: notify target #1: url 'example.com/x' is not an http:// or https:// URL"),
+        ({"notify": [{"command": []}]}, "test.yaml: notify target #1: `command:` is an empty argv"),
+        ({"notify": [{"url": "http://x", "method": "PUT"}]},
+         "test.yaml: notify target #1: unknown key 'method'"),
+        ({"deliver": {"pull_request": {"reviewers": ["me"]}}},
+         "test.yaml: deliver: unknown key 'reviewers'"),
+    ],
+)  # fmt: skip
+def test_bad_notify_and_deliver_keys_are_one_line_errors(extra, message):
+    data = {"runners": RUNNER, "tasks": [{"name": "a", "prompt": "x"}], **extra}
+    with pytest.raises(PlanError) as refused:
+        parse_plan(data, "test.yaml")
+    assert str(refused.value).startswith(message)
+    assert "\n" not in str(refused.value)
+
+
+def test_notify_and_deliver_keys_compile_into_the_plan():
+    plan = parse_plan(
+        {
+            "runners": RUNNER,
+            "tasks": [{"name": "a", "prompt": "x"}],
+            "notify": [{"url": "${HOOK}"}, {"command": ["cat"], "events": ["run_finished"]}],
+            "deliver": {"pull_request": {"draft": True}},
+        }
+    )
+    assert plan.notify[0].wants("conflict") and not plan.notify[1].wants("conflict")
+    assert plan.deliver.pull_request.draft and plan.deliver.pull_request.base is None

@@ -18,6 +18,7 @@ from temporalio.worker import Replayer
 from magsag.contracts import constants as C
 from magsag.contracts.wire import data_converter
 from magsag.workflows import ALL_WORKFLOWS
+from tests.support.delivery import bare_origin, standin_gh_here
 from tests.support.poll import eventually
 from tests.support.runs import bash_plan, run_input, run_plan, start_run
 
@@ -32,6 +33,7 @@ EVERY_PATH = [
     {"name": "after-broken", "prompt": "true", "depends_on": ["broken"]},
     {"name": "last", "prompt": "cat ok.txt f.txt > last.txt", "depends_on": ["ok", "flaky"]},
 ]
+DELIVER = {"pull_request": {"title": "Replayed"}}
 
 
 def _replayer() -> Replayer:
@@ -83,6 +85,28 @@ async def test_histories_of_resolved_and_unresolved_conflicts_replay(
     statuses = {name: (t.status.value, t.resolved_conflict) for name, t in result.tasks.items()}
     assert statuses["right"] == ("succeeded", True) and statuses["odd"] == ("conflicted", False)
     await replay_and_record(client, inp.run_id, list(result.tasks), folder_suffix="-resolve")
+
+
+async def test_histories_of_a_delivered_run_replay(client, worker, repo, tmp_path, monkeypatch):
+    # A succeeded run opens its pull request from one more activity at its end.
+    bare_origin(repo, tmp_path)
+    standin_gh_here(tmp_path, monkeypatch)
+    plan = bash_plan([{"name": "ok", "prompt": "echo ok > ok.txt"}], deliver=DELIVER)
+    inp, result = await run_plan(client, plan, repo, tmp_path, worker)
+    assert result.pull_request.url
+    await replay_and_record(client, inp.run_id, ["ok"], folder_suffix="-deliver")
+
+
+async def test_histories_of_a_notifying_run_replay(client, worker, repo, tmp_path):
+    # Notifications go out beside the run: a task's failure, and the run's end.
+    tasks = [
+        {"name": "ok", "prompt": "echo ok > ok.txt"},
+        {"name": "broken", "prompt": "exit 1", "critical": False},
+    ]
+    plan = bash_plan(tasks, notify=[{"command": ["bash", "-c", "cat >> notes.jsonl"]}])
+    inp, result = await run_plan(client, plan, repo, tmp_path, worker)
+    assert (Path(inp.paths.log_dir) / "notes.jsonl").read_text().count("run_finished") == 1
+    await replay_and_record(client, inp.run_id, ["ok", "broken"], folder_suffix="-notify")
 
 
 async def replay_and_record(
