@@ -14,9 +14,12 @@ the group. Output goes to a log file capped per attempt, never to history.
 """
 
 import asyncio
+import contextlib
+import functools
 import os
 import time
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from temporalio import activity
@@ -67,17 +70,25 @@ async def run_agent(inp: AgentInput) -> AgentOutput:
 async def run_agent_here(inp: AgentInput, park: bool = True) -> AgentOutput:
     """The attempt on this host's repository; `park` its worktree for the run's next
     task once its checkpoint is made (parking.py)."""
+    async with agent_turn(inp) as pidfile:
+        return await _run_attempt(inp, pidfile, park)
+
+
+@contextlib.asynccontextmanager
+async def agent_turn(inp: AgentInput) -> AsyncIterator[Path]:
+    """The worker's agent slot for the attempt, once any process group an earlier run
+    of it left is dead; yields the pidfile beside its worktree."""
     pidfile = Path(f"{inp.worktree}.pid")
     # A thread: waiting for a killed group to die must not stall other heartbeats.
     stale = await asyncio.to_thread(kill_recorded_group, pidfile)
     if stale:
         activity.logger.warning("killed process group %s left by an earlier attempt", stale)
     async with agent_slot(inp.task):
-        return await _run_attempt(inp, pidfile, park)
+        yield pidfile
 
 
 async def _run_attempt(inp: AgentInput, pidfile: Path, park: bool) -> AgentOutput:
-    attempt, worktree = inp.attempt, Path(inp.worktree)
+    attempt = inp.attempt
     started = time.monotonic()
     log_path = run_files.attempt_log(inp.log_dir, inp.task, attempt)
     checkpoint = CloseWorktreeInput.for_task(
@@ -87,7 +98,31 @@ async def _run_attempt(inp: AgentInput, pidfile: Path, park: bool) -> AgentOutpu
     if removal_marker(inp.worktree).exists():
         # This attempt's agent is done: its worker died while removing the worktree.
         activity.logger.info("finishing the removal of %s's worktree", inp.task)
-        return _output(attempt, log_path, started, await close_worktree(checkpoint))
+        return attempt_output(attempt, log_path, started, await close_worktree(checkpoint))
+    if await worktree_at_base(inp, functools.partial(_checkpoint_exists, inp)):
+        # An earlier attempt committed its work, then its worker died before reporting.
+        activity.logger.info("checkpoint of %s already made; not running the agent again", inp.task)
+        return attempt_output(attempt, log_path, started, await close_worktree(checkpoint))
+
+    if inp.plan_ref:
+        inp = inp.model_copy(update={"prompt": await _stored_prompt(inp)})
+    run_log.append(
+        inp.log_dir, "attempt_started", task=inp.task, attempt=attempt,
+        **({"resumed_session": inp.resume_session} if inp.resume_session else {}),
+    )  # fmt: skip
+    usage, session = await run_and_check(inp, pidfile, log_path, started + inp.timeout_seconds)
+    closed = await save_checkpoint(checkpoint, attempt, log_path, usage)
+    run_log.append(
+        inp.log_dir, "checkpoint", task=inp.task, attempt=attempt, commit=closed.commit,
+        cost_usd=usage.cost_usd,
+    )  # fmt: skip
+    return attempt_output(attempt, log_path, started, closed, usage, session)
+
+
+async def worktree_at_base(inp: AgentInput, done) -> bool:
+    """The attempt's worktree on its branch at its base commit, made or reused (kept as
+    it is when the attempt resumes its agent's session). True, with nothing reset, when
+    `done(tip)` says the branch's tip is this attempt's work, already committed."""
     await reclaim_worktree(inp.repo, inp.worktree, inp.branch)
     created = await create_worktree(
         CreateWorktreeInput(
@@ -99,28 +134,28 @@ async def _run_attempt(inp: AgentInput, pidfile: Path, park: bool) -> AgentOutpu
         if created.new_branch
         else await resolve_commit(f"refs/heads/{inp.branch}", inp.repo)
     )
-    if await _checkpoint_exists(inp, tip):
-        # An earlier attempt committed its work, then its worker died before reporting.
-        activity.logger.info("checkpoint of %s already made; not running the agent again", inp.task)
-        return _output(attempt, log_path, started, await close_worktree(checkpoint))
+    if await done(tip):
+        return True
     if (created.reused or tip != inp.base_commit) and not inp.resume_session:
         # An earlier attempt's work goes, committed by its agent or not.
-        await start_from_base(worktree, inp.branch, inp.base_commit, tip)
+        await start_from_base(Path(inp.worktree), inp.branch, inp.base_commit, tip)
+    return False
 
-    if inp.plan_ref:
-        inp = inp.model_copy(update={"prompt": await _stored_prompt(inp)})
-    run_log.append(
-        inp.log_dir, "attempt_started", task=inp.task, attempt=attempt,
-        **({"resumed_session": inp.resume_session} if inp.resume_session else {}),
-    )  # fmt: skip
-    marker = f"{inp.run_id}/{inp.task}/{attempt}/{uuid.uuid4().hex[:12]}"
+
+async def run_and_check(
+    inp: AgentInput, pidfile: Path, log_path: Path, deadline: float, accept=None,
+    failed_event: str = "attempt_failed",
+) -> tuple[Usage, str | None]:  # fmt: skip
+    """The agent in the worktree, then `accept` (what else its work must meet: returns
+    what falls short, or None) and the Definition of Done; raise on any shortfall, after
+    recording it in run.jsonl as `failed_event`. Returns what the agent used, and its
+    session."""
+    marker = f"{inp.run_id}/{inp.task}/{inp.attempt}/{uuid.uuid4().hex[:12]}"
     try:
-        usage, session = await _attempt(
-            inp, worktree, pidfile, marker, log_path, started + inp.timeout_seconds
-        )
+        return await _attempt(inp, Path(inp.worktree), pidfile, marker, log_path, deadline, accept)
     except ApplicationError as err:
         run_log.append(
-            inp.log_dir, "attempt_failed", task=inp.task, attempt=attempt, kind=err.type,
+            inp.log_dir, failed_event, task=inp.task, attempt=inp.attempt, kind=err.type,
             error=str(err)[:300],
         )  # fmt: skip
         raise
@@ -129,16 +164,10 @@ async def _run_attempt(inp: AgentInput, pidfile: Path, park: bool) -> AgentOutpu
         # pidfile is only for a worker that dies without reaching this line.
         await asyncio.to_thread(kill_marked, marker)
         pidfile.unlink(missing_ok=True)
-    closed = await _checkpoint(checkpoint, attempt, log_path, usage)
-    run_log.append(
-        inp.log_dir, "checkpoint", task=inp.task, attempt=attempt, commit=closed.commit,
-        cost_usd=usage.cost_usd,
-    )  # fmt: skip
-    return _output(attempt, log_path, started, closed, usage, session)
 
 
 async def _attempt(
-    inp: AgentInput, worktree, pidfile, marker, log_path, deadline
+    inp: AgentInput, worktree, pidfile, marker, log_path, deadline, accept
 ) -> tuple[Usage, str | None]:
     """Run the agent, then the Definition of Done; raise on any shortfall. Returns what
     the agent reported it used, and its session."""
@@ -168,6 +197,9 @@ async def _attempt(
             ) from None
         usage = _check_outcome(parser, code, attempt, log_path)
         spent = {"usage": usage, "session": _session(parser)}
+        shortfall = await accept() if accept else None
+        if shortfall:
+            raise _failure(shortfall, Kind.CHECK_FAILED, attempt, log_path, shortfall, **spent)
         try:
             await _definition_of_done(
                 inp, worktree, env, log, pidfile, attempt, deadline, log_path, spent
@@ -215,7 +247,7 @@ def _usage(parser, outcome=None) -> Usage:
     )
 
 
-def _output(
+def attempt_output(
     attempt,
     log_path,
     started,
@@ -245,7 +277,7 @@ async def _checkpoint_exists(inp: AgentInput, tip: str | None) -> bool:
     )
 
 
-async def _checkpoint(
+async def save_checkpoint(
     checkpoint: CloseWorktreeInput, attempt: int, log_path: Path, usage: Usage
 ) -> CloseWorktreeOutput:
     """The checkpoint commit. What the agent did to git may refuse it: the attempt then

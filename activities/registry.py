@@ -10,6 +10,7 @@ from magsag.activities.candidates import judge_candidates
 from magsag.activities.integration import integrate, prepare_integration
 from magsag.activities.notify import notify
 from magsag.activities.pull_request import open_pull_request
+from magsag.activities.resolve import resolve_conflict
 from magsag.activities.run_log import record_run_end
 from magsag.activities.worktree import close_worktree
 
@@ -20,6 +21,7 @@ ALL_ACTIVITIES = [
     integrate,
     record_run_end,
     await_task,
+    resolve_conflict,
     open_pull_request,
     notify,
     judge_candidates,

@@ -34,6 +34,7 @@ from magsag.activities.git import (
     commit_tree,
     git,
     has_trailers,
+    is_ancestor,
     resolve_commit,
     to_application_error,
     trailer_block,
@@ -224,12 +225,21 @@ async def _commit_all(input: CloseWorktreeInput, also_keep: list[str]) -> str | 
     await agent_git.check_builds_on_base(input, head)
     checkpoint = input.mode == "checkpoint"
     folded = await stashes.fold(wt, input.branch, head, tree, checkpoint, input.base_commit)
-    parents = [head, *also_keep, *folded.unmerged]
+    parents = [head, *also_keep, *folded.unmerged, *await _merged_side(input, head)]
     commit = await _commit_on_branch(input, head, folded.tree, parents, head_tree)
     if folded.tree != tree:  # the stashed changes are in the commit, not yet in the files
         await git("reset", "--hard", "--quiet", cwd=wt)
     await stashes.drop(wt, folded.entries)  # their work is on the branch now
     return commit
+
+
+async def _merged_side(input: CloseWorktreeInput, head: str) -> list[str]:
+    """The merge's other side, unless the commits are on it already (a retry, or an
+    agent that committed the merge itself)."""
+    other = input.merge_parent
+    if other is None or await is_ancestor(other, head, input.path):
+        return []
+    return [other]
 
 
 async def _commit_on_branch(

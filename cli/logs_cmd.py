@@ -14,6 +14,7 @@ from magsag.cli.options import RunIdArg
 from magsag.cli.progress import POLL_SECONDS
 from magsag.cli.runs import existing_run, read_status, run_input_of
 from magsag.cli.runtime import connect_or_exit
+from magsag.contracts import constants as C
 from magsag.contracts import remotes
 from magsag.contracts.run import FINISHED_TASK_STATUSES, RunInput, RunResult, TaskStatus
 from magsag.history.task_files import TaskFiles
@@ -22,7 +23,10 @@ from magsag.worker import connection
 
 def logs(
     run_id: RunIdArg,
-    task: Annotated[str, typer.Argument(help="A task of the run's plan.")],
+    task: Annotated[
+        str,
+        typer.Argument(help="A task of the run's plan; <task>--resolve: its conflict resolver."),
+    ],
     follow: Annotated[
         bool,
         typer.Option("--follow", "-f", help="Keep printing new output until the task or run ends."),
@@ -45,7 +49,9 @@ async def _logs(run_id: str, task: str, follow: bool, attempt: int | None, event
     client = await connect_or_exit(start_embedded=False)
     handle = await existing_run(client, run_id)
     run_input = await run_input_of(handle)
-    if task not in {t.name for t in run_input.plan.tasks}:
+    names = {t.name for t in run_input.plan.tasks}
+    owner = task if task in names else task.removesuffix(C.RESOLVE_SUFFIX)  # a resolver's
+    if owner not in names:
         raise fail(f"run {run_id} has no task {task}")
     if attempt is not None and attempt < 1:
         raise fail(f"--attempt {attempt}: attempts count from 1")
@@ -58,11 +64,11 @@ async def _logs(run_id: str, task: str, follow: bool, attempt: int | None, event
     if not follow:
         if not known:
             result, _ = await read_status(handle)
-            why = _no_output_reason(run_input, result, task)
+            why = _no_output_reason(run_input, result, owner)
             raise fail(f"task {task} of run {run_id} has no output: {why}", code=1)
         _show(files, attempt or known[-1], events, only=attempt or known[-1])
         return 0
-    await _follow(handle, files, task, attempt, events)
+    await _follow(handle, files, owner, attempt, events)
     return 0
 
 

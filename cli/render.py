@@ -20,6 +20,10 @@ def task_line(task: TaskResult) -> str:
     parts = [f"{MARKS[task.status]} {task.name:<24} {task.status.value}"]
     if task.stale:
         parts.append("(stale: no agent output for a while)")
+    if task.resolving:
+        parts.append("(resolving conflict)")
+    elif task.resolved_conflict:
+        parts.append(f"(resolved conflict in {', '.join(task.conflict_files)})")
     if task.started_at and task.finished_at:
         parts.append(f"in {format_duration((task.finished_at - task.started_at).total_seconds())}")
     winner = next((c for c in task.candidates if c.won), None)

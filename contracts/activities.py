@@ -63,6 +63,10 @@ class CloseWorktreeInput(BaseModel):
         default=False,
         description="park the worktree for the run's next task instead of removing it",
     )
+    merge_parent: str | None = Field(
+        default=None,
+        description="the other side of the merge the worktree holds: one more parent",
+    )
 
     @classmethod
     def for_task(
@@ -195,6 +199,47 @@ class AwaitTaskInput(BaseModel):
 
     task: str
     workflow_id: str
+
+
+class ResolveInput(BaseModel):
+    """One attempt of a resolver on a task's merge conflict (activities/resolve.py).
+
+    `agent` is the attempt as the agent code runs it: its worktree and branch are the
+    resolution's (magsag/<run>/tasks/<task>--resolve), its base_commit the integration
+    tip the conflict is with, its prompt built by the activity, its checks the task's."""
+
+    agent: AgentInput
+    commit: str = Field(description="the task's side: its checkpoint, or an earlier resolution")
+    instructions: str = Field(default="", description="the plan's on_conflict prompt")
+    prompts: dict[str, str] = Field(
+        default_factory=dict,
+        description="every task's prompt, for a run without a stored plan (agent.plan_ref)",
+    )
+
+    def closing(self, mode: str) -> CloseWorktreeInput:
+        """Save the resolver's worktree on its branch: a merge of both sides."""
+        agent = self.agent
+        return CloseWorktreeInput(
+            repo=agent.repo,
+            path=agent.worktree,
+            branch=agent.branch,
+            run_id=agent.run_id,
+            task=agent.task,
+            mode=mode,
+            message=f"magsag: resolve the conflict of {agent.task}",
+            log_dir=agent.log_dir,
+            base_commit=agent.base_commit,
+            merge_parent=self.commit,
+        )
+
+
+class ResolveOutput(AgentOutput):
+    """commit: the merge of the integration tip and the task's side, resolved."""
+
+    conflict_files: list[str] = Field(default_factory=list)
+    sides: list[str] = Field(
+        default_factory=list, description="tasks whose prompts the resolver got as the other side"
+    )
 
 
 class DeliverInput(BaseModel):

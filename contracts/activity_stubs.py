@@ -23,6 +23,8 @@ from magsag.contracts.activities import (
     NotifyInput,
     PrepareIntegrationInput,
     PrepareIntegrationOutput,
+    ResolveInput,
+    ResolveOutput,
     RunEndRecord,
 )
 from magsag.contracts.delivery import PullRequestOutcome
@@ -67,6 +69,12 @@ async def record_run_end(inp: RunEndRecord) -> None:
 async def await_task(inp: AwaitTaskInput) -> TaskResult:
     """Wait for a task workflow an earlier execution of the run started."""
     raise _elsewhere("await_task")
+
+
+@activity.defn(name="resolve_conflict")
+async def resolve_conflict(inp: ResolveInput) -> ResolveOutput:
+    """One attempt of a resolver on a task's merge conflict: a resolved merge commit."""
+    raise _elsewhere("resolve_conflict")
 
 
 @activity.defn(name="open_pull_request")

@@ -132,6 +132,15 @@ def task_branch(run_id: str, task: str) -> str:
     return f"{BRANCH_PREFIX}/{run_id}/tasks/{task}"
 
 
+# What the conflict resolution of a task goes by, beside the task: its branch
+# magsag/<run>/tasks/<task>--resolve, its worktree and its log files.
+RESOLVE_SUFFIX = "--resolve"
+
+
+def resolve_name(task: str) -> str:
+    return f"{task}{RESOLVE_SUFFIX}"
+
+
 # What sets a best-of-N candidate apart from its task: its branch, worktree and log files
 # are named <task>--candidate-<n>, beside the task's own (git cannot hold a branch
 # tasks/<task> and one under it); plan task names may not contain it.

@@ -49,6 +49,14 @@ class RunnerSpec(_Strict):
     )
 
 
+class OnConflict(_Strict):
+    """A merge conflict handed to a resolver runner (`on_conflict:`, plan or task)."""
+
+    runner: str
+    prompt: str = Field(default="", description="the user's instructions to the resolver")
+    retries: int = Field(default=0, ge=0, description="resolver attempts after the first")
+
+
 MAX_CANDIDATES = 10
 
 
@@ -77,6 +85,7 @@ class TaskSpec(_Strict):
     outputs: list[str] = Field(default_factory=list)
     critical: bool = True
     approval: bool = Field(default=False, description="wait for `magsag approve` before it starts")
+    on_conflict: OnConflict | None = None
     retry: Retry | None = None
     candidates: int | list[str] | None = Field(
         default=None, description="best-of-N: N runs of the task's runner, or a runner each"
@@ -119,6 +128,7 @@ class PlanFile(_Strict):
     )
     budget: Budget = Field(default_factory=Budget)
     defaults: Defaults = Field(default_factory=Defaults)
+    on_conflict: OnConflict | None = None
     tasks: list[TaskSpec] | None = None
     phases: list[PhaseSpec] | None = None
     deliver: Deliver | None = None
@@ -151,6 +161,9 @@ class PlanTask(BaseModel):
     gate: str | None = Field(
         default=None, description='approval it waits for: "phase:<name>" or "task:<name>"'
     )
+    on_conflict: OnConflict | None = Field(
+        default=None, description="its own, when it overrides the plan's"
+    )
 
 
 class Plan(BaseModel):
@@ -161,6 +174,7 @@ class Plan(BaseModel):
     base: str | None = None
     runners: dict[str, RunnerSpec]
     budget: Budget = Field(default_factory=Budget)
+    on_conflict: OnConflict | None = None
     tasks: list[PlanTask]
     deliver: Deliver | None = Field(default=None, description="what the run does on success")
     notify: list[NotifyTarget] = Field(default_factory=list)
@@ -181,6 +195,10 @@ class Plan(BaseModel):
 
     # The task list the index was built from, and the index: built once, plans are large.
     _index: tuple[list, dict[str, PlanTask]] | None = PrivateAttr(default=None)
+
+    def on_conflict_of(self, name: str) -> OnConflict | None:
+        """Who resolves the task's merge conflicts: its own setting, else the plan's."""
+        return self.task(name).on_conflict or self.on_conflict
 
     def task(self, name: str) -> PlanTask:
         if self._index is None or self._index[0] is not self.tasks:

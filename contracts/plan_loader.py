@@ -18,6 +18,7 @@ from magsag.contracts.constants import (
     DEFAULT_RETRIES,
     DEFAULT_TASK_TIMEOUT,
     MAX_CONCURRENCY,
+    resolve_name,
 )
 from magsag.contracts.delivery import NOTIFY_EVENTS, NotifyTarget
 from magsag.contracts.plan import (
@@ -110,14 +111,34 @@ def _compile(raw: PlanFile, source: str, default_name: str) -> Plan:
         base=raw.base,
         runners=raw.runners,
         budget=raw.budget,
+        on_conflict=raw.on_conflict,
         tasks=tasks,
         deliver=raw.deliver,
         notify=raw.notify,
     )
+    _check_resolvers(plan, seen, fail)
     for number, target in enumerate(raw.notify, 1):
         _check_notify_target(target, f"notify target #{number}", fail)
     _check_size(plan, fail)
     return plan
+
+
+def _check_resolvers(plan: Plan, names: set[str], fail) -> None:
+    """Each `on_conflict:` names a runner, and its resolve branch (<task>--resolve, beside
+    the task's) is no other task's."""
+    for task in plan.tasks:
+        resolver = plan.on_conflict_of(task.name)
+        if resolver is None:
+            continue
+        where = f"task '{task.name}': on_conflict" if task.on_conflict else "on_conflict"
+        if resolver.runner not in plan.runners:
+            known = ", ".join(sorted(plan.runners)) or "none defined"
+            raise fail(f"{where}: unknown runner '{resolver.runner}' (runners: {known})")
+        if resolve_name(task.name) in names:
+            raise fail(
+                f"task '{resolve_name(task.name)}': the name is taken by the conflict "
+                f"resolution of task '{task.name}' (rename it)"
+            )
 
 
 def _check_size(plan: Plan, fail) -> None:
@@ -213,6 +234,7 @@ def _resolve_task(spec: TaskSpec, implied: list[str], phase, raw: PlanFile, fail
         critical=spec.critical,
         phase=phase.name if phase else None,
         gate=_gate(spec, phase),
+        on_conflict=spec.on_conflict,
     )
 
 
@@ -289,11 +311,14 @@ def _describe(err: ValidationError, data: dict) -> str:
     where = _locate(loc, data)
     field = ".".join(str(part) for part in loc if not isinstance(part, int))
     message = first["msg"].removeprefix("Value error, ")
+    key = field.split(".")[-1] if field else "value"
+    if "on_conflict" in loc[:-1]:  # a key of a nested mapping: say whose
+        key = f"on_conflict.{loc[-1]}"
     if first["type"] == "extra_forbidden":
-        return f"{where}: unknown key '{loc[-1]}'"
+        return f"{where}: unknown key '{key}'"
     if first["type"] == "missing":
-        return f"{where}: missing `{loc[-1]}`"
-    return f"{where}: {field.split('.')[-1] if field else 'value'}: {message}"
+        return f"{where}: missing `{key}`"
+    return f"{where}: {key}: {message}"
 
 
 def _locate(loc: list, data: dict) -> str:

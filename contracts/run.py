@@ -153,6 +153,15 @@ class TaskResult(BaseModel):
     stale: bool = Field(
         default=False, description="running, but its agent printed nothing for a while (CLI)"
     )
+    resolving: bool = Field(
+        default=False, description="running: a resolver works on its merge conflict"
+    )
+    resolved_conflict: bool = Field(
+        default=False, description="merged after a resolver resolved its conflict_files"
+    )
+    resolve_usage: Usage = Field(
+        default_factory=Usage, description="the resolver's, also counted in usage"
+    )
 
 
 class TaskRows(BaseModel):

@@ -7,9 +7,9 @@ a shortened error, conflict files and usage; the full result (changed files, eac
 attempt's usage) stays in the history of the execution the task ended in.
 
 A row is a JSON list: [status, commit, attempts, started, finished, error, conflict
-files, usage, host], trailing empties dropped (rows written before the host read as
-without one); times are tenths of a second from the run's
-start, usage is [input, output, cache read, cache write, cost, estimated].
+files, usage, host, resolved (1: a resolver resolved its conflict)], trailing empties
+dropped (rows written before the host read as without one); times are tenths of a
+second from the run's start, usage is [input, output, cache read, cache write, cost, estimated].
 """
 
 from datetime import datetime, timedelta
@@ -55,6 +55,7 @@ def pack(task: TaskResult, epoch: datetime) -> list:
         if usage != Usage()
         else [],
         task.host or "",
+        1 if task.resolved_conflict else "",
     ]
     while row and (row[-1] in ("", None) or row[-1] == []):
         row.pop()
@@ -62,8 +63,8 @@ def pack(task: TaskResult, epoch: datetime) -> list:
 
 
 def unpack(name: str, row: list, epoch: datetime) -> TaskResult:
-    code, commit, attempts, started, finished, error, conflicts, usage, host = (
-        row + ["", "", 0, None, None, "", [], [], ""][len(row) :]
+    code, commit, attempts, started, finished, error, conflicts, usage, host, resolved = (
+        row + ["", "", 0, None, None, "", [], [], "", ""][len(row) :]
     )
     fields = {"name": name, "status": _STATUS[code], "attempts": attempts}
     if commit:
@@ -80,6 +81,8 @@ def unpack(name: str, row: list, epoch: datetime) -> TaskResult:
         fields["usage"] = Usage(**dict(zip(_USAGE_FIELDS, usage, strict=False)))
     if host:
         fields["host"] = host
+    if resolved:
+        fields["resolved_conflict"] = True
     return TaskResult(**fields)
 
 

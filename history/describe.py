@@ -19,9 +19,12 @@ from magsag.contracts import constants as C
 from magsag.contracts.activities import (
     AgentInput,
     AgentOutput,
+    CloseWorktreeInput,
     CloseWorktreeOutput,
     IntegrateInput,
     IntegrateOutput,
+    ResolveInput,
+    ResolveOutput,
 )
 from magsag.contracts.durations import format_span, seconds_between
 from magsag.contracts.failures import FailureKind
@@ -36,7 +39,7 @@ from magsag.history.events import (
     read_history,
 )
 from magsag.history.status import execution_status_name
-from magsag.history.timeline import Moment, attempt_entries, closing_entries
+from magsag.history.timeline import Moment, attempt_entries, closing_entries, resolve_entries
 from magsag.history.views import (
     AttemptView,
     Entry,
@@ -154,11 +157,14 @@ class _Builder:
         merged_in: dict[str, IntegrationView] = {}
         for batch in integrations:
             for name in batch.tasks:
-                merged_in.setdefault(name, batch)
+                if name in batch.merged or name not in merged_in:  # a resolution's merge
+                    merged_in[name] = batch
+        resolves = await self._resolves()
         tasks: dict[str, TaskView] = {}
         for plan_task in self.input.plan.tasks:
             view = await self._task(plan_task, children.get(plan_task.name))
             view.integration = merged_in.get(plan_task.name)
+            view.resolves, view.resolve_wip = resolves.get(plan_task.name, ([], None))
             view.done_at = _done_at(view)
             tasks[plan_task.name] = view
         for view in tasks.values():
@@ -211,6 +217,27 @@ class _Builder:
             views.append(view)
         return views
 
+    async def _resolves(self) -> dict[str, tuple[list[AttemptView], WipView | None]]:
+        """Resolver attempts (on_conflict) and their WIP save, by task: plan workflow steps."""
+        found: dict[str, tuple[list[AttemptView], WipView | None]] = {}
+        for span in self.plan.spans:
+            if span.kind == "resolve_conflict":
+                attempt = await self._attempt(span, None, ResolveInput, ResolveOutput)
+                step = await decode(self.converter, span.opened.input.payloads, ResolveInput)
+                found.setdefault(step.agent.task, ([], None))[0].append(attempt)
+            elif span.kind == "close_worktree":  # only resolvers' partial work, here
+                save = await decode(self.converter, span.opened.input.payloads, CloseWorktreeInput)
+                found[save.task] = (found.get(save.task, ([], None))[0], await self._wip(span))
+        return found
+
+    async def _wip(self, span: Span) -> WipView:
+        view = WipView(at=span.closed_at, outcome=span.outcome or "running")
+        if span.outcome == "completed":
+            out = await self._result(span, CloseWorktreeOutput)
+            view.commit, view.changed_files = out.commit, out.changed_files
+            view.worktree_removed = out.removed
+        return view
+
     async def _task(self, plan_task, child: Span | None) -> TaskView:
         result = self.result.tasks[plan_task.name]
         view = TaskView(
@@ -252,18 +279,18 @@ class _Builder:
                     )
                 )
             elif span.kind == "close_worktree":
-                view.wip = WipView(at=span.closed_at, outcome=span.outcome or "running")
-                if span.outcome == "completed":
-                    out = await self._result(span, CloseWorktreeOutput)
-                    view.wip.commit, view.wip.changed_files = out.commit, out.changed_files
-                    view.wip.worktree_removed = out.removed
+                view.wip = await self._wip(span)
         return view
 
     async def _result(self, span: Span, type_hint):
         return await decode(self.converter, span.closed.result.payloads, type_hint)
 
-    async def _attempt(self, span: Span, pending) -> AttemptView:
-        agent_input = await decode(self.converter, span.opened.input.payloads, AgentInput)
+    async def _attempt(
+        self, span: Span, pending, inputs=AgentInput, outputs=AgentOutput
+    ) -> AttemptView:
+        """A run_agent span (or, with their types, a resolve_conflict one)."""
+        decoded = await decode(self.converter, span.opened.input.payloads, inputs)
+        agent_input = getattr(decoded, "agent", decoded)  # a resolver's: ResolveInput.agent
         view = AttemptView(
             attempt=agent_input.attempt,
             outcome="scheduled",
@@ -290,7 +317,7 @@ class _Builder:
         if view.started_at and view.finished_at:
             view.duration_seconds = (view.finished_at - view.started_at).total_seconds()
         if span.outcome == "completed":
-            out = await self._result(span, AgentOutput)
+            out = await self._result(span, outputs)
             view.outcome, view.commit, view.usage = "succeeded", out.commit, out.usage
             view.changed_files, view.log_path = out.changed_files, out.log_path
             view.session_id = out.session_id
@@ -324,6 +351,7 @@ class _Builder:
             add((view.started_at, "started", f"task workflow started{note}"))
         entries.extend(attempt_entries(view))
         entries.extend(closing_entries(view))
+        entries.extend(resolve_entries(view))
         if view.status in (TaskStatus.SKIPPED, TaskStatus.CANCELLED) and not view.attempts:
             add(self._not_run(view, tasks))
         entries.sort(key=lambda e: e[0])

@@ -53,10 +53,12 @@ def pr_body(result: RunResult, plan: Plan, web_ui: str | None = None) -> str:
         lines.append(f"- Error: {_cell(result.error, REASON_CHARS)}")
     lines += ["", "### Tasks", "", *_table(result, plan)]
     conflicted = [t for t in result.tasks.values() if t.status == TaskStatus.CONFLICTED]
+    resolved = [t for t in result.tasks.values() if t.resolved_conflict]
     lines += ["", "### Conflicts", ""]
-    lines += _listed(conflicted, _conflict_line, result.run_id) or [
-        "None: every finished task merged cleanly."
-    ]
+    lines += _listed(resolved, _resolved_line, result.run_id)
+    lines += _listed(conflicted, _conflict_line, result.run_id) or (
+        [] if resolved else ["None: every finished task merged cleanly."]
+    )
     unsuccessful = [
         t
         for t in result.tasks.values()
@@ -124,6 +126,14 @@ def _conflict_line(task: TaskResult) -> str:
     more = f" and {len(task.conflict_files) - 10} more" if len(task.conflict_files) > 10 else ""
     where = f"; its work is on its branch at `{task.commit[:10]}`" if task.commit else ""
     return f"- `{task.name}` conflicted with the integration branch in {files}{more}{where}"
+
+
+def _resolved_line(task: TaskResult) -> str:
+    files = ", ".join(f"`{f}`" for f in task.conflict_files[:10])
+    return (
+        f"- `{task.name}` conflicted in {files}; a resolver merged both sides "
+        f"(${task.resolve_usage.cost_usd:.4f})"
+    )
 
 
 def _failure_line(task: TaskResult) -> str:

@@ -105,3 +105,31 @@ def _closed_word(view: TaskView) -> str:
 
 def _files(names: list[str]) -> str:
     return f"{len(names)} file{'s' if len(names) != 1 else ''}"
+
+
+def resolve_entries(view: TaskView) -> list[Moment]:
+    """The resolve step of a task whose merge conflicted (on_conflict): its resolver
+    attempts and the save of their partial work."""
+    entries = []
+    files = ", ".join(view.conflict_files) or "its files"
+    merged = view.integration is not None and view.name in view.integration.merged
+    if view.resolves and merged:  # closing_entries shows the merge, not the conflict
+        first = view.resolves[0].scheduled_at
+        entries.append((first, "conflict", f"merge conflict in {files}: handed to a resolver"))
+    for attempt in view.resolves:
+        began = f"resolver attempt {attempt.attempt} started on the conflict in {files}"
+        entries.append((attempt.started_at or attempt.scheduled_at, "resolve_started", began))
+        if not attempt.finished_at:
+            continue
+        took = f" after {format_span(attempt.duration_seconds)}" if attempt.duration_seconds else ""
+        head = f"resolver attempt {attempt.attempt} {attempt.outcome.replace('_', ' ')}{took}"
+        if attempt.outcome == "succeeded" and attempt.commit:
+            text, event = f"{head}: merge commit {attempt.commit[:10]}", "resolved"
+        else:
+            text, event = f"{head}: {attempt.error}" if attempt.error else head, "resolve_failed"
+        entries.append((attempt.finished_at, event, text))
+    wip = view.resolve_wip
+    if wip and wip.at and wip.commit:
+        text = f"the resolver's partial work saved as WIP commit {wip.commit[:10]}"
+        entries.append((wip.at, "resolve_wip_saved", text))
+    return entries

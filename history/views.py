@@ -97,7 +97,11 @@ class TaskView(BaseModel):
     )
     waits: list[WaitView] = Field(default_factory=list)
     wip: WipView | None = None
-    integration: IntegrationView | None = None
+    resolves: list[AttemptView] = Field(
+        default_factory=list, description="resolver attempts on its merge conflict (on_conflict)"
+    )
+    resolve_wip: WipView | None = Field(None, description="the resolvers' partial work saved")
+    integration: IntegrationView | None = Field(None, description="the batch that merged it")
     timeline: list[Entry] = Field(default_factory=list)
 
 

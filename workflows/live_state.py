@@ -40,6 +40,7 @@ class LiveState:
         self.counts = Counter(self._counted.values())
         self._running = {n for n, s in self._counted.items() if s == TaskStatus.RUNNING}
         self._failed = {n for n, s in self._counted.items() if s in FAILED_TASK_STATUSES}
+        self._resolving: set[str] = set()  # running tasks whose conflict a resolver has
         self._dirty: set[str] = set()
         self._header: dict = {}  # the RUN_MEMO value last upserted
         self._attrs: dict = {}  # search attribute values last upserted
@@ -63,7 +64,9 @@ class LiveState:
                 [search_attributes.RUN_STATUS.value_set(self._result.status.value)]
             )
         workflow.set_current_details(
-            texts.current_details(self._result, self.counts, self._running, self._failed)
+            texts.current_details(
+                self._result, self.counts, self._running, self._failed, self._resolving
+            )
         )
 
     def counts_now(self) -> dict[str, int]:
@@ -80,13 +83,15 @@ class LiveState:
 
     def _count_changes(self) -> None:
         for name in self._dirty:
-            status = self._result.tasks[name].status
+            task = self._result.tasks[name]
+            status = task.status
             self.counts[self._counted[name]] -= 1
             self.counts[status] += 1
             self._counted[name] = status
             for names, member in (
                 (self._running, status == TaskStatus.RUNNING),
                 (self._failed, status in FAILED_TASK_STATUSES),
+                (self._resolving, task.resolving and status == TaskStatus.RUNNING),
             ):
                 if member:
                     names.add(name)

@@ -277,16 +277,7 @@ class TaskWorkflow:
                 checks=task.checks,
                 outputs=task.outputs,
             ),
-            task_queue=inp.host_queue,
-            start_to_close_timeout=timedelta(seconds=task.timeout_seconds) + C.AGENT_TIMEOUT_GRACE,
-            heartbeat_timeout=C.HEARTBEAT_TIMEOUT,
-            retry_policy=RetryPolicy(
-                maximum_attempts=MAX_INFRASTRUCTURE_RETRIES,
-                initial_interval=C.RETRY_INITIAL_INTERVAL,
-                maximum_interval=C.RETRY_MAX_INTERVAL,
-                non_retryable_error_types=NOT_RETRIED_BY_TEMPORAL,
-            ),
-            cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+            **agent_activity(inp.host_queue, task.timeout_seconds),
             summary=f"{task.name}: agent ({lane.runner}), attempt {lane.attempt}"
             + candidate
             + resumed,
@@ -317,6 +308,24 @@ class TaskWorkflow:
             unsaved = f"its partial work was not saved ({why}), see {lane.worktree}"
             return CloseWorktreeOutput(commit=None, removed=False), unsaved
         return saved, None
+
+
+def agent_activity(host_queue: str, timeout_seconds: float) -> dict:
+    """How an agent's activity runs (run_agent, resolve_conflict): on the repository's
+    host, its timeout the agent's own plus a grace for killing it, retried by Temporal
+    only when its worker is lost, cancelled once the agent is stopped."""
+    return dict(
+        task_queue=host_queue,
+        start_to_close_timeout=timedelta(seconds=timeout_seconds) + C.AGENT_TIMEOUT_GRACE,
+        heartbeat_timeout=C.HEARTBEAT_TIMEOUT,
+        retry_policy=RetryPolicy(
+            maximum_attempts=MAX_INFRASTRUCTURE_RETRIES,
+            initial_interval=C.RETRY_INITIAL_INTERVAL,
+            maximum_interval=C.RETRY_MAX_INTERVAL,
+            non_retryable_error_types=NOT_RETRIED_BY_TEMPORAL,
+        ),
+        cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+    )
 
 
 async def _host_step(

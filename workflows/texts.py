@@ -16,12 +16,15 @@ with workflow.unsafe.imports_passed_through():
     from magsag.contracts.run import GateStatus, RunInput, RunResult, TaskResult, TaskStatus
 
 
-def current_details(result: RunResult, counts: Counter, running: set[str], failed: set[str]) -> str:
-    """The Web UI's current details of a run: tasks by status, the running and failed
-    ones by name (a few), waits, error, cost."""
+def current_details(
+    result: RunResult, counts: Counter, running: set[str], failed: set[str], resolving=()
+) -> str:
+    """The Web UI's current details of a run: tasks by status, the running, resolving
+    and failed ones by name (a few), waits, error, cost."""
     tally = ", ".join(f"{n} {status.value}" for status, n in counts.items() if n)
     lines = [f"**tasks**: {tally}"]
-    for label, names in (("running", running), ("failed", failed)):
+    named = (("running", running), ("resolving conflict", resolving), ("failed", failed))
+    for label, names in named:
         if names:
             lines.append(f"**{label}**: {_some(names)}")
     waiting = [g.id for g in result.gates.values() if g.status == GateStatus.WAITING]

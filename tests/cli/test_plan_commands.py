@@ -60,6 +60,14 @@ BAD_PLANS = {
         "'--candidate-' is kept for best-of-N candidates",
     ),
     "not-yaml": ("tasks: [unclosed\n", "not valid YAML"),
+    "on-conflict-runner": (
+        RUNNERS + "on_conflict: {runner: claude}\ntasks:\n  - {name: a, prompt: x}\n",
+        "on_conflict: unknown runner 'claude' (runners: sh)",
+    ),
+    "on-conflict-retries": (
+        RUNNERS + "tasks:\n  - {name: a, prompt: x, on_conflict: {runner: sh, retries: -1}}\n",
+        "task 'a': on_conflict.retries: Input should be greater than or equal to 0",
+    ),
     "notify-event": (
         RUNNERS + "notify: [{url: 'http://h/x', events: [done]}]\ntasks: [{name: a, prompt: x}]\n",
         "notify target #1: unknown event 'done'",

@@ -31,6 +31,7 @@ def test_the_body_has_every_task_the_conflicts_failures_totals_and_link():
             {"name": "ui", "prompt": "x"},
             {"name": "db", "prompt": "x", "checks": ["false"], "retries": 1},
             {"name": "docs", "prompt": "x", "depends_on": ["db"]},
+            {"name": "cli", "prompt": "x"},
         ]
     )
     tasks = {
@@ -46,6 +47,11 @@ def test_the_body_has_every_task_the_conflicts_failures_totals_and_link():
             name="db", status=TaskStatus.FAILED, attempts=2, error="check failed: false\nexit 1"
         ),
         "docs": TaskResult(name="docs", status=TaskStatus.SKIPPED),
+        "cli": TaskResult(
+            name="cli", status=TaskStatus.SUCCEEDED, attempts=1, commit="3333333333cccc",
+            conflict_files=["src/cli.py"], resolved_conflict=True,
+            resolve_usage=Usage(cost_usd=0.125),
+        ),
     }  # fmt: skip
     result = _result(plan, tasks, usage=Usage(cost_usd=1.5, input_tokens=1000, output_tokens=20))
     body = pr_body(result, plan, "http://localhost:8233/namespaces/default/workflows/magsag-r-1")
@@ -55,6 +61,7 @@ def test_the_body_has_every_task_the_conflicts_failures_totals_and_link():
     assert "| `ui` | ⚠️ conflicted | 1 | — | $0.0000 | `2222222222` | — |" in body
     assert "| `db` | ❌ failed | 2 | — |" in body
     assert "- `ui` conflicted with the integration branch in `README.md`" in body
+    assert "- `cli` conflicted in `src/cli.py`; a resolver merged both sides ($0.1250)" in body
     assert "- `db` failed after 2 attempts: check failed: false exit 1" in body
     assert "- `docs` skipped: a task it depends on did not succeed" in body
     assert "$1.5000" in body and "1,000 in, 20 out" in body

@@ -62,6 +62,31 @@ async def test_histories_of_a_cancelled_run_replay(client, worker, repo, tmp_pat
     await replay_and_record(client, inp.run_id, ["busy"], folder_suffix="-cancelled")
 
 
+async def test_histories_of_resolved_and_unresolved_conflicts_replay(
+    client, worker, repo, tmp_path
+):
+    # right's conflict is resolved; odd's resolver leaves the markers twice (a retry
+    # after a backoff, then its partial work saved as WIP).
+    tasks = [
+        {"name": "left", "prompt": "echo left > README.md"},
+        {"name": "right", "prompt": "sleep 1; echo right > README.md"},
+        {"name": "odd", "prompt": "sleep 1; echo odd > README.md", "critical": False,
+         "on_conflict": {"runner": "failing", "retries": 1}},
+    ]  # fmt: skip
+    runners = {
+        "sh": {"command": ["bash", "-c", "{prompt}"]},
+        "resolver": {"command": ["bash", "-c", "printf 'left\\nright\\n' > README.md"]},
+        "failing": {"command": ["bash", "-c", "echo partial >> README.md"]},
+    }
+    plan = bash_plan(
+        tasks, runners=runners, defaults={"runner": "sh"}, on_conflict={"runner": "resolver"}
+    )
+    inp, result = await run_plan(client, plan, repo, tmp_path, worker)
+    statuses = {name: (t.status.value, t.resolved_conflict) for name, t in result.tasks.items()}
+    assert statuses["right"] == ("succeeded", True) and statuses["odd"] == ("conflicted", False)
+    await replay_and_record(client, inp.run_id, list(result.tasks), folder_suffix="-resolve")
+
+
 async def test_histories_of_a_delivered_run_replay(client, worker, repo, tmp_path, monkeypatch):
     # A succeeded run opens its pull request from one more activity at its end.
     bare_origin(repo, tmp_path)
