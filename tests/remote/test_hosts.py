@@ -103,7 +103,12 @@ async def _victims_host_killed(remote, hosts, cli_env, tmp_path, n_hosts: int):
 
 async def test_a_host_lost_for_good_loses_nothing(remote, hosts, cli_env, tmp_path):
     run_id, lost, _ = await _victims_host_killed(remote, hosts, cli_env, tmp_path, 3)
-    shutil.rmtree(lost.state)  # and the host's disk goes too
+    # And the host's disk goes too (a git the worker ran may still be writing there).
+    def wiped() -> bool:
+        shutil.rmtree(lost.state, ignore_errors=True)
+        return not lost.state.exists()
+
+    await eventually(wiped, timeout=30, what="the lost host's state dir to go")
     for pid in processes_of_run(run_id, host=lost.name):  # orphaned: its pidfile is gone too
         os.kill(pid, signal.SIGKILL)
 
