@@ -103,6 +103,7 @@ async def _victims_host_killed(remote, hosts, cli_env, tmp_path, n_hosts: int):
 
 async def test_a_host_lost_for_good_loses_nothing(remote, hosts, cli_env, tmp_path):
     run_id, lost, _ = await _victims_host_killed(remote, hosts, cli_env, tmp_path, 3)
+
     # And the host's disk goes too (a git the worker ran may still be writing there).
     def wiped() -> bool:
         shutil.rmtree(lost.state, ignore_errors=True)
