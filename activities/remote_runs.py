@@ -15,6 +15,7 @@ gets it as one more parent, so the push stays a fast-forward and nothing is drop
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 from collections.abc import Awaitable, Callable
 
@@ -36,8 +37,10 @@ from magsag.contracts.activities import (
     JudgeOutput,
     PrepareIntegrationInput,
     PrepareIntegrationOutput,
+    ResolveInput,
+    ResolveOutput,
 )
-from magsag.contracts.constants import integration_branch, task_branch
+from magsag.contracts.constants import integration_branch, resolve_name, task_branch
 from magsag.contracts.failures import FailureKind
 from magsag.worker import connection
 
@@ -86,26 +89,63 @@ async def run_agent(
 ) -> AgentOutput:
     """One attempt in this host's clone; its checkpoint (or WIP) is on the remote
     before it reports."""
-    url = inp.repo
-    clone = await clones.ensure(url)
-    local = inp.model_copy(
-        update={"repo": clone, "worktree": _here(inp.worktree), "log_dir": _here(inp.log_dir)}
-    )
+    clone = await clones.ensure(inp.repo)
+    local = _local_agent(inp, clone)
     refspecs = clones.branches(integration_branch(inp.run_id))  # has the base commit
-    refspecs += clones.branches(inp.branch, optional=True)
-    if inp.plan_ref:
-        refspecs.append(f"{PLANS_REF}{inp.plan_ref}:{PLANS_REF}{inp.plan_ref}")
-    await clones.fetch(clone, refspecs, url)
+    # A parked worktree would outlive the run on this host.
+    run = functools.partial(here, local, park=False)
+    return await _attempt(inp.repo, local, refspecs, run, _wip(local), close_here)
+
+
+async def resolve_conflict(
+    inp: ResolveInput,
+    here: Callable[[ResolveInput], Awaitable[ResolveOutput]],
+    close_here: Callable[[CloseWorktreeInput], Awaitable[CloseWorktreeOutput]],
+) -> ResolveOutput:
+    """A resolver's attempt in this host's clone: as a task's attempt, on the task's
+    resolve branch, from the integration tip and the task's side as the remote has them."""
+    agent = inp.agent
+    clone = await clones.ensure(agent.repo)
+    local = inp.model_copy(update={"agent": _local_agent(agent, clone)})
+    sides = (integration_branch(agent.run_id), task_branch(agent.run_id, agent.task))
+    run = functools.partial(here, local)
+    wip = local.closing("wip")
+    return await _attempt(agent.repo, local.agent, clones.branches(*sides), run, wip, close_here)
+
+
+async def _attempt(url: str, local: AgentInput, refspecs: list[str], run, wip, close_here):
+    """Fetch what the attempt builds on (and its branch, the plan), run it, and push its
+    commit; a failed or cancelled attempt's work is pushed as WIP before it reports."""
+    refspecs = refspecs + clones.branches(local.branch, optional=True)
+    if local.plan_ref:
+        refspecs.append(f"{PLANS_REF}{local.plan_ref}:{PLANS_REF}{local.plan_ref}")
+    await clones.fetch(local.repo, refspecs, url)
     if not os.path.lexists(local.worktree):
-        await _catch_up(clone, inp.branch)  # a checkpoint another host pushed is reused
+        await _catch_up(local.repo, local.branch)  # what another host pushed is the start
     try:
-        out = await here(local, park=False)  # a parked worktree would outlive the run here
+        out = await run()
     except (ApplicationError, asyncio.CancelledError):
-        await _save_wip(local, url, close_here)
+        await _save_wip(wip, url, close_here)
         raise
     if out.commit:
-        out.commit = await _push(clone, inp.branch, out.commit, url, local.log_dir)
+        out.commit = await _push(local.repo, local.branch, out.commit, url, local.log_dir)
     return out
+
+
+def _local_agent(inp: AgentInput, clone: str) -> AgentInput:
+    return inp.model_copy(
+        update={"repo": clone, "worktree": _here(inp.worktree), "log_dir": _here(inp.log_dir)}
+    )
+
+
+def _wip(local: AgentInput) -> CloseWorktreeInput:
+    """The WIP save of an attempt's worktree, on the attempt's own branch (a task's, or
+    a best-of-N candidate's)."""
+    return CloseWorktreeInput(
+        repo=local.repo, path=local.worktree, branch=local.branch, run_id=local.run_id,
+        task=local.task, mode="wip", message=f"magsag: {local.task}", log_dir=local.log_dir,
+        base_commit=local.base_commit,
+    )  # fmt: skip
 
 
 async def close_worktree(
@@ -142,7 +182,9 @@ async def integrate(
     clone = await clones.ensure(url)
     local = inp.model_copy(update={"repo": clone, "log_dir": None})
     tasks = [task_branch(inp.run_id, item.task) for item in inp.items]
-    refspecs = clones.branches(branch, *tasks)
+    # A task whose conflict a resolver resolved is merged from its resolve branch.
+    resolved = [task_branch(inp.run_id, resolve_name(item.task)) for item in inp.items]
+    refspecs = clones.branches(branch, *tasks) + clones.branches(*resolved, optional=True)
     for _ in range(MAX_RACES):
         await clones.fetch(clone, refspecs, url)
         start = await clones.remote_tip(clone, branch)
@@ -197,21 +239,17 @@ async def judge_candidates(
     return out
 
 
-async def _save_wip(local: AgentInput, url: str, close_here) -> None:
+async def _save_wip(save: CloseWorktreeInput, url: str, close_here) -> None:
     """The failed or cancelled attempt's work, committed and pushed before the next
     attempt may start on another host. The attempt's own failure is what it reports:
     a save that fails is logged."""
-    save = CloseWorktreeInput.for_task(
-        local.repo, local.worktree, local.run_id, local.task, "wip",
-        log_dir=local.log_dir, base_commit=local.base_commit,
-    )  # fmt: skip
     try:
         saved = await asyncio.shield(close_here(save))
         if saved.commit:
-            pushing = _push(local.repo, local.branch, saved.commit, url, local.log_dir)
+            pushing = _push(save.repo, save.branch, saved.commit, url, save.log_dir)
             await asyncio.shield(pushing)
     except Exception as err:  # noqa: BLE001 - the attempt's own error is the one to report
-        activity.logger.warning("the partial work of %s was not pushed: %s", local.task, err)
+        activity.logger.warning("the partial work of %s was not pushed: %s", save.task, err)
 
 
 async def _push(clone: str, branch: str, commit: str, url: str, log_dir: str | None) -> str:

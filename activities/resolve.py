@@ -19,7 +19,7 @@ import time
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from magsag.activities import conflicts, plan_store, run_log
+from magsag.activities import conflicts, plan_store, remote_runs, run_log
 from magsag.activities.agent import (
     agent_turn,
     attempt_output,
@@ -43,12 +43,8 @@ MAX_SIDES = 8
 @activity.defn
 @heartbeating
 async def resolve_conflict(inp: ResolveInput) -> ResolveOutput:
-    if remotes.is_url(inp.agent.repo):  # `magsag run` refuses these plans for URL runs
-        raise ApplicationError(
-            "conflicts are handed to a resolver only in runs on a local path",
-            type=FailureKind.GIT_ERROR,
-            non_retryable=True,
-        )
+    if remotes.is_url(inp.agent.repo):
+        return await remote_runs.resolve_conflict(inp, resolve_conflict, close_worktree)
     async with agent_turn(inp.agent) as pidfile:
         return await _resolve(inp, pidfile)
 

@@ -56,7 +56,6 @@ def prepare_run(
         state = inputs.check_state_dir(connection.state_dir())
         chosen = inputs.check_concurrency(concurrency) or loaded.concurrency
         if remotes.is_url(str(repo)):
-            _no_resolvers_on_remote(loaded)
             where = _on_remote(str(repo), base or loaded.base, worktree_root)
         else:
             where = _on_this_host(Path(repo), base or loaded.base, worktree_root, state)
@@ -115,16 +114,6 @@ def _on_remote(url: str, base: str | None, worktree_root: Path | None):
     base_name, base_commit = remote_inputs.check_base(url, base)
     paths = functools.partial(remote_inputs.paths, url)
     return base_name, base_commit, paths, remote_inputs.activity_queue()
-
-
-def _no_resolvers_on_remote(plan: Plan) -> None:
-    """Conflicts go to a resolver (on_conflict) only in runs on a local path: its merge
-    is not pushed to a remote yet."""
-    if plan.on_conflict or any(task.on_conflict for task in plan.tasks):
-        raise inputs.InputError(
-            "on_conflict: conflicts are handed to a resolver only in runs on a local path "
-            "(--repo PATH); remove on_conflict to run this plan on a URL"
-        )
 
 
 def _continue_after() -> int:

@@ -52,24 +52,6 @@ async def test_a_bad_url_exits_2_and_creates_nothing(case, daemons, tmp_path, cl
     assert count.count == 0
 
 
-async def test_a_plan_that_hands_conflicts_to_a_resolver_exits_2_on_a_url(
-    tmp_path, client, cli_env
-):
-    bare = bare_remote(tmp_path / "served")
-    before = refs(bare)
-    tasks = [{"name": "t", "prompt": "true", "on_conflict": {"runner": "sh"}}]
-    plan = bash_plan_file(tmp_path, tasks)
-    done = magsag("run", plan, "--repo", f"file://{bare}", env=cli_env)
-    assert done.returncode == 2, done.stderr
-    assert done.stderr.strip().splitlines() == [
-        "error: on_conflict: conflicts are handed to a resolver only in runs on a local "
-        "path (--repo PATH); remove on_conflict to run this plan on a URL"
-    ]
-    assert refs(bare) == before
-    count = await client.count_workflows(f"TaskQueue = '{cli_env['MAGSAG_TASK_QUEUE']}'")
-    assert count.count == 0
-
-
 def test_a_push_the_remote_refuses_fails_that_task_with_gits_message(tmp_path, cli_env):
     bare = bare_remote(tmp_path / "served")
     hook = bare / "hooks" / "pre-receive"

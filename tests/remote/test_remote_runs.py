@@ -96,3 +96,21 @@ def test_best_of_n_on_a_url_run_pushes_every_candidate_and_merges_the_judges_pic
     assert on_remote[f"refs/heads/magsag/{result['run_id']}/tasks/greeting"] == winner["commit"]
     hello = git_out(bare, "show", f"{result['integration_commit']}:src/hello.py")
     assert hello.count("hello") == 3
+
+
+def test_a_conflict_on_a_url_run_is_resolved_and_the_merge_pushed(tmp_path, cli_env):
+    bare = bare_remote(tmp_path / "served")
+    plan = EXAMPLES / "resolve-conflicts.yaml"
+    done = magsag("run", plan, "--repo", f"file://{bare}", "--json", env=cli_env)
+    result = json.loads(done.stdout)
+    assert result["status"] == "succeeded", done.stderr
+    [resolved] = [t for t in result["tasks"].values() if t.get("resolved_conflict")]
+    on_remote = refs(bare, f"refs/heads/magsag/{result['run_id']}/")
+    resolution = on_remote[
+        f"refs/heads/magsag/{result['run_id']}/tasks/{resolved['name']}--resolve"
+    ]
+    tip = result["integration_commit"]
+    assert on_remote[f"refs/heads/magsag/{result['run_id']}/integration"] == tip
+    assert git_out(bare, "merge-base", "--is-ancestor", resolution, tip) == ""
+    readme = git_out(bare, "show", f"{tip}:README.md")
+    assert "- alpha" in readme and "- beta" in readme and "<<<<<<<" not in readme
