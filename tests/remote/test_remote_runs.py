@@ -114,3 +114,18 @@ def test_a_conflict_on_a_url_run_is_resolved_and_the_merge_pushed(tmp_path, cli_
     assert git_out(bare, "merge-base", "--is-ancestor", resolution, tip) == ""
     readme = git_out(bare, "show", f"{tip}:README.md")
     assert "- alpha" in readme and "- beta" in readme and "<<<<<<<" not in readme
+
+
+def test_a_failed_candidates_wip_is_pushed_to_its_own_branch(tmp_path, cli_env):
+    bare = bare_remote(tmp_path / "served")
+    script = '[ "$MAGSAG_CANDIDATE" = 1 ] && { echo half > half.txt; exit 1; }; echo ok > ok.txt'
+    plan = bash_plan_file(tmp_path, [{"name": "pick", "prompt": script, "candidates": 2}])
+    result = json.loads(
+        magsag("run", plan, "--repo", f"file://{bare}", "--json", env=cli_env).stdout
+    )
+    assert result["status"] == "succeeded"
+    failed, won = sorted(result["tasks"]["pick"]["candidates"], key=lambda c: c["number"])
+    assert won["won"] and not failed["won"]
+    pushed = refs(bare)[f"refs/heads/{failed['branch']}"]
+    assert pushed == failed["commit"]
+    assert git_out(bare, "show", f"{pushed}:half.txt") == "half"
