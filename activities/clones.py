@@ -102,6 +102,15 @@ async def fetch(clone: str, refspecs: list[str], url: str) -> None:
         raise _unreachable(err, url) from None
 
 
+async def missing(clone: str, objects: list[str]) -> bool:
+    """Whether any of the objects is not in the clone (one git call for them all)."""
+    if not objects:
+        return False
+    names = "".join(f"{name}\n" for name in objects)
+    found = await git("cat-file", "--batch-check=%(objectname)", cwd=clone, input=names)
+    return any(line.endswith(" missing") for line in found.stdout.splitlines())
+
+
 async def remote_tip(clone: str, branch: str) -> str | None:
     """The branch's tip as the last fetch saw it on the remote."""
     return await resolve_commit(tracking(f"refs/heads/{branch}"), clone)
@@ -111,8 +120,7 @@ async def push(clone: str, commit: str, branch: str, url: str) -> None:
     """Move the remote's branch to `commit`, only by a fast-forward (or create it)."""
     found = await git("push", "--quiet", "--porcelain", REMOTE, f"{commit}:refs/heads/{branch}",
                       cwd=clone, check=False)  # fmt: skip
-    if found.returncode == 0:
-        await git("update-ref", tracking(f"refs/heads/{branch}"), commit, cwd=clone)
+    if found.returncode == 0:  # git moved the branch's tracking ref with it
         return
     said = f"{found.stdout}\n{found.stderr}"
     if any(sign in said for sign in _RACE_LOST):

@@ -94,7 +94,8 @@ async def run_agent(
     refspecs = clones.branches(integration_branch(inp.run_id))  # has the base commit
     # A parked worktree would outlive the run on this host.
     run = functools.partial(here, local, park=False)
-    return await _attempt(inp.repo, local, refspecs, run, _wip(local), close_here)
+    needs = [inp.base_commit]
+    return await _attempt(inp.repo, local, refspecs, needs, run, _wip(local), close_here)
 
 
 async def resolve_conflict(
@@ -110,16 +111,27 @@ async def resolve_conflict(
     sides = (integration_branch(agent.run_id), task_branch(agent.run_id, agent.task))
     run = functools.partial(here, local)
     wip = local.closing("wip")
-    return await _attempt(agent.repo, local.agent, clones.branches(*sides), run, wip, close_here)
+    refspecs, needs = clones.branches(*sides), [agent.base_commit, inp.commit]
+    return await _attempt(agent.repo, local.agent, refspecs, needs, run, wip, close_here)
 
 
-async def _attempt(url: str, local: AgentInput, refspecs: list[str], run, wip, close_here):
-    """Fetch what the attempt builds on (and its branch, the plan), run it, and push its
-    commit; a failed or cancelled attempt's work is pushed as WIP before it reports."""
-    refspecs = refspecs + clones.branches(local.branch, optional=True)
-    if local.plan_ref:
-        refspecs.append(f"{PLANS_REF}{local.plan_ref}:{PLANS_REF}{local.plan_ref}")
-    await clones.fetch(local.repo, refspecs, url)
+async def _attempt(
+    url: str, local: AgentInput, refspecs: list[str], needs: list[str], run, wip, close_here
+):
+    """Fetch what the attempt builds on (`needs`, from `refspecs`; its branch; the plan),
+    run it, and push its commit; a failed or cancelled attempt's work is pushed as WIP
+    before it reports.
+
+    A first try fetches only when this host lacks an object it needs (mostly it has
+    them: its own pushes and merges). A retry of the same attempt fetches the attempt's
+    branch too: a host lost after pushing the checkpoint leaves it there to reuse. (A
+    WIP pushed by an earlier attempt needs no fetch: the push finds it.)"""
+    plan = [local.plan_ref] if local.plan_ref else []
+    retried = activity.info().attempt > 1
+    if retried or await clones.missing(local.repo, [*needs, *plan]):
+        refspecs = refspecs + clones.branches(local.branch, optional=True)
+        refspecs += [f"{PLANS_REF}{ref}:{PLANS_REF}{ref}" for ref in plan]
+        await clones.fetch(local.repo, refspecs, url)
     if not os.path.lexists(local.worktree):
         await _catch_up(local.repo, local.branch)  # what another host pushed is the start
     try:
