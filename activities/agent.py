@@ -21,13 +21,14 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import NamedTuple
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from magsag.activities import plan_store, remote_runs, run_log
 from magsag.activities.agent_git import start_from_base
-from magsag.activities.agent_output import CappedLog, log_cap_bytes
+from magsag.activities.agent_output import CappedLog, log_cap_bytes, read_from
 from magsag.activities.agent_slots import agent_slot
 from magsag.activities.git import GitError, is_checkpoint, resolve_commit
 from magsag.activities.group_run import DeadlineReached, HungAfterResult, run_in_group
@@ -110,7 +111,7 @@ async def _run_attempt(inp: AgentInput, pidfile: Path, park: bool) -> AgentOutpu
         inp.log_dir, "attempt_started", task=inp.task, attempt=attempt,
         **({"resumed_session": inp.resume_session} if inp.resume_session else {}),
     )  # fmt: skip
-    usage, session = await run_and_check(inp, pidfile, log_path, started + inp.timeout_seconds)
+    usage, session, _ = await run_and_check(inp, pidfile, log_path, started + inp.timeout_seconds)
     closed = await save_checkpoint(checkpoint, attempt, log_path, usage)
     run_log.append(
         inp.log_dir, "checkpoint", task=inp.task, attempt=attempt, commit=closed.commit,
@@ -142,17 +143,25 @@ async def worktree_at_base(inp: AgentInput, done) -> bool:
     return False
 
 
+class AgentRun(NamedTuple):
+    usage: Usage
+    session: str | None
+    reply: str | None  # the agent's final answer (None for a plain command: see its log)
+
+
 async def run_and_check(
     inp: AgentInput, pidfile: Path, log_path: Path, deadline: float, accept=None,
-    failed_event: str = "attempt_failed",
-) -> tuple[Usage, str | None]:  # fmt: skip
+    failed_event: str = "attempt_failed", env: dict[str, str] | None = None,
+) -> AgentRun:  # fmt: skip
     """The agent in the worktree, then `accept` (what else its work must meet: returns
     what falls short, or None) and the Definition of Done; raise on any shortfall, after
-    recording it in run.jsonl as `failed_event`. Returns what the agent used, and its
-    session."""
+    recording it in run.jsonl as `failed_event`. `env`: more for the agent's environment.
+    Returns what the agent used, its session and its answer."""
     marker = f"{inp.run_id}/{inp.task}/{inp.attempt}/{uuid.uuid4().hex[:12]}"
     try:
-        return await _attempt(inp, Path(inp.worktree), pidfile, marker, log_path, deadline, accept)
+        return await _attempt(
+            inp, Path(inp.worktree), pidfile, marker, log_path, deadline, accept, env or {}
+        )
     except ApplicationError as err:
         run_log.append(
             inp.log_dir, failed_event, task=inp.task, attempt=inp.attempt, kind=err.type,
@@ -167,14 +176,14 @@ async def run_and_check(
 
 
 async def _attempt(
-    inp: AgentInput, worktree, pidfile, marker, log_path, deadline, accept
-) -> tuple[Usage, str | None]:
+    inp: AgentInput, worktree, pidfile, marker, log_path, deadline, accept, more_env
+) -> AgentRun:
     """Run the agent, then the Definition of Done; raise on any shortfall. Returns what
-    the agent reported it used, and its session."""
+    the agent reported it used, its session and its answer."""
     attempt = inp.attempt
     prompt = attempt_prompt(inp)
     argv = build_argv(inp.runner, prompt, inp.resume_session)
-    env = _agent_env(inp, prompt, marker)
+    env = _agent_env(inp, prompt, marker) | more_env
     parser = new_parser(inp.runner)
     stdin = prompt.encode() if prompt_on_stdin(inp.runner) else b""
     events = run_files.task_events(inp.log_dir, inp.task)
@@ -207,7 +216,7 @@ async def _attempt(
         except DeadlineReached:
             message = f"timed out after {inp.timeout_seconds:g}s (in the checks)"
             raise _failure(message, Kind.AGENT_TIMEOUT, attempt, log_path, **spent) from None
-    return usage, spent["session"]
+    return AgentRun(usage, spent["session"], parser.reply if parser is not None else None)
 
 
 def _session(parser) -> str | None:
@@ -376,7 +385,7 @@ async def _definition_of_done(
             ["bash", "-c", check], worktree, env, log, pidfile, attempt, deadline
         )
         if code != 0:
-            output = _read_from(log_path, start)[-FEEDBACK_CHARS:].strip()
+            output = read_from(log_path, start)[-FEEDBACK_CHARS:].strip()
             feedback = f"The check `{check}` failed (exit {code}). The end of its output:\n{output}"
             message = f"check failed (exit {code}): {check}"
             raise _failure(message, Kind.CHECK_FAILED, attempt, log_path, feedback, **spent)
@@ -385,12 +394,6 @@ async def _definition_of_done(
         feedback = f"The expected output `{missing[0]}` does not exist in the worktree."
         message = f"expected output missing: {missing[0]}"
         raise _failure(message, Kind.OUTPUT_MISSING, attempt, log_path, feedback, **spent)
-
-
-def _read_from(path: Path, offset: int) -> str:
-    with path.open("rb") as f:
-        f.seek(offset)
-        return f.read().decode(errors="replace")
 
 
 def _failure(

@@ -73,7 +73,7 @@ async def _resolve(inp: ResolveInput, pidfile) -> ResolveOutput:
         sides=list(owners), runner=agent.runner.kind,
     )  # fmt: skip
     agent = agent.model_copy(update={"prompt": prompt})
-    usage, _ = await run_and_check(
+    usage, _, _ = await run_and_check(
         agent, pidfile, log_path, started + agent.timeout_seconds,
         accept=lambda: conflicts.markers_left(agent.worktree, files),
         failed_event="resolve_failed",

@@ -162,6 +162,9 @@ class TaskResult(BaseModel):
     resolve_usage: Usage = Field(
         default_factory=Usage, description="the resolver's, also counted in usage"
     )
+    judge_usage: Usage = Field(
+        default_factory=Usage, description="best-of-N: a runner judge's, also counted in usage"
+    )
 
 
 class TaskRows(BaseModel):
@@ -228,7 +231,7 @@ class TaskInput(BaseModel):
     task: PlanTask
     runner: RunnerSpec
     runners: dict[str, RunnerSpec] = Field(
-        default_factory=dict, description="best-of-N: the candidates' runners, by name"
+        default_factory=dict, description="best-of-N: the candidates' and judge's runners, by name"
     )
     base_commit: str = Field(description="integration tip when the task starts")
     paths: RunPaths

@@ -184,6 +184,7 @@ class Parser(StreamParser):
     def _on_result(self, obj):
         self._result, self._saw_result = obj, True
         self._usage = _usage(obj.get("usage"))
+        self._reply = str(obj.get("result") or "")
         cost, estimated = self._cost()
         text = (
             obj.get("result") or "; ".join(map(str, obj.get("errors") or [])) or obj.get("subtype")

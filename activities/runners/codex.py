@@ -94,7 +94,6 @@ class Parser(StreamParser):
         self._completed = False
         self._failed: str | None = None
         self._errors: list[str] = []
-        self._reply = ""
         self._saw_any = False
 
     def handle(self, obj: dict[str, Any]) -> list[dict[str, Any]]:

@@ -110,7 +110,6 @@ class Parser(StreamParser):
         self._result: dict[str, Any] | None = None
         self._errors: list[str] = []
         self._pending = ""  # assistant deltas, logged as one message
-        self._reply = ""
 
     def handle(self, obj: dict[str, Any]) -> list[dict[str, Any]]:
         kind = obj.get("type")
