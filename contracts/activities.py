@@ -180,6 +180,10 @@ class AgentOutput(BaseModel):
     session_id: str | None = Field(
         default=None, description="the agent's session (claude session_id, codex thread_id)"
     )
+    session_lost: str | None = Field(
+        default=None,
+        description="the session it was to continue was not found (why): it ran afresh",
+    )
 
 
 class RunEndRecord(BaseModel):

@@ -109,6 +109,11 @@ class AgentSession(BaseModel):
     attempt: int
     session_id: str
     resumed: bool = Field(default=False, description="the run continued this session")
+    lost: str | None = Field(
+        default=None,
+        description="the session the run was to continue was not found (why); it ran "
+        "afresh with the task's prompt in the kept worktree, and reported this one",
+    )
     candidate: int | None = Field(default=None, description="best-of-N: whose session")
 
 

@@ -7,7 +7,9 @@ set, every run adds a line with its task's name there; with STANDIN_ARGV_FILE se
 JSON line with its task, attempt and argv. STANDIN_WRITE and STANDIN_PARTIAL may say
 {task} and {attempt}; STANDIN_PARTIAL is a file a rate-limited run writes before the
 limit stops it (the session's work so far). A best-of-N judge's run (MAGSAG_CANDIDATES
-set) plays STANDIN_SCENARIO_JUDGE if set, and answers STANDIN_JUDGE_ANSWER.
+set) plays STANDIN_SCENARIO_JUDGE if set, and answers STANDIN_JUDGE_ANSWER. With
+STANDIN_FORGET_SESSIONS set, a run told to continue a session answers as the CLI does
+when it has no such session.
 """
 
 import json
@@ -40,6 +42,10 @@ def scenario() -> str:
 def answer(default: str) -> str:
     """The final answer: a judge's from STANDIN_JUDGE_ANSWER, else `default`."""
     return (judging() and os.environ.get("STANDIN_JUDGE_ANSWER")) or default
+
+
+def forgets_sessions() -> bool:
+    return bool(os.environ.get("STANDIN_FORGET_SESSIONS"))
 
 
 def write_target() -> str | None:
