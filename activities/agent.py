@@ -21,19 +21,20 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import NamedTuple
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from magsag.activities import plan_store, remote_runs, run_log
 from magsag.activities.agent_git import start_from_base
-from magsag.activities.agent_output import CappedLog, log_cap_bytes
+from magsag.activities.agent_output import CappedLog, log_cap_bytes, read_from
 from magsag.activities.agent_slots import agent_slot
 from magsag.activities.git import GitError, is_checkpoint, resolve_commit
 from magsag.activities.group_run import DeadlineReached, HungAfterResult, run_in_group
 from magsag.activities.keepalive import heartbeating
 from magsag.activities.process import kill_marked, kill_recorded_group
-from magsag.activities.runners import build_argv, new_parser, prompt_on_stdin
+from magsag.activities.runners import build_argv, new_parser, prompt_on_stdin, session_lost
 from magsag.activities.worktree import (
     close_worktree,
     create_worktree,
@@ -110,13 +111,14 @@ async def _run_attempt(inp: AgentInput, pidfile: Path, park: bool) -> AgentOutpu
         inp.log_dir, "attempt_started", task=inp.task, attempt=attempt,
         **({"resumed_session": inp.resume_session} if inp.resume_session else {}),
     )  # fmt: skip
-    usage, session = await run_and_check(inp, pidfile, log_path, started + inp.timeout_seconds)
-    closed = await save_checkpoint(checkpoint, attempt, log_path, usage)
+    ran = await run_and_check(inp, pidfile, log_path, started + inp.timeout_seconds)
+    closed = await save_checkpoint(checkpoint, attempt, log_path, ran.usage, ran.lost)
     run_log.append(
         inp.log_dir, "checkpoint", task=inp.task, attempt=attempt, commit=closed.commit,
-        cost_usd=usage.cost_usd,
+        cost_usd=ran.usage.cost_usd,
     )  # fmt: skip
-    return attempt_output(attempt, log_path, started, closed, usage, session)
+    output = attempt_output(attempt, log_path, started, closed, ran.usage, ran.session)
+    return output.model_copy(update={"session_lost": ran.lost})
 
 
 async def worktree_at_base(inp: AgentInput, done) -> bool:
@@ -142,17 +144,68 @@ async def worktree_at_base(inp: AgentInput, done) -> bool:
     return False
 
 
+class AgentRun(NamedTuple):
+    usage: Usage
+    session: str | None
+    reply: str | None  # the agent's final answer (None for a plain command: see its log)
+    lost: str | None = None  # the session it was to continue was not found: why
+
+
+class SessionLost(Exception):
+    """The agent has no such session to continue (activities/runners: session_lost)."""
+
+    def __init__(self, why: str, usage: Usage) -> None:
+        super().__init__(why)
+        self.why, self.usage = why, usage
+
+
 async def run_and_check(
     inp: AgentInput, pidfile: Path, log_path: Path, deadline: float, accept=None,
-    failed_event: str = "attempt_failed",
-) -> tuple[Usage, str | None]:  # fmt: skip
+    failed_event: str = "attempt_failed", env: dict[str, str] | None = None,
+) -> AgentRun:  # fmt: skip
     """The agent in the worktree, then `accept` (what else its work must meet: returns
     what falls short, or None) and the Definition of Done; raise on any shortfall, after
-    recording it in run.jsonl as `failed_event`. Returns what the agent used, and its
-    session."""
+    recording it in run.jsonl as `failed_event`. `env`: more for the agent's environment.
+    Returns what the agent used, its session and its answer.
+
+    A run that was to continue a session the agent no longer has (its transcript gone
+    with a cleaned home or another machine) runs again at once, once, with the task's
+    prompt (and feedback) in the worktree as it is: no retry is used, and the result
+    says the session was lost."""
+    run = functools.partial(_checked_run, pidfile, log_path, deadline, accept, failed_event, env)
+    try:
+        return await run(inp)
+    except SessionLost as gone:
+        run_log.append(
+            inp.log_dir, "session_lost", task=inp.task, attempt=inp.attempt,
+            session=inp.resume_session, reason=gone.why,
+        )  # fmt: skip
+        try:
+            ran = await run(inp.model_copy(update={"resume_session": None}))
+        except ApplicationError as err:
+            raise _with_lost(err, gone) from None
+        return ran._replace(usage=ran.usage + gone.usage, lost=gone.why)
+
+
+def _with_lost(err: ApplicationError, gone: SessionLost) -> ApplicationError:
+    """The fresh run's failure, with what the lost session's run used, and why."""
+    failure = AttemptFailure.of(err)
+    if failure is None:
+        return err
+    failure.usage = failure.usage + gone.usage
+    failure.session_lost = gone.why
+    return failure.error(err.message, Kind(err.type))
+
+
+async def _checked_run(
+    pidfile: Path, log_path: Path, deadline: float, accept, failed_event: str,
+    env: dict[str, str] | None, inp: AgentInput,
+) -> AgentRun:  # fmt: skip
     marker = f"{inp.run_id}/{inp.task}/{inp.attempt}/{uuid.uuid4().hex[:12]}"
     try:
-        return await _attempt(inp, Path(inp.worktree), pidfile, marker, log_path, deadline, accept)
+        return await _attempt(
+            inp, Path(inp.worktree), pidfile, marker, log_path, deadline, accept, env or {}
+        )
     except ApplicationError as err:
         run_log.append(
             inp.log_dir, failed_event, task=inp.task, attempt=inp.attempt, kind=err.type,
@@ -167,20 +220,21 @@ async def run_and_check(
 
 
 async def _attempt(
-    inp: AgentInput, worktree, pidfile, marker, log_path, deadline, accept
-) -> tuple[Usage, str | None]:
+    inp: AgentInput, worktree, pidfile, marker, log_path, deadline, accept, more_env
+) -> AgentRun:
     """Run the agent, then the Definition of Done; raise on any shortfall. Returns what
-    the agent reported it used, and its session."""
+    the agent reported it used, its session and its answer."""
     attempt = inp.attempt
     prompt = attempt_prompt(inp)
     argv = build_argv(inp.runner, prompt, inp.resume_session)
-    env = _agent_env(inp, prompt, marker)
+    env = _agent_env(inp, prompt, marker) | more_env
     parser = new_parser(inp.runner)
     stdin = prompt.encode() if prompt_on_stdin(inp.runner) else b""
     events = run_files.task_events(inp.log_dir, inp.task)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as file:
         log = CappedLog(file, log_cap_bytes())
+        start = log.tell()
         try:
             code = await run_in_group(
                 argv, worktree, env, log, pidfile, attempt, deadline, stdin, parser, events
@@ -195,6 +249,9 @@ async def _attempt(
             raise _failure(
                 message, kind, attempt, log_path, usage=_usage(parser), session=session
             ) from None
+        if inp.resume_session and parser is not None:
+            log.flush()
+            _check_session(inp, parser.outcome(code), read_from(log_path, start), parser)
         usage = _check_outcome(parser, code, attempt, log_path)
         spent = {"usage": usage, "session": _session(parser)}
         shortfall = await accept() if accept else None
@@ -207,7 +264,14 @@ async def _attempt(
         except DeadlineReached:
             message = f"timed out after {inp.timeout_seconds:g}s (in the checks)"
             raise _failure(message, Kind.AGENT_TIMEOUT, attempt, log_path, **spent) from None
-    return usage, spent["session"]
+    return AgentRun(usage, spent["session"], parser.reply if parser is not None else None)
+
+
+def _check_session(inp: AgentInput, outcome, printed: str, parser) -> None:
+    """Raise SessionLost when the agent has no session inp.resume_session."""
+    if session_lost(inp.runner, inp.resume_session, outcome, printed):
+        why = f"{inp.runner.kind} has no session {inp.resume_session} to continue"
+        raise SessionLost(why, _usage(parser, outcome))
 
 
 def _session(parser) -> str | None:
@@ -278,8 +342,9 @@ async def _checkpoint_exists(inp: AgentInput, tip: str | None) -> bool:
 
 
 async def save_checkpoint(
-    checkpoint: CloseWorktreeInput, attempt: int, log_path: Path, usage: Usage
-) -> CloseWorktreeOutput:
+    checkpoint: CloseWorktreeInput, attempt: int, log_path: Path, usage: Usage,
+    lost: str | None = None,
+) -> CloseWorktreeOutput:  # fmt: skip
     """The checkpoint commit. What the agent did to git may refuse it: the attempt then
     fails (another attempt may do better), its worktree kept for the WIP save."""
     try:
@@ -293,8 +358,9 @@ async def save_checkpoint(
         )  # fmt: skip
         feedback = f"Your work could not be saved: {err.message}."
         failure = AttemptFailure(
-            attempt=attempt, log_path=str(log_path), feedback=feedback, usage=usage
-        )
+            attempt=attempt, log_path=str(log_path), feedback=feedback, usage=usage,
+            session_lost=lost,
+        )  # fmt: skip
         raise failure.error(err.message, Kind.AGENT_GIT_STATE) from None
 
 
@@ -376,7 +442,7 @@ async def _definition_of_done(
             ["bash", "-c", check], worktree, env, log, pidfile, attempt, deadline
         )
         if code != 0:
-            output = _read_from(log_path, start)[-FEEDBACK_CHARS:].strip()
+            output = read_from(log_path, start)[-FEEDBACK_CHARS:].strip()
             feedback = f"The check `{check}` failed (exit {code}). The end of its output:\n{output}"
             message = f"check failed (exit {code}): {check}"
             raise _failure(message, Kind.CHECK_FAILED, attempt, log_path, feedback, **spent)
@@ -385,12 +451,6 @@ async def _definition_of_done(
         feedback = f"The expected output `{missing[0]}` does not exist in the worktree."
         message = f"expected output missing: {missing[0]}"
         raise _failure(message, Kind.OUTPUT_MISSING, attempt, log_path, feedback, **spent)
-
-
-def _read_from(path: Path, offset: int) -> str:
-    with path.open("rb") as f:
-        f.seek(offset)
-        return f.read().decode(errors="replace")
 
 
 def _failure(

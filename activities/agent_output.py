@@ -38,6 +38,13 @@ def log_cap_bytes() -> int:
         return LOG_CAP_BYTES
 
 
+def read_from(path: Path, offset: int) -> str:
+    """What a log holds from `offset` on (what one process of the attempt printed)."""
+    with path.open("rb") as f:
+        f.seek(offset)
+        return f.read().decode(errors="replace")
+
+
 class CappedLog:
     """An attempt's log file that stops growing at `cap` bytes, with a note where it was cut.
 

@@ -21,8 +21,8 @@ from pathlib import Path
 
 from temporalio import activity
 
-from magsag.activities import plan_store, remote_runs
-from magsag.activities.agent_output import CappedLog, log_cap_bytes
+from magsag.activities import judge_runner, plan_store, remote_runs
+from magsag.activities.agent_output import CappedLog, log_cap_bytes, read_from
 from magsag.activities.git import git
 from magsag.activities.group_run import DeadlineReached, run_in_group
 from magsag.activities.keepalive import heartbeating
@@ -31,10 +31,12 @@ from magsag.activities.worktree import _worktree_admin as worktree_admin
 from magsag.contracts import constants as C
 from magsag.contracts import remotes
 from magsag.contracts.activities import JudgeInput, JudgeOutput
-from magsag.contracts.run import CandidateResult
+from magsag.contracts.run import CandidateResult, Usage
 
 JUDGE_TIMEOUT_SECONDS = C.JUDGE_TIMEOUT.total_seconds()
 _NUMBER = re.compile(r"^\s*(\d+)\s*$")
+# (winner, why, what the judge used); no winner: why the judge gave none.
+Verdict = tuple[int | None, str, Usage]
 
 
 @activity.defn
@@ -43,8 +45,8 @@ async def judge_candidates(inp: JudgeInput) -> JudgeOutput:
     if remotes.is_url(inp.repo):
         return await remote_runs.judge_candidates(inp, judge_candidates)
     sizes = {c.number: await _diff_lines(inp, c) for c in inp.candidates}
-    verdict = await _ask_judge(inp) if inp.judge else None
-    winner, why = verdict if verdict and verdict[0] is not None else _smallest(inp, sizes)
+    verdict = await _ask_judge(inp, sizes) if inp.judge or inp.runner else None
+    winner, why = verdict[:2] if verdict and verdict[0] is not None else _smallest(inp, sizes)
     if verdict and verdict[0] is None:
         why += f" ({verdict[1]})"
     chosen = next(c for c in inp.candidates if c.number == winner)
@@ -53,7 +55,8 @@ async def judge_candidates(inp: JudgeInput) -> JudgeOutput:
         c.number: _lost(c, chosen, sizes, bool(verdict and verdict[0])) for c in inp.candidates
     }
     reasons[winner] = why
-    return JudgeOutput(winner=winner, diff_lines=sizes, reasons=reasons)
+    usage = verdict[2] if verdict else Usage()
+    return JudgeOutput(winner=winner, diff_lines=sizes, reasons=reasons, usage=usage)
 
 
 async def _diff_lines(inp: JudgeInput, candidate: CandidateResult) -> int:
@@ -96,22 +99,17 @@ def _lost(c: CandidateResult, winner: CandidateResult, sizes: dict[int, int], ju
     return f"passed; same diff size as candidate {winner.number}, finished later"
 
 
-async def _ask_judge(inp: JudgeInput) -> tuple[int | None, str]:
-    """(winner, why) from the judge command; (None, what went wrong) when it gave none."""
+async def _ask_judge(inp: JudgeInput, sizes: dict[int, int]) -> Verdict:
+    """The judge's verdict, with a checkout and the diff of each candidate laid out in
+    the scratch folder (a git repository of its own: codex runs only in one)."""
     scratch = Path(inp.scratch)
     pidfile = Path(f"{scratch}.pid")
     await asyncio.to_thread(kill_recorded_group, pidfile)  # a lost run's judge
-    env = dict(os.environ)
-    env.update(
-        {
-            C.ENV_RUN_ID: inp.run_id,
-            C.ENV_TASK: inp.task,
-            C.ENV_PROMPT: await _prompt(inp),
-            "MAGSAG_CANDIDATES": " ".join(str(c.number) for c in inp.candidates),
-        }
-    )
     await _clear(inp.repo, scratch)
     scratch.mkdir(parents=True, exist_ok=True)
+    await git("init", "--quiet", cwd=scratch)
+    env = {"MAGSAG_CANDIDATES": " ".join(str(c.number) for c in inp.candidates)}
+    diffs = {}
     for c in inp.candidates:
         checkout, diff = (
             scratch / str(c.number),
@@ -125,6 +123,7 @@ async def _ask_judge(inp: JudgeInput) -> tuple[int | None, str]:
         ).stdout
         diff.parent.mkdir(parents=True, exist_ok=True)
         diff.write_text(text)
+        diffs[c.number] = text
         prefix = f"MAGSAG_CANDIDATE_{c.number}_"
         env |= {
             f"{prefix}WORKTREE": str(checkout),
@@ -134,6 +133,20 @@ async def _ask_judge(inp: JudgeInput) -> tuple[int | None, str]:
         }
     log_path = Path(inp.log_dir) / f"{inp.task}.judge.log"
     try:
+        if inp.runner is not None:
+            layout = judge_runner.Layout(scratch, env, diffs, sizes, log_path)
+            return await judge_runner.ask(inp, layout, await _prompt(inp))
+        return await _ask_command(inp, scratch, env, pidfile, log_path)
+    finally:
+        pidfile.unlink(missing_ok=True)
+        await _clear(inp.repo, scratch)
+
+
+async def _ask_command(inp: JudgeInput, scratch: Path, env, pidfile, log_path) -> Verdict:
+    """The judge command's verdict: the last line it printed that is a number."""
+    env = dict(os.environ) | env
+    env |= {C.ENV_RUN_ID: inp.run_id, C.ENV_TASK: inp.task, C.ENV_PROMPT: await _prompt(inp)}
+    try:
         with log_path.open("ab") as file:
             log = CappedLog(file, log_cap_bytes())
             start = log.tell()
@@ -142,21 +155,16 @@ async def _ask_judge(inp: JudgeInput) -> tuple[int | None, str]:
                 ["bash", "-c", inp.judge], scratch, env, log, pidfile, 1, deadline
             )
     except DeadlineReached:
-        return None, f"the judge timed out after {JUDGE_TIMEOUT_SECONDS:g}s"
-    finally:
-        pidfile.unlink(missing_ok=True)
-        await _clear(inp.repo, scratch)
-    with log_path.open("rb") as f:
-        f.seek(start)
-        printed = f.read().decode(errors="replace")
+        return None, f"the judge timed out after {JUDGE_TIMEOUT_SECONDS:g}s", Usage()
+    printed = read_from(log_path, start)
     if code != 0:
-        return None, f"the judge exited {code}, see {log_path}"
+        return None, f"the judge exited {code}, see {log_path}", Usage()
     numbers = [int(m.group(1)) for line in printed.splitlines() if (m := _NUMBER.match(line))]
     passed = {c.number for c in inp.candidates}
     if not numbers or numbers[-1] not in passed:
         said = numbers[-1] if numbers else "no number"
-        return None, f"the judge printed {said}, not one of {sorted(passed)}"
-    return numbers[-1], "chosen by the judge"
+        return None, f"the judge printed {said}, not one of {sorted(passed)}", Usage()
+    return numbers[-1], "chosen by the judge", Usage()
 
 
 async def _prompt(inp: JudgeInput) -> str:

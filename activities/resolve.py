@@ -69,11 +69,12 @@ async def _resolve(inp: ResolveInput, pidfile) -> ResolveOutput:
         sides=list(owners), runner=agent.runner.kind,
     )  # fmt: skip
     agent = agent.model_copy(update={"prompt": prompt})
-    usage, _ = await run_and_check(
+    ran = await run_and_check(
         agent, pidfile, log_path, started + agent.timeout_seconds,
         accept=lambda: conflicts.markers_left(agent.worktree, files),
         failed_event="resolve_failed",
     )  # fmt: skip
+    usage = ran.usage
     closed = await save_checkpoint(checkpoint, agent.attempt, log_path, usage)
     run_log.append(
         agent.log_dir, "resolved", task=agent.task, attempt=agent.attempt, commit=closed.commit,

@@ -180,6 +180,10 @@ class AgentOutput(BaseModel):
     session_id: str | None = Field(
         default=None, description="the agent's session (claude session_id, codex thread_id)"
     )
+    session_lost: str | None = Field(
+        default=None,
+        description="the session it was to continue was not found (why): it ran afresh",
+    )
 
 
 class RunEndRecord(BaseModel):
@@ -269,6 +273,9 @@ class JudgeInput(BaseModel):
     branch: str = Field(description="the task's own branch, set to the winner's commit")
     candidates: list[CandidateResult] = Field(description="those that passed, finish order")
     judge: str | None = Field(default=None, description="the plan's judge command")
+    runner: RunnerSpec | None = Field(default=None, description="or the judge runner's spec")
+    runner_name: str | None = None
+    instructions: str = Field(default="", description="the runner judge's prompt from the plan")
     prompt: str = ""
     plan_ref: str | None = None
     scratch: str = Field(description="a folder for the judge's checkouts of the candidates")
@@ -279,3 +286,4 @@ class JudgeOutput(BaseModel):
     winner: int
     diff_lines: dict[int, int] = Field(description="per candidate number")
     reasons: dict[int, str] = Field(description="why each won or lost")
+    usage: Usage = Field(default_factory=Usage, description="a runner judge's")

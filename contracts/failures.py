@@ -103,6 +103,9 @@ class AttemptFailure(BaseModel):
     usage: Usage = Field(default_factory=Usage)
     rate_limit_reset: datetime | None = None
     session_id: str | None = Field(None, description="the agent's session: it may continue")
+    session_lost: str | None = Field(
+        None, description="the session it was to continue was not found (why): it ran afresh"
+    )
 
     def error(self, message: str, kind: FailureKind) -> ApplicationError:
         """The ApplicationError an activity raises for this failure."""

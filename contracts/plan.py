@@ -62,9 +62,12 @@ MAX_CANDIDATES = 10
 
 class JudgeSpec(_Strict):
     """How best-of-N picks among the candidates that passed: a shell command run with each
-    candidate's worktree and diff in its environment, printing the winner's number."""
+    candidate's worktree and diff in its environment, printing the winner's number; or a
+    runner prompted with the task, the user's instructions and every candidate's diff."""
 
-    command: str
+    command: str | None = None
+    runner: str | None = None
+    prompt: str = Field(default="", description="a runner judge's instructions: what is best")
 
 
 class TaskSpec(_Strict):
@@ -90,7 +93,9 @@ class TaskSpec(_Strict):
     candidates: int | list[str] | None = Field(
         default=None, description="best-of-N: N runs of the task's runner, or a runner each"
     )
-    judge: str | JudgeSpec | None = Field(default=None, description="a command, or {command}")
+    judge: str | JudgeSpec | None = Field(
+        default=None, description="a command, {command} or {runner, prompt}"
+    )
 
 
 class PhaseSpec(_Strict):
@@ -151,6 +156,8 @@ class PlanTask(BaseModel):
         default_factory=list, description="best-of-N: each candidate's runner (empty: one agent)"
     )
     judge: str | None = Field(default=None, description="best-of-N: the judge's shell command")
+    judge_runner: str | None = Field(default=None, description="best-of-N: the judge's runner")
+    judge_prompt: str = Field(default="", description="the runner judge's instructions")
     checks: list[str] = Field(default_factory=list)
     outputs: list[str] = Field(default_factory=list)
     critical: bool = True

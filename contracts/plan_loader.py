@@ -25,6 +25,7 @@ from magsag.contracts.plan import (
     INFORMATIONAL_KEYS,
     MAX_CANDIDATES,
     NAME_PATTERN,
+    JudgeSpec,
     Plan,
     PlanFile,
     PlanTask,
@@ -213,8 +214,8 @@ def _resolve_task(spec: TaskSpec, implied: list[str], phase, raw: PlanFile, fail
     if spec.name in depends_on:
         raise fail(f"{where}: depends on itself")
     candidates = _candidates(spec, runner, raw, where, fail)
-    judge = spec.judge.command if hasattr(spec.judge, "command") else spec.judge
-    if judge is not None and not candidates:
+    judge = _judge(spec, raw, where, fail)
+    if spec.judge is not None and not candidates:
         raise fail(f"{where}: `judge:` picks among `candidates:`; the task has none")
     return PlanTask(
         name=spec.name,
@@ -228,7 +229,9 @@ def _resolve_task(spec: TaskSpec, implied: list[str], phase, raw: PlanFile, fail
         retries=retries if retries is not None else DEFAULT_RETRIES,
         retry=spec.retry or raw.defaults.retry or "fresh",
         candidates=candidates,
-        judge=judge,
+        judge=judge.command,
+        judge_runner=judge.runner,
+        judge_prompt=judge.prompt,
         checks=spec.checks,
         outputs=spec.outputs,
         critical=spec.critical,
@@ -273,6 +276,22 @@ def _candidates(spec: TaskSpec, runner: str, raw: PlanFile, where: str, fail) ->
                 f"whose max_parallel is {cap}: they run at once"
             )
     return runners
+
+
+def _judge(spec: TaskSpec, raw: PlanFile, where: str, fail) -> JudgeSpec:
+    """A judge command, or a judge runner the plan defines (none: both empty)."""
+    judge = JudgeSpec(command=spec.judge) if isinstance(spec.judge, str) else spec.judge
+    if judge is None:
+        return JudgeSpec()
+    if (judge.command is None) == (judge.runner is None):
+        raise fail(f"{where}: judge: give either `command:` or `runner:` (exactly one of them)")
+    if judge.prompt and judge.runner is None:
+        raise fail(f"{where}: judge: `prompt:` is for a `runner:` judge")
+    runner = raw.provider_map.get(judge.runner, judge.runner) if judge.runner else None
+    if runner is not None and runner not in raw.runners:
+        known = ", ".join(sorted(raw.runners))
+        raise fail(f"{where}: judge: unknown runner '{runner}' (runners: {known})")
+    return judge.model_copy(update={"runner": runner})
 
 
 def _gate(spec: TaskSpec, phase) -> str | None:

@@ -109,6 +109,11 @@ class AgentSession(BaseModel):
     attempt: int
     session_id: str
     resumed: bool = Field(default=False, description="the run continued this session")
+    lost: str | None = Field(
+        default=None,
+        description="the session the run was to continue was not found (why); it ran "
+        "afresh with the task's prompt in the kept worktree, and reported this one",
+    )
     candidate: int | None = Field(default=None, description="best-of-N: whose session")
 
 
@@ -161,6 +166,9 @@ class TaskResult(BaseModel):
     )
     resolve_usage: Usage = Field(
         default_factory=Usage, description="the resolver's, also counted in usage"
+    )
+    judge_usage: Usage = Field(
+        default_factory=Usage, description="best-of-N: a runner judge's, also counted in usage"
     )
 
 
@@ -228,7 +236,7 @@ class TaskInput(BaseModel):
     task: PlanTask
     runner: RunnerSpec
     runners: dict[str, RunnerSpec] = Field(
-        default_factory=dict, description="best-of-N: the candidates' runners, by name"
+        default_factory=dict, description="best-of-N: the candidates' and judge's runners, by name"
     )
     base_commit: str = Field(description="integration tip when the task starts")
     paths: RunPaths

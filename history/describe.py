@@ -252,6 +252,8 @@ class _Builder:
             conflict_files=result.conflict_files,
             usage=result.usage,
             candidates=result.candidates,
+            judge_runner=plan_task.judge_runner,
+            judge_usage=result.judge_usage,
         )
         if child is not None:
             view.started_at = child.started_at or child.opened_at

@@ -27,6 +27,14 @@ def attempt_entries(view: TaskView) -> list[Moment]:
             size = f", {c.diff_lines} lines" if c.diff_lines is not None else ""
             text = f"candidate {c.number} ({c.runner}{size}) {verdict}: {c.reason}"
             entries.append((c.finished_at, f"candidate_{verdict}", text))
+    judged_at = max((c.finished_at for c in view.candidates if c.finished_at), default=None)
+    if view.judge_runner and judged_at:
+        used = view.judge_usage
+        text = (
+            f"judged by {view.judge_runner}: ${used.cost_usd:.4f}, "
+            f"{used.input_tokens} in / {used.output_tokens} out tokens"
+        )
+        entries.append((judged_at, "judged", text))
     for wait in view.waits:
         what = "backoff before the next attempt"
         if wait.kind == "rate_limit":

@@ -95,6 +95,8 @@ class TaskView(BaseModel):
     candidates: list[CandidateResult] = Field(
         default_factory=list, description="best-of-N: every candidate, why it won or lost"
     )
+    judge_runner: str | None = Field(None, description="best-of-N: the runner that judged")
+    judge_usage: Usage = Field(default_factory=Usage, description="that judge's, in usage")
     waits: list[WaitView] = Field(default_factory=list)
     wip: WipView | None = None
     resolves: list[AttemptView] = Field(

@@ -62,6 +62,9 @@ def judge_input(inp: TaskInput, candidates: list[CandidateResult]) -> JudgeInput
         branch=C.task_branch(inp.run_id, inp.task.name),
         candidates=ready,
         judge=inp.task.judge,
+        runner=inp.runners[inp.task.judge_runner] if inp.task.judge_runner else None,
+        runner_name=inp.task.judge_runner,
+        instructions=inp.task.judge_prompt,
         prompt=inp.task.prompt,
         plan_ref=inp.plan_ref,
         scratch=f"{inp.paths.run_folder(inp.run_id)}/.judge/{inp.task.name}",
@@ -78,7 +81,8 @@ def totals(result: TaskResult, candidates: list[CandidateResult]) -> None:
 
 
 def crown(result: TaskResult, judged: JudgeOutput, outputs: dict[int, AgentOutput]) -> None:
-    """The winner's work is the task's; each candidate says why it won or lost."""
+    """The winner's work is the task's; each candidate says why it won or lost. A runner
+    judge's usage counts in the task's (and so in the run's budget)."""
     for c in result.candidates:
         c.diff_lines = judged.diff_lines.get(c.number, c.diff_lines)
         c.reason = judged.reasons.get(c.number, c.reason)
@@ -89,6 +93,8 @@ def crown(result: TaskResult, judged: JudgeOutput, outputs: dict[int, AgentOutpu
     result.changed_files = winner.changed_files
     result.log_path = winner.log_path
     result.host = winner.host
+    result.judge_usage = judged.usage
+    result.usage = result.usage + judged.usage
 
 
 def none_passed(result: TaskResult) -> str:

@@ -255,7 +255,10 @@ class PlanWorkflow:
                     run_id=inp.run_id,
                     task=task,
                     runner=inp.plan.runners[task.runner],
-                    runners={r: inp.plan.runners[r] for r in task.candidates},
+                    runners={
+                        r: inp.plan.runners[r]
+                        for r in [*task.candidates, *filter(None, [task.judge_runner])]
+                    },
                     base_commit=self._result.integration_commit,
                     paths=inp.paths,
                     host_queue=inp.host_queue,

@@ -215,13 +215,16 @@ class TaskWorkflow:
                     f"{lane.label()}attempt {attempt} of {task.retries + 1}"
                 )
                 agent = await self._run_agent(inp, lane, feedback, session)
-                _record_session(result, lane, agent.session_id, session)
+                _record_session(result, lane, agent.session_id, session, agent.session_lost)
                 lane.usages.append(agent.usage)
                 return agent
             except ActivityError as err:
                 lane.usages.append(_usage_of(err))
                 failure = AttemptFailure.of(err)
-                _record_session(result, lane, failure and failure.session_id, session)
+                _record_session(
+                    result, lane, failure and failure.session_id, session,
+                    failure and failure.session_lost,
+                )  # fmt: skip
                 if _cancelled(err) and workflow.patched(CANCELLED_RESULT):
                     raise
                 wait = _rate_limit_wait(err)
@@ -378,14 +381,21 @@ def _continues(failure: AttemptFailure | None) -> bool:
 
 
 def _record_session(
-    result: TaskResult, lane: _Lane, session_id: str | None, resumed: str | None
+    result: TaskResult,
+    lane: _Lane,
+    session_id: str | None,
+    resumed: str | None,
+    lost: str | None = None,
 ) -> None:
+    """The session a run reported; `lost`: the one it was to continue was not found
+    (the activity then ran the attempt afresh: no workflow command differs)."""
     if session_id:
         result.sessions.append(
             AgentSession(
                 attempt=lane.attempt,
                 session_id=session_id,
-                resumed=bool(resumed),
+                resumed=bool(resumed) and not lost,
+                lost=lost,
                 candidate=lane.candidate,
             )
         )

@@ -2,7 +2,7 @@
 stdout becomes events and an outcome (usage, cost, what kind of failure)."""
 
 from magsag.activities.runners import claude, codex, command, gemini
-from magsag.activities.runners.events import StreamParser
+from magsag.activities.runners.events import Outcome, StreamParser
 from magsag.contracts.plan import RunnerSpec
 
 _AGENTS = {"claude": claude, "codex": codex, "gemini": gemini}
@@ -24,6 +24,14 @@ def new_parser(runner: RunnerSpec) -> StreamParser | None:
     """A parser for an agent CLI's stream; None for a plain command (output is a log)."""
     adapter = _AGENTS.get(runner.kind)
     return adapter.Parser(runner) if adapter else None
+
+
+def session_lost(runner: RunnerSpec, session: str, outcome: Outcome, printed: str) -> bool:
+    """Whether a run that was to continue `session` found no such session (`printed`:
+    what the run wrote, stderr included). Narrow on purpose: only the agent's own "no
+    such session" answer counts, never another failure."""
+    adapter = _AGENTS.get(runner.kind)
+    return adapter is not None and adapter.session_lost(session, outcome, printed)
 
 
 def prompt_on_stdin(runner: RunnerSpec) -> bool:

@@ -106,6 +106,13 @@ def build_argv(spec: RunnerSpec, prompt: str, session: str | None = None) -> lis
     return [*argv, *spec.args, "--", prompt]
 
 
+def session_lost(session: str, outcome: Outcome, printed: str) -> bool:
+    """`--resume ID` of a session claude does not have: it prints this on stderr and
+    exits 1 before any result (the session is looked up in the working directory's
+    project, so a moved or cleaned ~/.claude loses it)."""
+    return not outcome.ok and f"No conversation found with session ID: {session}" in printed
+
+
 class Parser(StreamParser):
     def __init__(self, spec: RunnerSpec | None = None) -> None:
         opts = ClaudeOptions.from_spec(spec) if spec is not None else ClaudeOptions()
@@ -184,6 +191,7 @@ class Parser(StreamParser):
     def _on_result(self, obj):
         self._result, self._saw_result = obj, True
         self._usage = _usage(obj.get("usage"))
+        self._reply = str(obj.get("result") or "")
         cost, estimated = self._cost()
         text = (
             obj.get("result") or "; ".join(map(str, obj.get("errors") or [])) or obj.get("subtype")

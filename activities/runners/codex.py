@@ -86,6 +86,13 @@ def build_argv(spec: RunnerSpec, prompt: str, session: str | None = None) -> lis
     return [*argv, *spec.args, *resume, "--", prompt]
 
 
+def session_lost(session: str, outcome: Outcome, printed: str) -> bool:
+    """`codex exec resume ID` of a thread codex does not have: it does not fail, it
+    starts a new thread (codex-rs/exec/src/lib.rs: no thread id resolved -> thread/start),
+    which got only the short "continue" prompt. Its thread.started names another id."""
+    return outcome.session_id is not None and outcome.session_id != session
+
+
 class Parser(StreamParser):
     def __init__(self, spec: RunnerSpec | None = None) -> None:
         opts = CodexOptions.from_spec(spec) if spec is not None else CodexOptions()
@@ -94,7 +101,6 @@ class Parser(StreamParser):
         self._completed = False
         self._failed: str | None = None
         self._errors: list[str] = []
-        self._reply = ""
         self._saw_any = False
 
     def handle(self, obj: dict[str, Any]) -> list[dict[str, Any]]:

@@ -331,6 +331,12 @@ class StreamParser:
         self._model = model
         self._prices = prices or {}
         self._usage = Usage()
+        self._reply = ""  # the agent's final answer, in full
+
+    @property
+    def reply(self) -> str:
+        """The agent's final answer: its result text, or its last message."""
+        return self._reply
 
     def estimated_cost(self) -> tuple[float | None, bool]:
         """(cost, estimated) from the price table, for agents that report only tokens."""

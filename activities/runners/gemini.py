@@ -102,6 +102,21 @@ def build_argv(spec: RunnerSpec, prompt: str, session: str | None = None) -> lis
     return [*argv, *spec.args, *prompt_args]
 
 
+# What gemini prints on stderr when `--resume` finds no such session, then exits 42
+# (packages/cli/src/utils/sessionUtils.ts: SessionError).
+_NO_SESSION = ("No previous sessions found for this project.", "Invalid session identifier")
+
+
+def session_lost(session: str, outcome: Outcome, printed: str) -> bool:
+    """`--resume ID` of a session gemini does not have (any other exit 42 is a real
+    input error, and ends the task)."""
+    return (
+        not outcome.ok
+        and outcome.kind == AGENT_BAD_ARGUMENTS
+        and (f'{_NO_SESSION[1]} "{session}"' in printed or _NO_SESSION[0] in printed)
+    )
+
+
 class Parser(StreamParser):
     def __init__(self, spec: RunnerSpec | None = None) -> None:
         opts = GeminiOptions.from_spec(spec) if spec is not None else GeminiOptions()
@@ -110,7 +125,6 @@ class Parser(StreamParser):
         self._result: dict[str, Any] | None = None
         self._errors: list[str] = []
         self._pending = ""  # assistant deltas, logged as one message
-        self._reply = ""
 
     def handle(self, obj: dict[str, Any]) -> list[dict[str, Any]]:
         kind = obj.get("type")

@@ -55,6 +55,14 @@ BAD_PLANS = {
         RUNNERS + "tasks:\n  - {name: a, prompt: x, judge: 'echo 1'}\n",
         "task 'a': `judge:` picks among `candidates:`",
     ),
+    "judge-runner": (
+        RUNNERS + "tasks:\n  - {name: a, prompt: x, candidates: 2, judge: {runner: gpt}}\n",
+        "task 'a': judge: unknown runner 'gpt' (runners: sh)",
+    ),
+    "judge-runner-alone": (
+        RUNNERS + "tasks:\n  - {name: a, prompt: x, judge: {runner: sh, prompt: best}}\n",
+        "task 'a': `judge:` picks among `candidates:`",
+    ),
     "candidate-name": (
         RUNNERS + "tasks:\n  - {name: a--candidate-1, prompt: x}\n",
         "'--candidate-' is kept for best-of-N candidates",

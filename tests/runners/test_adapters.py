@@ -215,6 +215,32 @@ def test_gemini_exit_codes_without_output(code, kind):
     assert outcome.kind == kind and not outcome.retryable and f"exited {code}" in outcome.message
 
 
+SESSION = "0e3faa5f-6d3c-4b1e-9a55-1f2d3c4b5a69"
+
+
+def test_only_the_agents_own_no_such_session_answer_is_a_lost_session():
+    no_result = claude.Parser().outcome(1)
+    bad_input = gemini.Parser().outcome(42)
+    assert claude.session_lost(
+        SESSION, no_result, f"No conversation found with session ID: {SESSION}\n"
+    )
+    assert not claude.session_lost(SESSION, no_result, "error: unknown option '--frobnicate'")
+    assert gemini.session_lost(
+        SESSION, bad_input, f'Error resuming session: Invalid session identifier "{SESSION}".'
+    )
+    # A real input error, or the text with another exit, is not a lost session.
+    assert not gemini.session_lost(SESSION, bad_input, "No input provided via stdin.")
+    text = f'Invalid session identifier "{SESSION}"'
+    assert not gemini.session_lost(SESSION, gemini.Parser().outcome(1), text)
+    # codex starts a new thread for a thread it does not have: another id means lost.
+    parser = codex.Parser()
+    parser.feed(json.dumps({"type": "thread.started", "thread_id": "another"}))
+    assert codex.session_lost(SESSION, parser.outcome(1), "")
+    parser = codex.Parser()
+    parser.feed(json.dumps({"type": "thread.started", "thread_id": SESSION}))
+    assert not codex.session_lost(SESSION, parser.outcome(1), "")
+
+
 # --- argv ----------------------------------------------------------------------------
 
 

@@ -2,6 +2,8 @@
 candidate listed with its checks, diff size, cost and why it won or lost. Real workflows
 on a real server, real git, bash and stand-in agents."""
 
+import json
+
 import pytest
 
 from magsag.contracts import constants as C
@@ -120,3 +122,47 @@ async def test_no_candidate_passing_fails_the_task_and_keeps_every_branch(
     assert result.status == RunStatus.FAILED and task.status == TaskStatus.FAILED
     assert task.error.startswith("no candidate passed: 1: AgentFailed")
     assert all(c.commit and not c.won for c in task.candidates)
+
+
+async def test_a_claude_judge_picks_the_winner_and_its_cost_counts(
+    client, worker, repo, tmp_path, standins
+):
+    # The answer names 2 and 15 before its last line: only the last passing number counts.
+    standins.setenv("STANDIN_JUDGE_ANSWER", "2 is smaller, but 3 counts to 15.\n3")
+    standins.setenv("STANDIN_ARGV_FILE", str(tmp_path / "argv.jsonl"))
+    judge = {"runner": "claude", "prompt": "Prefer the longest count."}
+    plan = agent_plan([LINES_BY_CANDIDATE | {"runner": "sh", "judge": judge}])
+    inp, result = await run_plan(client, plan, repo, tmp_path, worker)
+    task = result.tasks["pick"]
+    assert result.status == RunStatus.SUCCEEDED, task
+    winner = next(c for c in task.candidates if c.won)
+    assert (winner.number, winner.reason) == (3, "chosen by the judge (claude)")
+    assert task.commit == winner.commit  # not the smallest diff (candidate 2)
+    # The judge's cost is the task's (the bash candidates cost nothing) and the run's.
+    assert task.judge_usage.cost_usd == pytest.approx(0.0125)
+    assert task.usage.cost_usd == result.usage.cost_usd == pytest.approx(0.0125)
+    # Its prompt: the task, the instructions, each passing candidate's runner, size and diff.
+    (call,) = [json.loads(line) for line in (tmp_path / "argv.jsonl").read_text().splitlines()]
+    prompt = call["argv"][-1]
+    assert "seq $((MAGSAG_CANDIDATE * 5))" in prompt and "Prefer the longest count." in prompt
+    assert "## Candidate 2 (runner sh, 10 lines changed, checkout ./2)" in prompt
+    assert "+10\n" in prompt and "+15\n" in prompt and "Candidate 1 " not in prompt
+    handle = client.get_workflow_handle(C.plan_workflow_id(inp.run_id))
+    view = (await describe_run(client, handle, result, closed=True)).tasks["pick"]
+    assert view.judge_usage == task.judge_usage
+    assert any(e.text.startswith("judged by claude: $0.0125") for e in view.timeline)
+
+
+async def test_a_judge_runner_that_fails_falls_back_to_the_smallest_diff(
+    client, worker, repo, tmp_path, standins
+):
+    standins.setenv("STANDIN_SCENARIO_JUDGE", "error")
+    plan = agent_plan([LINES_BY_CANDIDATE | {"runner": "sh", "judge": {"runner": "claude"}}])
+    _, result = await run_plan(client, plan, repo, tmp_path, worker)
+    task = result.tasks["pick"]
+    winner = next(c for c in task.candidates if c.won)
+    assert winner.number == 2
+    assert winner.reason.startswith(
+        "smallest diff (10 lines) of 2 that passed (the judge (claude) failed: AgentFailed"
+    )
+    assert task.judge_usage.cost_usd == pytest.approx(0.0125)  # a failed judge costs too

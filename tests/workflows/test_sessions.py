@@ -28,16 +28,25 @@ def follows(argv: list[str], pair: list[str]) -> bool:
     return any(argv[i : i + 2] == pair for i in range(len(argv) - 1))
 
 
+async def rate_limited_run(name, runner, client, worker, repo, tmp_path, standins):
+    """A task "build the parser" whose first run hits a rate limit after writing
+    partial.txt; the stand-ins record their argv (returned, with the run)."""
+    argv_file = tmp_path / "argv.jsonl"
+    standins.setenv(f"STANDIN_SCENARIO_{name}", "rate_limit")
+    standins.setenv("STANDIN_PARTIAL", "partial.txt")
+    standins.setenv("STANDIN_ARGV_FILE", str(argv_file))
+    plan = agent_plan([{"name": name, "prompt": "build the parser", "runner": runner}])
+    inp, result = await run_plan(client, plan, repo, tmp_path, worker)
+    return argv_file, inp, result
+
+
 @pytest.mark.parametrize("runner", ["claude", "codex"])
 async def test_a_rate_limited_attempt_continues_its_session_on_its_partial_work(
     runner, client, worker, repo, tmp_path, standins
 ):
-    argv_file = tmp_path / "argv.jsonl"
-    standins.setenv("STANDIN_SCENARIO_limited", "rate_limit")
-    standins.setenv("STANDIN_PARTIAL", "partial.txt")
-    standins.setenv("STANDIN_ARGV_FILE", str(argv_file))
-    plan = agent_plan([{"name": "limited", "prompt": "build the parser", "runner": runner}])
-    inp, result = await run_plan(client, plan, repo, tmp_path, worker)
+    argv_file, inp, result = await rate_limited_run(
+        "limited", runner, client, worker, repo, tmp_path, standins
+    )
 
     task = result.tasks["limited"]
     assert task.status == TaskStatus.SUCCEEDED and task.attempts == 1
@@ -92,3 +101,27 @@ async def test_a_retry_after_failed_checks_continues_the_session_only_when_asked
     # Both attempts' usage counts, the failed one's included.
     assert task.usage.cost_usd == pytest.approx(2 * 0.0125)
     await replay_and_record(client, inp.run_id, ["t"], folder_suffix=f"-retry-{retry or 'fresh'}")
+
+
+@pytest.mark.parametrize("runner", ["claude", "gemini"])
+async def test_a_session_the_agent_no_longer_has_runs_afresh_in_the_kept_worktree(
+    runner, client, worker, repo, tmp_path, standins
+):
+    standins.setenv("STANDIN_FORGET_SESSIONS", "1")
+    argv_file, inp, result = await rate_limited_run(
+        "lost", runner, client, worker, repo, tmp_path, standins
+    )
+
+    task = result.tasks["lost"]
+    assert task.status == TaskStatus.SUCCEEDED and task.attempts == 1  # no retry used
+    limited, resumed, fresh = recorded_argv(argv_file)
+    session = task.sessions[0].session_id
+    assert follows(resumed, ["--resume", session]) and "--resume" not in fresh
+    assert "build the parser" in fresh[-1] and "Continue the task" in resumed[-1]
+    # The fresh run worked on in the worktree the limited session left.
+    assert {"partial.txt", "lost.out"} <= branch_files(repo, task.commit)
+    after = task.sessions[-1]
+    assert (after.attempt, after.resumed) == (1, False)
+    assert after.lost == f"{runner} has no session {session} to continue"
+    events = [json.loads(line) for line in (Path(inp.paths.log_dir) / "run.jsonl").open()]
+    assert [e["session"] for e in events if e.get("event") == "session_lost"] == [session]

@@ -6,7 +6,10 @@ succeeds afterwards (a rate limit that passes, a flaky agent). With STANDIN_RUNS
 set, every run adds a line with its task's name there; with STANDIN_ARGV_FILE set, a
 JSON line with its task, attempt and argv. STANDIN_WRITE and STANDIN_PARTIAL may say
 {task} and {attempt}; STANDIN_PARTIAL is a file a rate-limited run writes before the
-limit stops it (the session's work so far).
+limit stops it (the session's work so far). A best-of-N judge's run (MAGSAG_CANDIDATES
+set) plays STANDIN_SCENARIO_JUDGE if set, and answers STANDIN_JUDGE_ANSWER. With
+STANDIN_FORGET_SESSIONS set, a run told to continue a session answers as the CLI does
+when it has no such session.
 """
 
 import json
@@ -15,10 +18,16 @@ import sys
 from pathlib import Path
 
 
+def judging() -> bool:
+    return "MAGSAG_CANDIDATES" in os.environ
+
+
 def scenario() -> str:
     task = os.environ.get("MAGSAG_TASK", "")
-    chosen = os.environ.get(f"STANDIN_SCENARIO_{task}") or os.environ.get(
-        "STANDIN_SCENARIO", "success"
+    chosen = (
+        (judging() and os.environ.get("STANDIN_SCENARIO_JUDGE"))
+        or os.environ.get(f"STANDIN_SCENARIO_{task}")
+        or os.environ.get("STANDIN_SCENARIO", "success")
     )
     once_dir = os.environ.get("STANDIN_ONCE_DIR")
     if once_dir and chosen != "success":
@@ -28,6 +37,15 @@ def scenario() -> str:
         marker.parent.mkdir(parents=True, exist_ok=True)
         marker.touch()
     return chosen
+
+
+def answer(default: str) -> str:
+    """The final answer: a judge's from STANDIN_JUDGE_ANSWER, else `default`."""
+    return (judging() and os.environ.get("STANDIN_JUDGE_ANSWER")) or default
+
+
+def forgets_sessions() -> bool:
+    return bool(os.environ.get("STANDIN_FORGET_SESSIONS"))
 
 
 def write_target() -> str | None:
