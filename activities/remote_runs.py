@@ -18,7 +18,9 @@ import asyncio
 import functools
 import os
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
+from pydantic import BaseModel
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -44,6 +46,7 @@ from magsag.contracts.constants import integration_branch, resolve_name, task_br
 from magsag.contracts.failures import FailureKind
 from magsag.worker import connection
 
+M = TypeVar("M", bound=BaseModel)
 # Pushes lost to another host's in a row before the step fails (and is retried).
 MAX_RACES = 10
 
@@ -145,9 +148,14 @@ async def _attempt(
 
 
 def _local_agent(inp: AgentInput, clone: str) -> AgentInput:
-    return inp.model_copy(
-        update={"repo": clone, "worktree": _here(inp.worktree), "log_dir": _here(inp.log_dir)}
-    )
+    return _localized(inp, clone, "worktree", "log_dir")
+
+
+def _localized(inp: M, clone: str, *paths: str, **more) -> M:
+    """A step's input as this host runs it: in its clone, the run's `paths` under its
+    own state dir."""
+    update = {name: _here(getattr(inp, name)) for name in paths if getattr(inp, name)}
+    return inp.model_copy(update={"repo": clone, **update, **more})
 
 
 def _wip(local: AgentInput) -> CloseWorktreeInput:
@@ -168,14 +176,7 @@ async def close_worktree(
     task branch holds."""
     url = inp.repo
     clone = await clones.ensure(url)
-    local = inp.model_copy(
-        update={
-            "repo": clone,
-            "path": _here(inp.path),
-            "log_dir": _here(inp.log_dir) if inp.log_dir else None,
-            "park": False,
-        }
-    )
+    local = _localized(inp, clone, "path", "log_dir", park=False)
     await clones.fetch(clone, clones.branches(inp.branch, optional=True), url)
     if not os.path.lexists(local.path):
         await _catch_up(clone, inp.branch)
@@ -192,7 +193,7 @@ async def integrate(
     a push that only fast-forwards). Another host's push in between: fetch, merge again."""
     url, branch = inp.repo, inp.branch
     clone = await clones.ensure(url)
-    local = inp.model_copy(update={"repo": clone, "log_dir": None})
+    local = _localized(inp, clone, log_dir=None)
     tasks = [task_branch(inp.run_id, item.task) for item in inp.items]
     # A task whose conflict a resolver resolved is merged from its resolve branch.
     resolved = [task_branch(inp.run_id, resolve_name(item.task)) for item in inp.items]
@@ -233,13 +234,7 @@ async def judge_candidates(
     clone; the task's own branch on the remote then points at the winner."""
     url = inp.repo
     clone = await clones.ensure(url)
-    local = inp.model_copy(
-        update={
-            "repo": clone,
-            "scratch": _here(inp.scratch),
-            "log_dir": _here(inp.log_dir),
-        }
-    )
+    local = _localized(inp, clone, "scratch", "log_dir")
     refspecs = clones.branches(*(c.branch for c in inp.candidates if c.commit))
     refspecs += clones.branches(inp.branch, optional=True)
     if inp.plan_ref:

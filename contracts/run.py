@@ -2,12 +2,16 @@
 
 from datetime import datetime
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 
 from magsag.contracts.constants import CONTINUE_AS_NEW_AFTER, integration_branch
 from magsag.contracts.delivery import PullRequestOutcome
 from magsag.contracts.plan import Plan, PlanTask, RunnerSpec
+
+if TYPE_CHECKING:  # contracts/activities.py imports this module
+    from magsag.contracts.activities import AgentOutput
 
 
 class RunStatus(StrEnum):
@@ -170,6 +174,14 @@ class TaskResult(BaseModel):
     judge_usage: Usage = Field(
         default_factory=Usage, description="best-of-N: a runner judge's, also counted in usage"
     )
+
+    def succeeded_with(self, work: "AgentOutput") -> None:
+        """The task succeeded with this attempt's (or winning candidate's) work."""
+        self.status = TaskStatus.SUCCEEDED
+        self.commit = work.commit
+        self.changed_files = work.changed_files
+        self.log_path = work.log_path
+        self.host = work.host
 
 
 class TaskRows(BaseModel):

@@ -87,12 +87,7 @@ def crown(result: TaskResult, judged: JudgeOutput, outputs: dict[int, AgentOutpu
         c.diff_lines = judged.diff_lines.get(c.number, c.diff_lines)
         c.reason = judged.reasons.get(c.number, c.reason)
         c.won = c.number == judged.winner
-    winner = outputs[judged.winner]
-    result.status = TaskStatus.SUCCEEDED
-    result.commit = winner.commit
-    result.changed_files = winner.changed_files
-    result.log_path = winner.log_path
-    result.host = winner.host
+    result.succeeded_with(outputs[judged.winner])
     result.judge_usage = judged.usage
     result.usage = result.usage + judged.usage
 

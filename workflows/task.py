@@ -132,12 +132,8 @@ class TaskWorkflow:
             raise task_failed(result) from None
         result.attempt_usage = lane.usages
         result.usage = sum(lane.usages, Usage())
-        result.status = TaskStatus.SUCCEEDED
+        result.succeeded_with(agent)
         result.attempts = agent.attempt
-        result.commit = agent.commit
-        result.changed_files = agent.changed_files
-        result.log_path = agent.log_path
-        result.host = agent.host
         result.finished_at = workflow.now()
         return result
 
