@@ -30,6 +30,7 @@ TRACKING = f"refs/remotes/{REMOTE}/"
 _RACE_LOST = ("non-fast-forward", "fetch first", "[rejected]", "stale info")
 
 _MAKING: dict[str, asyncio.Lock] = {}
+_FETCHING: dict[str, asyncio.Lock] = {}
 
 
 class PushRejected(Exception):
@@ -95,6 +96,13 @@ async def fetch(clone: str, refspecs: list[str], url: str) -> None:
     branches pile up over runs, and listing each of them per fetch would cost O(runs)."""
     if not refspecs:
         return
+    # One fetch at a time per clone in this worker: two updating one tracking ref at
+    # once would fail on its lock (the retry would cost a second).
+    async with _FETCHING.setdefault(clone, asyncio.Lock()):
+        await _fetch(clone, refspecs, url)
+
+
+async def _fetch(clone: str, refspecs: list[str], url: str) -> None:
     try:
         await git("fetch", "--quiet", "--no-tags", "--no-write-fetch-head",
                   f"--negotiation-tip={TRACKING}*", REMOTE, *refspecs, cwd=clone)  # fmt: skip
