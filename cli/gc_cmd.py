@@ -32,7 +32,9 @@ def gc(
     """Clean up what ended runs left: save work as WIP, remove worktrees and agents.
 
     Runs that are no longer running (ended, terminated, or their history gone) are
-    cleaned; a running run is never touched. Looks under <state>/worktrees and in --repo."""
+    cleaned; a running run is never touched. Looks under <state>/worktrees and in --repo,
+    and in this host's clones of remotes (runs on a URL), whose refs of ended runs go
+    once the remote has their work."""
     try:
         repo_path = inputs.check_repo(repo) if repo else None
     except inputs.InputError as err:
@@ -71,6 +73,31 @@ async def _gc(repo: Path | None, dry_run: bool) -> list[dict]:
                 action["action"] = f"{NOT_CLEANED}: {err.message}"
         info(f"{item.run_id}/{item.task}: {action['action']} ({item.worktree})")
         actions.append(action)
+    return actions + await _prune_clones(client, dry_run)
+
+
+async def _prune_clones(client: Client, dry_run: bool) -> list[dict]:
+    """The refs this host's clones of remotes keep of runs that are over: the remote's
+    copies, and the host's branches whose work the remote has."""
+    from magsag.activities import clone_refs
+
+    actions = []
+    for clone in clone_refs.clones_of(connection.state_dir()):
+        for run_id, refs in (await clone_refs.runs_in(clone)).items():
+            state = await _run_state(client, run_id)
+            if state == "running":
+                continue
+            action = {"run_id": run_id, "task": None, "clone": str(clone), "run": state}
+            if dry_run:
+                mine = await clone_refs.on_remote(clone, run_id, refs)
+                action["action"] = f"would drop {len(mine) + len(refs.copies)} refs"
+            else:
+                dropped, kept = await clone_refs.prune(clone, run_id, refs)
+                action["action"] = f"dropped {dropped} refs the remote has" + (
+                    f", kept {kept} (their work is not on the remote)" if kept else ""
+                )
+            info(f"{run_id}: {action['action']} ({clone})")
+            actions.append(action)
     return actions
 
 

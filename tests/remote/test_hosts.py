@@ -79,9 +79,16 @@ async def test_a_run_on_a_url_spreads_over_hosts_and_merges_every_checkpoint_onc
     # The user's clone is untouched, and no host keeps a worktree.
     assert user_side(remote.user_clone) == before
     assert git_out(remote.user_clone, "for-each-ref", "refs/heads/magsag") == ""
-    for host in workers:
+    used = [host for host in workers if host.name in ran_on]
+    for host in used:
         for clone in (host.state / "clones").iterdir():
             assert len(git_out(clone, "worktree", "list").splitlines()) == 1, host.name
+    # Once the run is over, a host's gc drops what its clone keeps of it: all on the remote.
+    host = used[0]
+    [pruned] = json.loads(magsag("gc", "--json", env=host.env).stdout)
+    assert pruned["run_id"] == run_id and "kept" not in pruned["action"], pruned
+    clone = next((host.state / "clones").iterdir())
+    assert git_out(clone, "for-each-ref", f"refs/heads/magsag/{run_id}") == ""
 
 
 async def _victims_host_killed(remote, hosts, cli_env, tmp_path, n_hosts: int):
@@ -130,11 +137,19 @@ async def test_a_host_that_comes_back_cleans_up_without_touching_the_remote(
 
     # Back up: its clone still holds the worktrees of the tasks it was running (the
     # victim's at least), and the agent it left.
-    cleaned = {c["task"]: c for c in json.loads(magsag("gc", "--json", env=lost.env).stdout)}
+    done = json.loads(magsag("gc", "--json", env=lost.env).stdout)
+    cleaned = {c["task"]: c for c in done if c["task"]}
     assert cleaned["victim"]["action"] == "saved and removed", cleaned
     assert {c["action"] for c in cleaned.values()} <= {"saved and removed", "removed"}
     clone = next((lost.state / "clones").iterdir())
     assert len(git_out(clone, "worktree", "list").splitlines()) == 1
-    assert git_out(clone, "show", f"{cleaned['victim']['commit']}:half.txt") == "half"
+    wip = cleaned["victim"]["commit"]
+    assert git_out(clone, "show", f"{wip}:half.txt") == "half"
+    # Its clone keeps of the run only what the remote lacks: the WIPs gc just saved.
+    [pruned] = [c for c in done if not c["task"]]
+    assert pruned["run_id"] == run_id and "dropped" in pruned["action"], pruned
+    kept = git_out(clone, "for-each-ref", "--format=%(objectname)", f"refs/heads/magsag/{run_id}")
+    assert set(kept.split()) == {c["commit"] for c in cleaned.values() if c["commit"]}
+    assert git_out(clone, "for-each-ref", f"refs/remotes/origin/magsag/{run_id}") == ""
     assert processes_of_run(run_id, host=lost.name) == []
     assert refs(remote.bare) == on_remote  # its WIP stays on the host: the run is over
