@@ -51,8 +51,14 @@ M = TypeVar("M", bound=BaseModel)
 MAX_RACES = 10
 
 
-def _here(path: str) -> str:
-    return remotes.resolve(path, connection.state_dir())
+def _here(path: str | None) -> str | None:
+    """A run's path on this host (None stays None: a step with no run log)."""
+    return path and remotes.resolve(path, connection.state_dir())
+
+
+def _plan(plan_ref: str | None) -> list[str]:
+    """The refspec of the run's stored plan, which every host reads its prompts from."""
+    return [f"{PLANS_REF}{plan_ref}:{PLANS_REF}{plan_ref}"] if plan_ref else []
 
 
 async def prepare_integration(inp: PrepareIntegrationInput) -> PrepareIntegrationOutput:
@@ -79,8 +85,8 @@ async def prepare_integration(inp: PrepareIntegrationInput) -> PrepareIntegratio
             await clones.fetch(clone, wanted, url)
             continue
         await _follow(clone, branch, base)
-        log_dir = _here(inp.log_dir) if inp.log_dir else None
-        run_log.append(log_dir, "run_started", integration_branch=branch, base=base, remote=url)
+        run_log.append(_here(inp.log_dir), "run_started", integration_branch=branch, base=base,
+                       remote=url)  # fmt: skip
         return PrepareIntegrationOutput(tip=base, created=True)
     raise _kept_moving(branch, url)
 
@@ -132,8 +138,7 @@ async def _attempt(
     plan = [local.plan_ref] if local.plan_ref else []
     retried = activity.info().attempt > 1
     if retried or await clones.missing(local.repo, [*needs, *plan]):
-        refspecs = refspecs + clones.branches(local.branch, optional=True)
-        refspecs += [f"{PLANS_REF}{ref}:{PLANS_REF}{ref}" for ref in plan]
+        refspecs = refspecs + clones.branches(local.branch, optional=True) + _plan(local.plan_ref)
         await clones.fetch(local.repo, refspecs, url)
     if not os.path.lexists(local.worktree):
         await _catch_up(local.repo, local.branch)  # what another host pushed is the start
@@ -154,7 +159,7 @@ def _local_agent(inp: AgentInput, clone: str) -> AgentInput:
 def _localized(inp: M, clone: str, *paths: str, **more) -> M:
     """A step's input as this host runs it: in its clone, the run's `paths` under its
     own state dir."""
-    update = {name: _here(getattr(inp, name)) for name in paths if getattr(inp, name)}
+    update = {name: _here(getattr(inp, name)) for name in paths}
     return inp.model_copy(update={"repo": clone, **update, **more})
 
 
@@ -217,7 +222,7 @@ async def integrate(
             activity.logger.info("%s moved on the remote meanwhile: merging again", branch)
             refspecs = clones.branches(branch)  # the task commits are here already
             continue
-        log_dir = _here(inp.log_dir) if inp.log_dir else None
+        log_dir = _here(inp.log_dir)
         for outcome in out.outcomes:
             if outcome.merged:
                 run_log.append(log_dir, "integrated", task=outcome.task, tip=out.tip)
@@ -236,9 +241,7 @@ async def judge_candidates(
     clone = await clones.ensure(url)
     local = _localized(inp, clone, "scratch", "log_dir")
     refspecs = clones.branches(*(c.branch for c in inp.candidates if c.commit))
-    refspecs += clones.branches(inp.branch, optional=True)
-    if inp.plan_ref:
-        refspecs.append(f"{PLANS_REF}{inp.plan_ref}:{PLANS_REF}{inp.plan_ref}")
+    refspecs += clones.branches(inp.branch, optional=True) + _plan(inp.plan_ref)
     await clones.fetch(clone, refspecs, url)
     out = await here(local)
     winner = next(c for c in inp.candidates if c.number == out.winner)
