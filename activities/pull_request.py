@@ -28,7 +28,7 @@ from magsag.contracts.delivery import PullRequestOutcome, PullRequestSpec
 from magsag.contracts.failures import FailureKind
 from magsag.contracts.run import RunResult
 from magsag.history.pr_body import pr_body, pr_title
-from magsag.history.status import execution_input
+from magsag.history.status import execution_input, initial_state
 from magsag.worker import connection
 
 GH_TIMEOUT_SECONDS = 60
@@ -208,11 +208,11 @@ def log_outcome(log_dir: str | None, outcome: PullRequestOutcome) -> None:
 @heartbeating
 async def open_pull_request(inp: DeliverInput) -> PullRequestOutcome:
     """The run's pull request, from the run's end: the body needs every task, so those
-    the workflow's input holds packed come from that input, as status reads them."""
+    of earlier executions and resumed runs come from where status reads them."""
     info = activity.info()
     handle = activity.client().get_workflow_handle(info.workflow_id, run_id=info.workflow_run_id)
     run_input = await execution_input(handle)
-    tasks = RunResult.initial(run_input).tasks | inp.result.tasks
+    tasks = (await initial_state(handle, run_input)).tasks | inp.result.tasks
     result = inp.result.model_copy(update={"tasks": tasks})
     body = pr_body(result, run_input.plan, run_input.web_ui)
     log_dir = remotes.resolve(run_input.paths.log_dir, connection.state_dir())

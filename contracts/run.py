@@ -201,8 +201,22 @@ class Handover(BaseModel):
     usage: Usage
     attempts: int = Field(description="of the tasks this run ran: for max_attempts")
     gates: dict[str, Gate] = Field(default_factory=dict)
-    done: TaskRows = Field(description="tasks that ended in an earlier execution")
+    done: TaskRows = Field(
+        description="tasks that ended in an earlier execution; since ended and "
+        "earlier_runs, only those a run handed over before them"
+    )
     running: TaskRows = Field(description="tasks still running: the next execution waits")
+    ended: str = Field(
+        default="",
+        description="the statuses of the tasks that ended in an earlier execution, in plan "
+        "order, packed (contracts/task_rows.py pack_statuses); their details are in the "
+        "memos of the executions they ended in",
+    )
+    earlier_runs: list[str] = Field(
+        default_factory=list,
+        description="run ids of the executions before this one, first to last, whose memos "
+        "hold the details of the tasks that ended in them",
+    )
 
 
 class RunInput(BaseModel):
@@ -241,6 +255,17 @@ class RunInput(BaseModel):
     def carried_names(self) -> set[str]:
         """Tasks kept from the resumed run: they do not run in this one."""
         return set(self.carried) | set(self.carried_rows.rows if self.carried_rows else ())
+
+    def ended_before(self) -> set[str]:
+        """Tasks kept from the resumed run or ended in an earlier execution: this
+        execution's result leaves them out (status puts them back)."""
+        from magsag.contracts.task_rows import unpack_statuses  # it imports this module
+
+        ended = self.carried_names()
+        if self.handover is not None:
+            ended |= set(self.handover.done.rows)
+            ended |= set(unpack_statuses(self.handover.ended, [t.name for t in self.plan.tasks]))
+        return ended
 
 
 class TaskInput(BaseModel):
@@ -305,7 +330,10 @@ class RunResult(BaseModel):
     def initial(cls, inp: RunInput, started_at: datetime | None = None) -> "RunResult":
         """The state of a run that has just started (every task pending, those carried
         from a resumed run aside), or of its next execution after continue-as-new."""
-        from magsag.contracts.task_rows import unpack_all  # it imports this module
+        from magsag.contracts.task_rows import (  # it imports this module
+            unpack_all,
+            unpack_statuses,
+        )
 
         known = inp.carried | unpack_all(inp.carried_rows)
         result = cls(
@@ -321,6 +349,9 @@ class RunResult(BaseModel):
         )
         handover = inp.handover
         if handover is not None:
+            names = [t.name for t in inp.plan.tasks]
+            ended = unpack_statuses(handover.ended, names)
+            known |= {name: TaskResult(name=name, status=s) for name, s in ended.items()}
             known |= unpack_all(handover.done) | unpack_all(handover.running)
             result.started_at = handover.started_at
             result.integration_commit = handover.integration_commit

@@ -10,8 +10,14 @@ A row is a JSON list: [status, commit, attempts, started, finished, error, confl
 files, usage, host, resolved (1: a resolver resolved its conflict)], trailing empties
 dropped (rows written before the host read as without one); times are tenths of a
 second from the run's start, usage is [input, output, cache read, cache write, cost, estimated].
+
+A run that continues as new hands over less than rows: the statuses of the tasks that
+ended, one code a task in plan order, run-length encoded (pack_statuses: "s998f1s1");
+each task's details stay in the memo of the execution it ended in (history/status.py).
 """
 
+import re
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from magsag.contracts.run import TaskResult, TaskRows, TaskStatus, Usage
@@ -112,3 +118,33 @@ def _offset(at: datetime | None, epoch: datetime) -> int | None:
 
 def _time(offset: int | None, epoch: datetime) -> datetime | None:
     return None if offset is None else epoch + timedelta(seconds=offset / 10)
+
+
+NOT_ENDED = "-"  # a task still pending or running, in packed statuses
+_RUN = re.compile(r"([a-z-])(\d*)")
+
+
+def pack_statuses(statuses: Iterable[TaskStatus | None]) -> str:
+    """One code a task (None: not ended), each run of one code as the code and its
+    length: 10,000 tasks that succeeded pack to "s10000"."""
+    packed, last, count = [], None, 0
+    for status in statuses:
+        code = NOT_ENDED if status is None else _CODE[status]
+        if code != last and count:
+            packed.append(last + (str(count) if count > 1 else ""))
+            count = 0
+        last, count = code, count + 1
+    if count:
+        packed.append(last + (str(count) if count > 1 else ""))
+    return "".join(packed)
+
+
+def unpack_statuses(packed: str, names: list[str]) -> dict[str, TaskStatus]:
+    """The ended tasks' statuses by name (names: every task, in the packed order)."""
+    statuses, at = {}, 0
+    for code, count in _RUN.findall(packed):
+        end = at + int(count or 1)
+        if code != NOT_ENDED:
+            statuses |= dict.fromkeys(names[at:end], _STATUS[code])
+        at = end
+    return statuses

@@ -2,15 +2,21 @@
 
 The workflow publishes its state in its memo (contracts/run.py RUN_MEMO: the run's
 header and a key per task changed in the current execution) and returns it as its
-result; tasks that ended in an earlier execution, or were carried from a resumed run,
-are packed in the current execution's input. A run ended from outside (cancelled,
-terminated, timed out) still reads "running" there, so the execution's status says how
-it ended. Runs started before that layout kept the whole state under STATUS_MEMO.
+result. The current execution's input packs the tasks carried from a resumed run and
+the statuses of the tasks that ended in an earlier execution, whose details are in that
+execution's memo (the input lists the earlier executions). A run ended from outside
+(cancelled, terminated, timed out) still reads "running" there, so the execution's
+status says how it ended. Runs started before that layout kept the whole state under
+STATUS_MEMO.
 """
 
+import asyncio
+
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
+from temporalio.service import RPCError, RPCStatusCode
 
 from magsag.contracts.run import (
+    FINISHED_TASK_STATUSES,
     RUN_MEMO,
     STATUS_MEMO,
     TASK_MEMO_PREFIX,
@@ -47,10 +53,10 @@ async def run_status(handle: WorkflowHandle) -> tuple[RunResult, bool]:
     fields = description.raw_description.workflow_execution_info.memo.fields
     if STATUS_MEMO in fields:
         return await _whole_state(handle, description), closed
-    # The current execution's input; should the run continue as new meanwhile, the
-    # next one's input holds what this memo shows, as it stood at the hand-over.
-    run_input = await execution_input(handle)
-    result = RunResult.initial(run_input)  # the plan's tasks and the packed ones
+    # The input of the execution described: the memo read is that execution's.
+    current = execution_handle(handle, description.run_id)
+    run_input = await execution_input(current)
+    result = await initial_state(current, run_input)
     if description.status == WorkflowExecutionStatus.COMPLETED:
         ended: RunResult = await handle.result()
         result = ended.model_copy(update={"tasks": result.tasks | ended.tasks})
@@ -58,10 +64,8 @@ async def run_status(handle: WorkflowHandle) -> tuple[RunResult, bool]:
         memo = await description.memo()
         if RUN_MEMO in memo:  # else the workflow has not published yet
             result = result.model_copy(update=_header(memo[RUN_MEMO]))
-        for key, value in memo.items():
-            if key.startswith(TASK_MEMO_PREFIX):
-                task = TaskResult.model_validate(value)
-                result.tasks[task.name] = task
+        for task in _tasks_in(memo):
+            result.tasks[task.name] = task
     result.status = effective_status(result.status, description.status)
     return result, closed
 
@@ -73,6 +77,45 @@ async def execution_input(handle: WorkflowHandle) -> RunInput:
         [run_input] = await data_converter.decode(payloads, [RunInput])
         return run_input
     raise LookupError(f"run {handle.id} has no history")
+
+
+async def initial_state(handle: WorkflowHandle, run_input: RunInput) -> RunResult:
+    """The run as the execution that started with run_input found it: every task of the
+    plan, those carried from a resumed run or ended in earlier executions as they ended
+    (the details of the latter from the memos of the executions they ended in)."""
+    result = RunResult.initial(run_input)
+    earlier = run_input.handover.earlier_runs if run_input.handover else []
+    memos = await asyncio.gather(*(_memo(execution_handle(handle, r)) for r in earlier))
+    for memo in memos:  # first to last: a task ends in one execution only
+        for task in _tasks_in(memo):
+            if task.status in FINISHED_TASK_STATUSES and task.name in result.tasks:
+                result.tasks[task.name] = task
+    return result
+
+
+def execution_handle(handle: WorkflowHandle, run_id: str) -> WorkflowHandle:
+    """A handle on one execution of the run's workflow."""
+    # The SDK keeps a handle's client private; this is how a handle is made from one.
+    return WorkflowHandle(handle._client, handle.id, run_id=run_id, result_type=RunResult)
+
+
+async def _memo(handle: WorkflowHandle) -> dict:
+    """An execution's memo; empty once the server has dropped it (past the namespace's
+    retention: its tasks then read with their packed statuses only)."""
+    try:
+        return await (await handle.describe()).memo()
+    except RPCError as err:
+        if err.status != RPCStatusCode.NOT_FOUND:
+            raise
+        return {}
+
+
+def _tasks_in(memo: dict) -> list[TaskResult]:
+    return [
+        TaskResult.model_validate(value)
+        for key, value in memo.items()
+        if key.startswith(TASK_MEMO_PREFIX)
+    ]
 
 
 def _header(value: dict) -> dict:

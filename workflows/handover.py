@@ -27,27 +27,26 @@ with workflow.unsafe.imports_passed_through():
         RunResult,
         TaskResult,
     )
-    from magsag.contracts.task_rows import pack_all
+    from magsag.contracts.task_rows import pack_all, pack_statuses
     from magsag.contracts.wire import MAX_PAYLOAD_BYTES, size_on_the_wire
 
 # Patch: the run continues as new only once every task it started has its workflow
 # started (before: a child the server had not started yet was never started).
 HANDOVER_AFTER_STARTS = "handover-after-starts"
+# Patch: the next execution gets the ended tasks' statuses packed and the run ids of the
+# executions before it, whose memos hold those tasks' details (before: a row for every
+# ended task, so each hand-over's input grew with the run, and their sum as its square).
+DONE_BY_REFERENCE = "done-by-reference"
 # What the next execution's input may take of Temporal's payload limit.
 PAYLOAD_BUDGET = MAX_PAYLOAD_BYTES - 128 * 1024
 
 
-def next_input(inp: RunInput, result: RunResult, running: list[str], attempts: int) -> RunInput:
-    """The input of the run's next execution: the same run, where it stands now."""
-    earlier = inp.handover.execution + 1 if inp.handover else 1
-    carried = inp.carried_names()
-    # Carried tasks of a resumed run stay apart (describe tells them from the rest);
-    # pending tasks are pending by default.
-    done = [
-        task
-        for name, task in result.tasks.items()
-        if task.status in FINISHED_TASK_STATUSES and name not in carried
-    ]
+def next_input(
+    inp: RunInput, result: RunResult, running: list[str], attempts: int, this_run: str | None
+) -> RunInput:
+    """The input of the run's next execution: the same run, where it stands now.
+    this_run: the run id of this execution, when the ended tasks go by reference
+    (DONE_BY_REFERENCE); None hands them over as rows."""
     if inp.carried:  # a run resumed before carried_rows existed
         inp = inp.model_copy(
             update={
@@ -55,29 +54,57 @@ def next_input(inp: RunInput, result: RunResult, running: list[str], attempts: i
                 "carried_rows": pack_all(inp.carried.values(), result.started_at),
             }
         )
-    handed = inp.model_copy(
-        update={
-            "plan": inp.plan.without_summaries(),
-            "handover": Handover(
-                execution=earlier,
-                started_at=result.started_at,
-                integration_commit=result.integration_commit,
-                usage=result.usage,
-                attempts=attempts,
-                gates=result.gates,
-                done=pack_all(done, result.started_at),
-                running=pack_all([result.tasks[n] for n in running], result.started_at),
-            ),
-        }
+    handing = Handover(
+        execution=inp.handover.execution + 1 if inp.handover else 1,
+        started_at=result.started_at,
+        integration_commit=result.integration_commit,
+        usage=result.usage,
+        attempts=attempts,
+        gates=result.gates,
+        done=pack_all([], result.started_at),
+        running=pack_all([result.tasks[n] for n in running], result.started_at),
     )
+    if this_run is not None:
+        _by_reference(handing, inp, result, this_run)
+    else:
+        _as_rows(handing, inp, result)
+    return inp.model_copy(update={"plan": inp.plan.without_summaries(), "handover": handing})
+
+
+def _ended(inp: RunInput, result: RunResult) -> list[TaskResult | None]:
+    """Each task in plan order if it ended in this run (carried tasks of a resumed run
+    stay apart: describe tells them from the rest), else None."""
+    carried = inp.carried_names()
+    tasks = (result.tasks[t.name] for t in inp.plan.tasks)
+    return [
+        t if t.status in FINISHED_TASK_STATUSES and t.name not in carried else None for t in tasks
+    ]
+
+
+def _by_reference(handing: Handover, inp: RunInput, result: RunResult, this_run: str) -> None:
+    """The ended tasks as statuses, their details by reference: the memo of each
+    execution keeps the tasks that changed in it (workflows/live_state.py), and
+    history/status.py reads the memos of the executions listed here. Rows a run handed
+    over before this patch are handed on as they were."""
+    before = inp.handover
+    if before is not None:
+        handing.done = before.done
+    handing.ended = pack_statuses(t.status if t else None for t in _ended(inp, result))
+    handing.earlier_runs = [*(before.earlier_runs if before else []), this_run]
+
+
+def _as_rows(handing: Handover, inp: RunInput, result: RunResult) -> None:
+    """Every ended task as a row (runs recorded before DONE_BY_REFERENCE)."""
+    done = [t for t in _ended(inp, result) if t]
+    handing.done = pack_all(done, result.started_at)
+    handed = inp.model_copy(update={"plan": inp.plan.without_summaries(), "handover": handing})
     if size_on_the_wire(handed) > PAYLOAD_BUDGET:
         # Thousands of failures with long texts: hand over their statuses without the
         # texts (the histories of the executions they ended in and run.jsonl keep them).
-        handed.handover.done = pack_all(
+        handing.done = pack_all(
             [t.model_copy(update={"error": None, "conflict_files": []}) for t in done],
             result.started_at,
         )
-    return handed
 
 
 async def adopt(

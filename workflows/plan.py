@@ -114,8 +114,10 @@ class PlanWorkflow:
         if handing_over:
             await workflow.wait_condition(workflow.all_handlers_finished)
             await self._notifier.drain()
+            by_reference = workflow.patched(handover.DONE_BY_REFERENCE)
+            this_run = workflow.info().run_id if by_reference else None
             workflow.continue_as_new(
-                handover.next_input(inp, self._result, list(running), self._attempts),
+                handover.next_input(inp, self._result, list(running), self._attempts, this_run),
                 memo=self._live.fresh_memo(list(running)),
             )
         failed = self._result.error is not None or any(
@@ -500,9 +502,7 @@ class PlanWorkflow:
         """The run's result, without the tasks this execution's input holds packed
         (continued or resumed runs of thousands of tasks): Temporal refuses a result
         over 2 MB. history/status.py puts the two together."""
-        packed = set(inp.carried_rows.rows) if inp.carried_rows else set()
-        if inp.handover is not None:
-            packed |= set(inp.handover.done.rows)
+        packed = inp.ended_before()
         if not packed:
             return self._result
         tasks = {n: t for n, t in self._result.tasks.items() if n not in packed}

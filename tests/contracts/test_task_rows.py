@@ -12,7 +12,13 @@ from magsag.contracts.run import (
     TaskStatus,
     Usage,
 )
-from magsag.contracts.task_rows import ERROR_CHARS, pack_all, unpack_all
+from magsag.contracts.task_rows import (
+    ERROR_CHARS,
+    pack_all,
+    pack_statuses,
+    unpack_all,
+    unpack_statuses,
+)
 from magsag.contracts.wire import MAX_PAYLOAD_BYTES, size_on_the_wire
 from magsag.workflows.handover import next_input
 from tests.support.runs import migration_tasks
@@ -53,7 +59,7 @@ def test_rows_read_back_what_status_shows():
     assert back["busy"].status == TaskStatus.RUNNING and back["busy"].finished_at is None
 
 
-def test_the_hand_over_of_the_largest_plan_fits_one_payload_even_when_all_failed():
+def _largest_run_all_failed() -> tuple[RunInput, RunResult]:
     tasks = migration_tasks(MAX_TASKS)
     plan = parse_plan({"runners": {"sh": {"command": ["true"]}}, "tasks": tasks}, "p.yaml")
     inp = RunInput(
@@ -66,8 +72,45 @@ def test_the_hand_over_of_the_largest_plan_fits_one_payload_even_when_all_failed
         task.started_at, task.finished_at = _at(index), _at(index + 600)
         task.error = f"{task.name}: the checks failed: pytest exited 1 " + "e" * 400
         task.host = f"worker-host-{index % 50:02d}.build.example.com"
-    handed = next_input(inp, result, running=[], attempts=3 * MAX_TASKS)
+    return inp, result
+
+
+def test_the_hand_over_of_the_largest_plan_fits_one_payload_even_when_all_failed():
+    inp, result = _largest_run_all_failed()
+    handed = next_input(inp, result, running=[], attempts=3 * MAX_TASKS, this_run=None)
     assert size_on_the_wire(handed) < MAX_PAYLOAD_BYTES
     back = RunResult.initial(handed)
     assert {t.status for t in back.tasks.values()} == {TaskStatus.FAILED}
     assert back.tasks["migrate-package-09999"].attempts == 3
+
+
+def test_a_hand_over_by_reference_carries_statuses_not_rows():
+    inp, result = _largest_run_all_failed()
+    names = list(result.tasks)
+    result.tasks[names[1]].status = TaskStatus.SUCCEEDED
+    result.tasks[names[2]].status = TaskStatus.RUNNING
+    result.tasks[names[3]].status = TaskStatus.PENDING
+    first = next_input(inp, result, running=[names[2]], attempts=1, this_run="run-1")
+    second = next_input(first, result, running=[names[2]], attempts=1, this_run="run-2")
+    # Only the DAG grows with the plan: ended tasks are one packed status run each.
+    assert size_on_the_wire(second.handover) < 1024
+    assert second.handover.earlier_runs == ["run-1", "run-2"]
+    assert second.handover.done.rows == {}
+    back = RunResult.initial(second).tasks
+    assert back[names[0]].status == TaskStatus.FAILED and back[names[0]].attempts == 0
+    assert back[names[1]].status == TaskStatus.SUCCEEDED
+    assert back[names[2]].status == TaskStatus.RUNNING and back[names[2]].host  # a row
+    assert back[names[3]].status == TaskStatus.PENDING
+    assert back[names[-1]].status == TaskStatus.FAILED
+    assert second.ended_before() == set(names) - {names[2], names[3]}
+
+
+def test_packed_statuses_read_back_in_plan_order():
+    statuses = [TaskStatus.SUCCEEDED] * 12 + [None, TaskStatus.FAILED, None, None]
+    statuses += [TaskStatus.SKIPPED, TaskStatus.CONFLICTED, TaskStatus.CANCELLED]
+    packed = pack_statuses(statuses)
+    assert packed == "s12-f-2kcx"
+    names = [f"t{i}" for i in range(len(statuses))]
+    ended = {n: s for n, s in zip(names, statuses, strict=True) if s}
+    assert unpack_statuses(packed, names) == ended
+    assert pack_statuses([]) == "" and unpack_statuses("", names) == {}

@@ -1,10 +1,11 @@
 """A run continues as new every few tasks (tiny threshold) and nothing changes for the
 user: every task ends as it would in one execution, each checkpoint is merged once,
 a task running across the hand-over is waited for (or cancelled) by the next
-execution, status reads every task from the memo plus the packed input, and each
-execution's history replays."""
+execution, status reads every task from the memos of the executions plus the packed
+input, and each execution's history replays."""
 
 import json
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,8 +23,8 @@ from magsag.contracts.run import (
     TaskStatus,
     Usage,
 )
-from magsag.contracts.task_rows import pack_all
-from magsag.history.status import execution_input, run_status
+from magsag.contracts.task_rows import pack_all, unpack_statuses
+from magsag.history.status import execution_input, initial_state, run_status
 from magsag.workflows.plan import PlanWorkflow
 from tests.support.gitrepo import checkpoints_on, git_out
 from tests.support.poll import eventually
@@ -108,6 +109,18 @@ async def test_a_run_that_continues_as_new_ends_as_one_execution_would(
         ]
         assert upserts and all(STATUS_MEMO not in fields for fields in upserts)
         assert max(len(fields) for fields in upserts) <= len(plan.tasks) // 2
+    # Each hand-over passes the ended tasks as packed statuses, their details by
+    # reference: the input names the executions before it, whose memos hold them.
+    inputs = [
+        await execution_input(client.get_workflow_handle(handle.id, run_id=run_id))
+        for run_id in executions
+    ]
+    for index, handed in enumerate(inputs[1:], start=1):
+        assert handed.handover.earlier_runs == executions[:index]
+        assert handed.handover.done.rows == {}
+    names = [task.name for task in plan.tasks]
+    ended_first = set(unpack_statuses(inputs[1].handover.ended, names))
+    assert ended_first and all(result.tasks[name].commit for name in ended_first)
     await replay_and_record(
         client,
         inp.run_id,
@@ -115,6 +128,20 @@ async def test_a_run_that_continues_as_new_ends_as_one_execution_would(
         executions=executions,
         folder_suffix="-continued",
     )
+
+    # An execution the server has dropped (past the namespace's retention) leaves its
+    # tasks with their statuses.
+    whole = await initial_state(handle, inputs[-1])
+    assert all(whole.tasks[name] == result.tasks[name] for name in ended_first)
+    gone = inputs[-1].model_copy(deep=True)
+    gone.handover.earlier_runs[0] = str(uuid.uuid4())  # no such execution
+    dropped = await initial_state(handle, gone)
+    for name in names:
+        if name in ended_first:
+            assert dropped.tasks[name].status == result.tasks[name].status
+            assert dropped.tasks[name].commit is None
+        else:
+            assert dropped.tasks[name] == whole.tasks[name]
 
 
 async def test_cancelling_a_continued_run_stops_the_task_an_earlier_execution_started(
