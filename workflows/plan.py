@@ -70,8 +70,7 @@ class PlanWorkflow:
         self._started = 0  # tasks this execution started
         self._adopted: set[str] = set()  # tasks an earlier execution started
         self._starting: set[str] = set()  # tasks whose workflow the server has yet to start
-        self._conflicts: dict[str, resolve.Conflict] = {}  # handed to resolvers (on_conflict)
-        self._resolving: dict[str, asyncio.Task[resolve.Resolution]] = {}
+        self._resolvers = resolve.Resolvers()  # conflicts handed to resolvers (on_conflict)
         self._notifier: Notifier | None = None  # once the run starts
 
     @workflow.run
@@ -185,13 +184,13 @@ class PlanWorkflow:
                 decision = None
             self._sync_statuses(scheduler)
             self._live.publish()
-            if handing_over and merging is None and not to_merge and not self._resolving:
+            if handing_over and merging is None and not to_merge and not self._resolvers.running:
                 if decision is not None:
                     decision.cancel()
                 if workflow.patched(handover.HANDOVER_AFTER_STARTS):
                     await workflow.wait_condition(lambda: not self._starting)
                 return True
-            pending = [*running.values(), *self._resolving.values()]
+            pending = [*running.values(), *self._resolvers.running.values()]
             pending += [f for f in (merging, decision) if f]
             if not pending:
                 return False
@@ -211,11 +210,13 @@ class PlanWorkflow:
                     scheduler.finish(name, result.status)
             if merging and merging.done():
                 for name, status in merging.result().items():
-                    if not self._resolve_later(inp, name, status):
+                    tip = self._result.integration_commit
+                    if not self._resolvers.after_merge(inp, self._task(name), status, tip):
                         scheduler.finish(name, status)
                 merging = None
-            for name in [name for name, fut in self._resolving.items() if fut.done()]:
-                resolved = self._resolved(inp, scheduler, name, self._resolving.pop(name).result())
+            for name, resolution in self._resolvers.ended():
+                resolved = self._resolvers.record(inp, self._task(name), resolution)
+                self._spend(inp, scheduler, resolution.usage, resolution.attempts)
                 if resolved is not None:
                     to_merge.append(resolved)
                 else:
@@ -304,54 +305,6 @@ class PlanWorkflow:
             for task in scheduler.pending_behind(gate.id):
                 scheduler.finish(task, TaskStatus.SKIPPED)
                 self._task(task).error = rejection(gate)
-
-    # ---- conflicts handed to a resolver (workflows/resolve.py)
-
-    def _resolve_later(self, inp: RunInput, name: str, status: TaskStatus) -> bool:
-        """A conflicted task whose plan hands conflicts to a resolver, with attempts
-        left: its resolve step starts (it stays running). A task just merged after a
-        resolution is marked resolved. False when the task is done with either way."""
-        conflict = self._conflicts.get(name)
-        if status == TaskStatus.SUCCEEDED and conflict is not None:
-            task = self._task(name)
-            task.resolved_conflict, task.error = True, None
-            del self._conflicts[name]
-        on_conflict = inp.plan.on_conflict_of(name)
-        if status != TaskStatus.CONFLICTED or on_conflict is None:
-            return False
-        if not workflow.patched(resolve.RESOLVE_CONFLICTS):
-            return False
-        conflict = conflict or resolve.Conflict(side=self._result.tasks[name].commit)
-        if conflict.attempts > on_conflict.retries:
-            return False
-        self._conflicts[name] = conflict
-        self._task(name).resolving = True
-        tip = self._result.integration_commit
-        self._resolving[name] = asyncio.create_task(resolve.resolve(inp, name, tip, conflict))
-        return True
-
-    def _resolved(
-        self, inp: RunInput, scheduler: Scheduler, name: str, resolution: resolve.Resolution
-    ) -> TaskResult | None:
-        """Record a resolve step's end; what to merge when it resolved the conflict."""
-        conflict, task = self._conflicts[name], self._task(name)
-        conflict.attempts += resolution.attempts
-        conflict.usage += resolution.usage
-        task.resolving = False
-        task.resolve_usage = conflict.usage
-        task.usage = task.usage + resolution.usage
-        self._spend(inp, scheduler, resolution.usage, resolution.attempts)
-        if resolution.commit is None:
-            del self._conflicts[name]
-            branch = C.task_branch(inp.run_id, C.resolve_name(name))
-            task.error = (
-                f"{task.error}; the resolver failed after {conflict.attempts} attempt(s): "
-                f"{resolution.error} (its work is on {branch})"
-            )
-            return None
-        conflict.side = resolution.commit
-        task.conflict_files = resolution.files or task.conflict_files
-        return task.model_copy(update={"commit": resolution.commit})
 
     # ---- integration
 
@@ -442,10 +395,7 @@ class PlanWorkflow:
         # Cancel the children explicitly and wait for their cleanup: cancelling the
         # parent alone leaves children terminated without removing their worktrees.
         # Resolvers too: each saves its partial work.
-        for fut in self._resolving.values():
-            fut.cancel()
-        await asyncio.gather(*self._resolving.values(), return_exceptions=True)
-        self._resolving.clear()
+        await self._resolvers.cancel()
         for name, fut in running.items():
             if name in self._adopted:  # its await_task returns how it ended
                 await handover.cancel_adopted(inp, name)

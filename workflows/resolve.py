@@ -21,7 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from magsag.contracts import constants as C
     from magsag.contracts.activities import AgentInput, ResolveInput
     from magsag.contracts.failures import AttemptFailure, is_attempt_failure
-    from magsag.contracts.run import RunInput, Usage
+    from magsag.contracts.run import RunInput, TaskResult, TaskStatus, Usage
     from magsag.workflows import texts
     from magsag.workflows.task import agent_activity
 
@@ -46,6 +46,69 @@ class Resolution:
     usage: Usage
     error: str | None = None
     files: list[str] = field(default_factory=list)
+
+
+class Resolvers:
+    """A run's resolve steps: the conflicts handed to resolvers and the steps running,
+    which the plan workflow waits for beside its tasks."""
+
+    def __init__(self) -> None:
+        self.conflicts: dict[str, Conflict] = {}
+        self.running: dict[str, asyncio.Task[Resolution]] = {}
+
+    def after_merge(self, inp: RunInput, task: TaskResult, status: TaskStatus, tip: str) -> bool:
+        """A conflicted task whose plan hands conflicts to a resolver, with attempts
+        left: its resolve step starts (it stays running). A task just merged after a
+        resolution is marked resolved. False when the task is done with either way."""
+        name = task.name
+        conflict = self.conflicts.get(name)
+        if status == TaskStatus.SUCCEEDED and conflict is not None:
+            task.resolved_conflict, task.error = True, None
+            del self.conflicts[name]
+        on_conflict = inp.plan.on_conflict_of(name)
+        if status != TaskStatus.CONFLICTED or on_conflict is None:
+            return False
+        if not workflow.patched(RESOLVE_CONFLICTS):
+            return False
+        conflict = conflict or Conflict(side=task.commit)
+        if conflict.attempts > on_conflict.retries:
+            return False
+        self.conflicts[name] = conflict
+        task.resolving = True
+        self.running[name] = asyncio.create_task(resolve(inp, name, tip, conflict))
+        return True
+
+    def ended(self) -> list[tuple[str, Resolution]]:
+        """The steps that have ended since last asked, with how."""
+        done = [name for name, step in self.running.items() if step.done()]
+        return [(name, self.running.pop(name).result()) for name in done]
+
+    def record(self, inp: RunInput, task: TaskResult, resolution: Resolution) -> TaskResult | None:
+        """Record a step's end on its task; what to merge when it resolved the conflict."""
+        conflict = self.conflicts[task.name]
+        conflict.attempts += resolution.attempts
+        conflict.usage += resolution.usage
+        task.resolving = False
+        task.resolve_usage = conflict.usage
+        task.usage = task.usage + resolution.usage
+        if resolution.commit is None:
+            del self.conflicts[task.name]
+            branch = C.task_branch(inp.run_id, C.resolve_name(task.name))
+            task.error = (
+                f"{task.error}; the resolver failed after {conflict.attempts} attempt(s): "
+                f"{resolution.error} (its work is on {branch})"
+            )
+            return None
+        conflict.side = resolution.commit
+        task.conflict_files = resolution.files or task.conflict_files
+        return task.model_copy(update={"commit": resolution.commit})
+
+    async def cancel(self) -> None:
+        """Stop every step; each saves its partial work."""
+        for step in self.running.values():
+            step.cancel()
+        await asyncio.gather(*self.running.values(), return_exceptions=True)
+        self.running.clear()
 
 
 async def resolve(inp: RunInput, name: str, tip: str, conflict: Conflict) -> Resolution:
