@@ -7,8 +7,19 @@ contracts/plan_loader.py; this module only defines the shapes.
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    TypeAdapter,
+    field_serializer,
+    field_validator,
+)
 
+from magsag.contracts import packed_tasks
 from magsag.contracts.constants import DEFAULT_RETRIES, DEFAULT_TASK_TIMEOUT
 from magsag.contracts.delivery import Deliver, NotifyTarget
 from magsag.contracts.durations import parse_duration
@@ -200,6 +211,17 @@ class Plan(BaseModel):
             update={"tasks": [t.model_copy(update={"summary": ""}) for t in self.tasks]}
         )
 
+    @field_serializer("tasks", mode="wrap")
+    def _pack_on_the_wire(self, tasks: list[PlanTask], handler, info):
+        if (info.context or {}).get(packed_tasks.WIRE):
+            return packed_tasks.pack(tasks, _TASK_LIST)
+        return handler(tasks)
+
+    @field_validator("tasks", mode="before")
+    @classmethod
+    def _unpack(cls, value):
+        return packed_tasks.unpack(value) if packed_tasks.is_packed(value) else value
+
     # The task list the index was built from, and the index: built once, plans are large.
     _index: tuple[list, dict[str, PlanTask]] | None = PrivateAttr(default=None)
 
@@ -211,3 +233,6 @@ class Plan(BaseModel):
         if self._index is None or self._index[0] is not self.tasks:
             self._index = (self.tasks, {t.name: t for t in self.tasks})
         return self._index[1][name]
+
+
+_TASK_LIST = TypeAdapter(list[PlanTask])

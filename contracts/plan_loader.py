@@ -37,9 +37,10 @@ from magsag.contracts.wire import size_on_the_wire
 # may be large; libyaml reads 20 MB in about half a second, pure Python in 20 s.
 MAX_PLAN_BYTES = 64 * 1024 * 1024
 _SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-# What one run's workflow can hold: its input carries the plan's DAG, prompts aside, and
-# when the run continues as new (workflows/handover.py) the DAG without summaries plus
-# a row per task (contracts/task_rows.py), in one payload Temporal refuses over 2 MB.
+# What one run's workflow can hold: its input carries the plan's DAG, prompts aside
+# (packed: contracts/packed_tasks.py), and a run resumed from it the DAG without
+# summaries plus a row per task it keeps (contracts/task_rows.py), in one payload
+# Temporal refuses over 2 MB.
 MAX_TASKS = 10_000
 MAX_NORMALIZED_BYTES = 1792 * 1024
 MAX_CARRIED_BYTES = 1792 * 1024

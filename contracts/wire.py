@@ -5,7 +5,7 @@ Temporal refuses payloads over 2 MB: a 10,000-task plan's DAG with every default
 spelled out is several MB, with defaults left out about a third of it. Decoding
 fills the defaults back in, so payloads written before (with every field) read the same.
 A model's default is therefore part of its wire format: change one and recorded
-histories read differently.
+histories read differently. A plan's tasks travel packed (contracts/packed_tasks.py).
 """
 
 from typing import Any
@@ -20,14 +20,18 @@ from temporalio.converter import (
     JSONPlainPayloadConverter,
 )
 
+from magsag.contracts import packed_tasks
+
 _SERIALIZER = SchemaSerializer(core_schema.any_schema())
+# A plan's tasks are packed in payloads (contracts/packed_tasks.py).
+_CONTEXT = {packed_tasks.WIRE: True}
 
 
 class _CompactJSON(PydanticJSONPlainPayloadConverter):
     def to_payload(self, value: Any) -> Payload | None:
         return Payload(
             metadata={"encoding": self.encoding.encode()},
-            data=_SERIALIZER.to_json(value, exclude_defaults=True),
+            data=_SERIALIZER.to_json(value, exclude_defaults=True, context=_CONTEXT),
         )
 
 
@@ -49,4 +53,4 @@ MAX_PAYLOAD_BYTES = 2 * 1024 * 1024
 
 def size_on_the_wire(value: Any) -> int:
     """Bytes of value as a payload."""
-    return len(_SERIALIZER.to_json(value, exclude_defaults=True))
+    return len(_SERIALIZER.to_json(value, exclude_defaults=True, context=_CONTEXT))

@@ -111,9 +111,9 @@ def test_a_plan_larger_than_a_run_can_hold_is_rejected():
     huge = [{"name": "t", "prompt": "true", "checks": ["x" * 2_000_000]}]
     with pytest.raises(PlanError, match="prompts aside, take 195[0-9] KB and .* at most 1792 KB"):
         parse_plan({"runners": RUNNER, "tasks": huge}, "p.yaml")
-    # Long names fit the first input but not the rows a continued run carries.
+    # Long names fit the first input but not the rows a resumed run carries.
     long_names = [{"name": f"{'n' * 80}-{i}", "prompt": "x"} for i in range(MAX_TASKS)]
-    with pytest.raises(PlanError, match=r"take 1[0-6][0-9]{2} KB and 2[0-9]{3} KB once run"):
+    with pytest.raises(PlanError, match=r"take [0-9]{3} KB and 2[0-9]{3} KB once run"):
         parse_plan({"runners": RUNNER, "tasks": long_names}, "p.yaml")
 
 
