@@ -14,7 +14,7 @@ from magsag.cli.launch import INTERRUPTED, follow_hosting, start_and_follow
 from magsag.cli.options import ByOpt, GateTaskOpt, JsonOpt, PhaseOpt, RunIdArg
 from magsag.cli.overview import SMALL_RUN, overview
 from magsag.cli.progress import progress_line, report
-from magsag.cli.render import result_json, run_summary, task_line
+from magsag.cli.render import run_summary, task_line
 from magsag.cli.resumption import resumed_input
 from magsag.cli.runs import existing_run, read_status
 from magsag.cli.runtime import connect_or_exit, run_sync, worker_if_needed
@@ -28,7 +28,7 @@ def status(run_id: RunIdArg, json_output: JsonOpt = False) -> None:
     """Show a run's state and each task's status, while it runs or after it ended."""
     result = run_sync(_status(run_id))
     if json_output:
-        print_json(result_json(result))
+        print_json(result)  # the documented --json shape: RunResult's fields
         return
     for line in task_lines(result):
         info(line)

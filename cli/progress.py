@@ -11,7 +11,7 @@ from temporalio.client import WorkflowHandle
 from magsag.cli.console import err_console, info, print_json
 from magsag.cli.live import LiveView
 from magsag.cli.overview import SMALL_RUN, overview
-from magsag.cli.render import gate_line, result_json, run_summary, task_line, waiting_line
+from magsag.cli.render import gate_line, run_summary, task_line, waiting_line
 from magsag.cli.runs import read_status
 from magsag.contracts.run import GateStatus, RunResult, RunStatus, TaskStatus
 
@@ -111,7 +111,7 @@ def report(result: RunResult, json_output: bool) -> int:
     """Print the final result; the exit code a waiting command returns: 0 when the run
     succeeded and delivered the pull request it was asked for."""
     if json_output:
-        print_json(result_json(result))
+        print_json(result)  # the documented --json shape: RunResult's fields
     else:
         for line in run_summary(result):
             print(line, flush=True)

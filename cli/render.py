@@ -111,11 +111,6 @@ def cost_text(usage: Usage) -> str:
     return f"${usage.cost_usd:.4f}{estimate}, {tokens} tokens"
 
 
-def result_json(result: RunResult) -> dict:
-    """The documented --json shape (a superset is fine; these keys are the contract)."""
-    return result.model_dump(mode="json")
-
-
 def plan_layers(plan: Plan) -> list[list[str]]:
     """Tasks grouped by depth: layer k holds tasks whose longest dependency chain is k."""
     depth: dict[str, int] = {}

@@ -327,9 +327,16 @@ class RunResult(BaseModel):
         return header | {"counts": counts, "execution": execution}
 
     @classmethod
-    def initial(cls, inp: RunInput, started_at: datetime | None = None) -> "RunResult":
+    def initial(
+        cls,
+        inp: RunInput,
+        started_at: datetime | None = None,
+        ended: dict[str, "TaskResult"] | None = None,
+    ) -> "RunResult":
         """The state of a run that has just started (every task pending, those carried
-        from a resumed run aside), or of its next execution after continue-as-new."""
+        from a resumed run aside), or of its next execution after continue-as-new.
+        ended: what is known of tasks that ended in earlier executions (status reads it
+        from their memos); the others have their packed status only."""
         from magsag.contracts.task_rows import (  # it imports this module
             unpack_all,
             unpack_statuses,
@@ -350,8 +357,11 @@ class RunResult(BaseModel):
         handover = inp.handover
         if handover is not None:
             names = [t.name for t in inp.plan.tasks]
-            ended = unpack_statuses(handover.ended, names)
-            known |= {name: TaskResult(name=name, status=s) for name, s in ended.items()}
+            details = ended or {}
+            known |= {
+                name: details.get(name) or TaskResult(name=name, status=status)
+                for name, status in unpack_statuses(handover.ended, names).items()
+            }
             known |= unpack_all(handover.done) | unpack_all(handover.running)
             result.started_at = handover.started_at
             result.integration_commit = handover.integration_commit

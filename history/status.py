@@ -11,7 +11,9 @@ STATUS_MEMO.
 """
 
 import asyncio
+from collections.abc import Mapping
 
+from temporalio.api.common.v1 import Payload
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -61,10 +63,10 @@ async def run_status(handle: WorkflowHandle) -> tuple[RunResult, bool]:
         ended: RunResult = await handle.result()
         result = ended.model_copy(update={"tasks": result.tasks | ended.tasks})
     else:
-        memo = await description.memo()
-        if RUN_MEMO in memo:  # else the workflow has not published yet
-            result = result.model_copy(update=_header(memo[RUN_MEMO]))
-        for task in _tasks_in(memo):
+        if RUN_MEMO in fields:  # else the workflow has not published yet
+            header = await description.memo_value(RUN_MEMO)
+            result = result.model_copy(update=_header(header))
+        for task in _tasks_in(fields):
             result.tasks[task.name] = task
     result.status = effective_status(result.status, description.status)
     return result, closed
@@ -83,14 +85,15 @@ async def initial_state(handle: WorkflowHandle, run_input: RunInput) -> RunResul
     """The run as the execution that started with run_input found it: every task of the
     plan, those carried from a resumed run or ended in earlier executions as they ended
     (the details of the latter from the memos of the executions they ended in)."""
-    result = RunResult.initial(run_input)
     earlier = run_input.handover.earlier_runs if run_input.handover else []
     memos = await asyncio.gather(*(_memo(execution_handle(handle, r)) for r in earlier))
-    for memo in memos:  # first to last: a task ends in one execution only
-        for task in _tasks_in(memo):
-            if task.status in FINISHED_TASK_STATUSES and task.name in result.tasks:
-                result.tasks[task.name] = task
-    return result
+    ended = {
+        task.name: task
+        for fields in memos  # first to last: a task ends in one execution only
+        for task in _tasks_in(fields)
+        if task.status in FINISHED_TASK_STATUSES
+    }
+    return RunResult.initial(run_input, ended=ended)
 
 
 def execution_handle(handle: WorkflowHandle, run_id: str) -> WorkflowHandle:
@@ -99,21 +102,24 @@ def execution_handle(handle: WorkflowHandle, run_id: str) -> WorkflowHandle:
     return WorkflowHandle(handle._client, handle.id, run_id=run_id, result_type=RunResult)
 
 
-async def _memo(handle: WorkflowHandle) -> dict:
+async def _memo(handle: WorkflowHandle) -> Mapping[str, Payload]:
     """An execution's memo; empty once the server has dropped it (past the namespace's
     retention: its tasks then read with their packed statuses only)."""
     try:
-        return await (await handle.describe()).memo()
+        description = await handle.describe()
     except RPCError as err:
         if err.status != RPCStatusCode.NOT_FOUND:
             raise
         return {}
+    return description.raw_description.workflow_execution_info.memo.fields
 
 
-def _tasks_in(memo: dict) -> list[TaskResult]:
+def _tasks_in(fields: Mapping[str, Payload]) -> list[TaskResult]:
+    """The tasks of a memo: each value is a task's JSON (contracts/run.py task_memo),
+    read straight into the model: a memo holds up to a thousand of them."""
     return [
-        TaskResult.model_validate(value)
-        for key, value in memo.items()
+        TaskResult.model_validate_json(payload.data)
+        for key, payload in fields.items()
         if key.startswith(TASK_MEMO_PREFIX)
     ]
 
