@@ -3,10 +3,13 @@ execution takes over the tasks still running.
 
 A plan workflow's history grows with every task, and Temporal ends an execution near
 51,200 events or 50 MB. After starting `continue_after` tasks the run merges what has
-finished and continues as new under the same workflow id, handing over its totals and
-its tasks packed as rows (contracts/task_rows.py). Its task workflows go on (started
-with the ABANDON close policy); the next execution waits for each with the await_task
-activity and cancels them, when the run is cancelled, through their workflow ids.
+finished and continues as new under the same workflow id, handing over its totals, the
+tasks still running as rows and the ended ones as packed statuses (contracts/task_rows.py):
+their details stay in the memos of the executions they ended in, which the hand-over
+lists, so what it carries does not grow with the tasks done. Its task workflows go on
+(started with the ABANDON close policy); the next execution waits for each with the
+await_task activity and cancels them, when the run is cancelled, through their workflow
+ids.
 """
 
 from collections.abc import Awaitable, Callable
