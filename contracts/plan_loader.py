@@ -44,6 +44,7 @@ _SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 MAX_TASKS = 10_000
 MAX_NORMALIZED_BYTES = 1792 * 1024
 MAX_CARRIED_BYTES = 1792 * 1024
+MAX_DEPENDENCIES = 1_000_000  # loaded in under a second, scheduled in about 0.3 s
 ROW_BYTES = 100  # a finished task's row with its host, its name aside (a failure's text: longer)
 
 
@@ -91,6 +92,7 @@ def _compile(raw: PlanFile, source: str, default_name: str) -> Plan:
     if not 1 <= concurrency <= MAX_CONCURRENCY:
         raise fail(f"concurrency must be between 1 and {MAX_CONCURRENCY}, got {concurrency}")
 
+    _check_dependency_count(raw, fail)
     specs = _flatten(raw)
     if not specs:
         raise fail("the plan has no tasks")
@@ -123,6 +125,33 @@ def _compile(raw: PlanFile, source: str, default_name: str) -> Plan:
         _check_notify_target(target, f"notify target #{number}", fail)
     _check_size(plan, fail)
     return plan
+
+
+def _check_dependency_count(raw: PlanFile, fail) -> None:
+    """Each task of a phase waits for every task of the phase before: two phases of
+    5,000 tasks make 25 million dependencies, which take seconds to load and to schedule
+    (more than a workflow task may take). Counted before they are made."""
+    count = sum(len(spec.depends_on) for spec in raw.tasks or [])
+    phases = raw.phases or []
+    for before, phase in zip(phases, phases[1:], strict=False):
+        count += len(before.tasks) * len(phase.tasks)
+    for phase in phases:
+        count += sum(len(spec.depends_on) for spec in phase.tasks)
+        count += 0 if phase.parallel else len(phase.tasks) - 1
+    if count > MAX_DEPENDENCIES:
+        biggest = max(zip(phases, phases[1:], strict=False), default=None,
+                      key=lambda pair: len(pair[0].tasks) * len(pair[1].tasks))  # fmt: skip
+        where = (
+            f"; each of the {len(biggest[1].tasks):,} tasks of phase '{biggest[1].name}' "
+            f"waits for all {len(biggest[0].tasks):,} tasks of phase '{biggest[0].name}' "
+            "(put a phase of one task between them: every task then waits for that one)"
+            if biggest
+            else ""
+        )
+        raise fail(
+            f"{count:,} dependencies between tasks; one run holds at most "
+            f"{MAX_DEPENDENCIES:,}{where}"
+        )
 
 
 def _check_resolvers(plan: Plan, names: set[str], fail) -> None:

@@ -1,5 +1,6 @@
 """Plan files compile to one normalized DAG; durations read as people write them."""
 
+import time
 from pathlib import Path
 
 import pytest
@@ -115,6 +116,27 @@ def test_a_plan_larger_than_a_run_can_hold_is_rejected():
     long_names = [{"name": f"{'n' * 80}-{i}", "prompt": "x"} for i in range(MAX_TASKS)]
     with pytest.raises(PlanError, match=r"take [0-9]{3} KB and 2[0-9]{3} KB once run"):
         parse_plan({"runners": RUNNER, "tasks": long_names}, "p.yaml")
+
+
+def test_phases_that_would_make_millions_of_dependencies_are_refused_at_once():
+    # Each task of a phase waits for every task of the phase before: 4,999 x 4,999.
+    phases = [
+        {"name": name, "tasks": [{"name": f"{name}-{i}", "prompt": "x"} for i in range(4999)]}
+        for name in ("one", "two")
+    ]
+    started = time.monotonic()
+    with pytest.raises(
+        PlanError,
+        match=r"24,990,001 dependencies between tasks; one run "
+        r"holds at most 1,000,000; each of the 4,999 tasks of phase 'two' "
+        r"waits for all 4,999 tasks of phase 'one' \(put a phase of one task",
+    ):
+        parse_plan({"runners": RUNNER, "phases": phases}, "p.yaml")  # fmt: skip
+    assert time.monotonic() - started < 1  # counted, not built
+    # The way out the message gives: a phase of one task between them.
+    barrier = {"name": "barrier", "tasks": [{"name": "one-done", "prompt": "true"}]}
+    plan = parse_plan({"runners": RUNNER, "phases": [phases[0], barrier, phases[1]]}, "p.yaml")
+    assert plan.task("two-0").depends_on == ["one-done"]
 
 
 def test_the_largest_plans_of_a_migration_fit_and_prompts_do_not_count():
