@@ -16,7 +16,6 @@ the group. Output goes to a log file capped per attempt, never to history.
 import asyncio
 import contextlib
 import functools
-import os
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -26,11 +25,11 @@ from typing import NamedTuple
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from magsag.activities import plan_store, remote_runs, run_log
+from magsag.activities import prompts, remote_runs, run_log
 from magsag.activities.agent_git import start_from_base
 from magsag.activities.agent_output import CappedLog, log_cap_bytes, read_from
 from magsag.activities.agent_slots import agent_slot
-from magsag.activities.git import GitError, is_checkpoint, resolve_commit
+from magsag.activities.git import is_checkpoint, resolve_commit
 from magsag.activities.group_run import DeadlineReached, HungAfterResult, run_in_group
 from magsag.activities.keepalive import heartbeating
 from magsag.activities.process import kill_marked, kill_recorded_group
@@ -41,7 +40,6 @@ from magsag.activities.worktree import (
     reclaim_worktree,
     removal_marker,
 )
-from magsag.contracts import constants as C
 from magsag.contracts import remotes, run_files
 from magsag.contracts.activities import (
     AgentInput,
@@ -106,7 +104,7 @@ async def _run_attempt(inp: AgentInput, pidfile: Path, park: bool) -> AgentOutpu
         return attempt_output(attempt, log_path, started, await close_worktree(checkpoint))
 
     if inp.plan_ref:
-        inp = inp.model_copy(update={"prompt": await _stored_prompt(inp)})
+        inp = inp.model_copy(update={"prompt": await prompts.stored_prompt(inp)})
     run_log.append(
         inp.log_dir, "attempt_started", task=inp.task, attempt=attempt,
         **({"resumed_session": inp.resume_session} if inp.resume_session else {}),
@@ -225,9 +223,9 @@ async def _attempt(
     """Run the agent, then the Definition of Done; raise on any shortfall. Returns what
     the agent reported it used, its session and its answer."""
     attempt = inp.attempt
-    prompt = attempt_prompt(inp)
+    prompt = prompts.attempt_prompt(inp)
     argv = build_argv(inp.runner, prompt, inp.resume_session)
-    env = _agent_env(inp, prompt, marker) | more_env
+    env = prompts.agent_env(inp, prompt, marker) | more_env
     parser = new_parser(inp.runner)
     stdin = prompt.encode() if prompt_on_stdin(inp.runner) else b""
     events = run_files.task_events(inp.log_dir, inp.task)
@@ -362,70 +360,6 @@ async def save_checkpoint(
             session_lost=lost,
         )  # fmt: skip
         raise failure.error(err.message, Kind.AGENT_GIT_STATE) from None
-
-
-async def _stored_prompt(inp: AgentInput) -> str:
-    """The task's prompt from the plan the run stored in the repository."""
-    try:
-        return await plan_store.prompt_of(inp.repo, inp.plan_ref, inp.plan_task or inp.task)
-    except (GitError, KeyError, ValueError) as err:
-        raise ApplicationError(
-            f"the run's stored plan {inp.plan_ref} has no prompt for {inp.task} in "
-            f"{inp.repo}: {err}",
-            type=Kind.GIT_ERROR,
-            non_retryable=True,
-        ) from None
-
-
-def attempt_prompt(inp: AgentInput) -> str:
-    """The task's prompt; after a failed Definition of Done, with what failed. A session
-    that continues has the task already: it gets a short message instead."""
-    if inp.resume_session:
-        return continue_prompt(inp.feedback)
-    if not inp.feedback:
-        return inp.prompt
-    return (
-        f"{inp.prompt}\n\n---\nYour previous attempt (attempt {inp.attempt - 1}) was not "
-        f"accepted. {inp.feedback}\nFix this in your work."
-    )
-
-
-def continue_prompt(feedback: str | None) -> str:
-    """The next turn of a continued session: after failed checks, what failed; after an
-    interruption (a rate limit, a lost worker), to carry on."""
-    if feedback:
-        return (
-            f"Your work was checked and not accepted. {feedback}\n"
-            "Fix this in your work; your changes so far are still in the working directory."
-        )
-    return (
-        "Your session was interrupted before you finished (a rate limit). Continue the task "
-        "where you left off; your changes so far are still in the working directory."
-    )
-
-
-def _agent_env(inp: AgentInput, prompt: str, marker: str) -> dict[str, str]:
-    missing = [name for name in inp.runner.env if name not in os.environ]
-    if missing:
-        raise ApplicationError(
-            f"environment variable {missing[0]} named by the runner is not set on the worker",
-            type=Kind.RUNNER_ENV_MISSING,
-            non_retryable=True,
-        )
-    env = dict(os.environ)
-    env.update(
-        {
-            C.ENV_RUN_ID: inp.run_id,
-            C.ENV_TASK: inp.plan_task or inp.task,
-            C.ENV_ATTEMPT: str(inp.attempt),
-            C.ENV_WORKTREE: inp.worktree,
-            C.ENV_PROMPT: prompt,
-            C.ENV_ATTEMPT_ID: marker,
-        }
-    )
-    if inp.candidate is not None:
-        env[C.ENV_CANDIDATE] = str(inp.candidate)
-    return env
 
 
 async def _definition_of_done(
