@@ -3,8 +3,9 @@
 A clone gathers, run after run, the branches its host made (refs/heads/magsag/<run>/...)
 and its copies of the remote's (refs/remotes/origin/magsag/<run>/...). Once a run is
 over, the copies can go (the remote has the branches), and so can a branch of the host
-whose tip is the one the remote has: its work is there. A branch whose work the remote
-lacks (a WIP `gc` saved after a crash, say) stays. Every ref goes by compare-and-swap
+whose tip is the one the remote has, or whose changes the remote's integration branch
+holds: its work is there. A branch whose work the remote lacks (a WIP `gc` saved after
+a crash, say) stays. Every ref goes by compare-and-swap
 from the value just read, so nothing written meanwhile is dropped.
 """
 
@@ -55,13 +56,25 @@ async def runs_in(clone: Path) -> dict[str, RunRefs]:
 async def on_remote(clone: Path, run_id: str, refs: RunRefs) -> dict[str, str]:
     """The host's branches of the run whose work the remote has: the remote's branch of
     that name is at the same commit, or its integration branch holds it (a merged
-    checkpoint, a branch left at the base)."""
+    checkpoint, a branch left at the base) or holds the same changes (a checkpoint this
+    host committed but never pushed before it died, the task then redone elsewhere)."""
     merged = refs.copy_of(f"refs/heads/{C.integration_branch(run_id)}")
     found = {}
     for ref, sha in refs.mine.items():
-        if refs.copy_of(ref) == sha or (merged and await is_ancestor(sha, merged, clone)):
+        if refs.copy_of(ref) == sha or (
+            merged
+            and (await is_ancestor(sha, merged, clone) or await _changes_in(sha, merged, clone))
+        ):
             found[ref] = sha
     return found
+
+
+async def _changes_in(sha: str, merged: str, clone: Path) -> bool:
+    """Whether each commit of sha that merged lacks has its change (the same patch) in
+    merged: `git cherry` marks those "-", and a change found nowhere there "+"."""
+    cherry = await git("cherry", merged, sha, cwd=clone, check=False)
+    lines = cherry.stdout.splitlines()
+    return cherry.returncode == 0 and bool(lines) and all(line.startswith("-") for line in lines)
 
 
 async def prune(clone: Path, run_id: str, refs: RunRefs) -> tuple[int, int]:
