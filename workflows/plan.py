@@ -256,7 +256,9 @@ class PlanWorkflow:
                 TaskWorkflow.run,
                 TaskInput(
                     run_id=inp.run_id,
-                    task=task,
+                    # Without its dependencies: this workflow waits for them, and a phase's
+                    # tasks each depend on the whole phase before (thousands of names).
+                    task=task.model_copy(update={"depends_on": []}),
                     runner=inp.plan.runners[task.runner],
                     runners={
                         r: inp.plan.runners[r]

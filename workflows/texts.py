@@ -42,7 +42,13 @@ DETAILS_NAMES = 20  # names listed per line of the current details
 
 
 def _some(names: set[str]) -> str:
-    shown = sorted(names)[:DETAILS_NAMES]
+    return _first(sorted(names))
+
+
+def _first(names: list[str]) -> str:
+    """The first DETAILS_NAMES names, then how many more (a phase's tasks each depend
+    on the whole phase before: thousands of names)."""
+    shown = names[:DETAILS_NAMES]
     more = len(names) - len(shown)
     return ", ".join(shown) + (f" and {more} more" if more else "")
 
@@ -52,7 +58,7 @@ def task_details(inp: RunInput, task) -> str:
     lines = [
         f"**runner**: {task.runner}" + (f" (for {task.category})" if task.category else ""),
         f"**branch**: {C.task_branch(inp.run_id, task.name)}",
-        f"**depends on**: {', '.join(task.depends_on) or 'nothing'}",
+        f"**depends on**: {_first(task.depends_on) or 'nothing'}",
         f"**timeout**: {task.timeout_seconds:g}s, **retries**: {task.retries}",
     ]
     if task.phase:

@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from magsag.contracts.plan_loader import parse_plan
+from magsag.contracts.run import RunInput, RunPaths, TaskInput
+from magsag.workflows.texts import task_details
 from tests.support.cli import MAGSAG, magsag, magsag_json
 from tests.support.gitrepo import commit_file, git_out, make_repo
 from tests.support.poll import eventually, wait_for
@@ -225,9 +228,30 @@ async def test_runs_are_found_by_search_attributes_with_readable_summaries(
     assert attributes["MagsagWaiting"] == ""
     assert "magsag run of plan 'cli-plan'" in await description.static_summary()
     assert "integration branch: magsag/" in await description.static_details()
-    child = await client.get_workflow_handle(f"magsag-{result['run_id']}/both").describe()
+    child_handle = client.get_workflow_handle(f"magsag-{result['run_id']}/both")
+    child = await child_handle.describe()
     assert (await child.static_summary()).startswith("both: cat one.txt two.txt")
     assert "**depends on**: one, two" in await child.static_details()
+    # Its workflow's input leaves the dependencies out (the plan workflow waits for them).
+    started = (await child_handle.fetch_history()).events[0]
+    payloads = started.workflow_execution_started_event_attributes.input.payloads
+    [task_input] = await client.data_converter.decode(payloads, [TaskInput])
+    assert task_input.task.name == "both" and task_input.task.depends_on == []
+
+
+def test_a_task_of_a_large_phase_lists_the_first_of_its_dependencies():
+    phases = [
+        {"name": "one", "tasks": [{"name": f"a{i:02d}", "prompt": "x"} for i in range(25)]},
+        {"name": "two", "tasks": [{"name": "b", "prompt": "y"}]},
+    ]
+    plan = parse_plan({"runners": {"sh": {"command": ["true"]}}, "defaults": {"runner": "sh"},
+                       "phases": phases}, "p.yaml")  # fmt: skip
+    inp = RunInput(
+        run_id="r", plan=plan, base="main", base_commit="c" * 40, host_queue="h",
+        paths=RunPaths(repo="/r", worktree_root="/w", log_dir="/l"), concurrency=2,
+    )  # fmt: skip
+    shown = ", ".join(f"a{i:02d}" for i in range(20))
+    assert f"**depends on**: {shown} and 5 more" in task_details(inp, plan.task("b"))
 
 
 async def _ids(client, query: str) -> list[str]:
