@@ -86,13 +86,8 @@ async def initial_state(handle: WorkflowHandle, run_input: RunInput) -> RunResul
     plan, those carried from a resumed run or ended in earlier executions as they ended
     (the details of the latter from the memos of the executions they ended in)."""
     earlier = run_input.handover.earlier_runs if run_input.handover else []
-    memos = await asyncio.gather(*(_memo(execution_handle(handle, r)) for r in earlier))
-    ended = {
-        task.name: task
-        for fields in memos  # first to last: a task ends in one execution only
-        for task in _tasks_in(fields)
-        if task.status in FINISHED_TASK_STATUSES
-    }
+    found = await asyncio.gather(*(_ended_in(execution_handle(handle, r)) for r in earlier))
+    ended = {task.name: task for tasks in found for task in tasks}  # one execution each
     return RunResult.initial(run_input, ended=ended)
 
 
@@ -102,16 +97,29 @@ def execution_handle(handle: WorkflowHandle, run_id: str) -> WorkflowHandle:
     return WorkflowHandle(handle._client, handle.id, run_id=run_id, result_type=RunResult)
 
 
-async def _memo(handle: WorkflowHandle) -> Mapping[str, Payload]:
-    """An execution's memo; empty once the server has dropped it (past the namespace's
-    retention: its tasks then read with their packed statuses only)."""
+# What an earlier execution's memo says never changes once it has continued as new: a
+# command that reads a long run again and again (the live view of `run` and `watch`)
+# reads and parses each such memo once. By run id.
+_ENDED_IN: dict[str, list[TaskResult]] = {}
+
+
+async def _ended_in(handle: WorkflowHandle) -> list[TaskResult]:
+    """The tasks that ended in an earlier execution, from its memo; none once the
+    server has dropped it (past the namespace's retention: they then read with their
+    packed statuses only)."""
+    if handle.run_id in _ENDED_IN:
+        return _ENDED_IN[handle.run_id]
     try:
         description = await handle.describe()
     except RPCError as err:
         if err.status != RPCStatusCode.NOT_FOUND:
             raise
-        return {}
-    return description.raw_description.workflow_execution_info.memo.fields
+        return []
+    fields = description.raw_description.workflow_execution_info.memo.fields
+    ended = [task for task in _tasks_in(fields) if task.status in FINISHED_TASK_STATUSES]
+    if description.status != WorkflowExecutionStatus.RUNNING:
+        _ENDED_IN[handle.run_id] = ended
+    return ended
 
 
 def _tasks_in(fields: Mapping[str, Payload]) -> list[TaskResult]:

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from temporalio.client import WorkflowFailureError
+from temporalio.client import WorkflowFailureError, WorkflowHandle
 
 from magsag.contracts import constants as C
 from magsag.contracts.run import (
@@ -57,7 +57,7 @@ def _plan(tmp_path: Path):
 
 
 async def test_a_run_that_continues_as_new_ends_as_one_execution_would(
-    client, worker, repo, tmp_path
+    client, worker, repo, tmp_path, monkeypatch
 ):
     plan, release = _plan(tmp_path)
     inp = run_input(plan, repo, tmp_path, worker).model_copy(update={"continue_after": 3})
@@ -128,6 +128,22 @@ async def test_a_run_that_continues_as_new_ends_as_one_execution_would(
         executions=executions,
         folder_suffix="-continued",
     )
+
+    # A command reading the run again and again (the live view) reads each earlier
+    # execution's memo once: it never changes after the hand-over.
+    described = []
+    describe = WorkflowHandle.describe
+
+    async def counted(self, *args, **kwargs):
+        described.append(self.run_id)
+        return await describe(self, *args, **kwargs)
+
+    monkeypatch.setattr(WorkflowHandle, "describe", counted)
+    for _ in range(3):
+        assert (await run_status(handle))[0] == result
+    earlier = [run_id for run_id in described if run_id in executions[:-1]]
+    assert sorted(earlier) == sorted(set(earlier))
+    monkeypatch.undo()
 
     # An execution the server has dropped (past the namespace's retention) leaves its
     # tasks with their statuses.
