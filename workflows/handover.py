@@ -67,11 +67,12 @@ def next_input(
         done=pack_all([], result.started_at),
         running=pack_all([result.tasks[n] for n in running], result.started_at),
     )
+    handed = inp.model_copy(update={"plan": inp.plan.without_summaries(), "handover": handing})
     if this_run is not None:
         _by_reference(handing, inp, result, this_run)
     else:
-        _as_rows(handing, inp, result)
-    return inp.model_copy(update={"plan": inp.plan.without_summaries(), "handover": handing})
+        _as_rows(handed, inp, result)
+    return handed
 
 
 def _ended(inp: RunInput, result: RunResult) -> list[TaskResult | None]:
@@ -96,15 +97,15 @@ def _by_reference(handing: Handover, inp: RunInput, result: RunResult, this_run:
     handing.earlier_runs = [*(before.earlier_runs if before else []), this_run]
 
 
-def _as_rows(handing: Handover, inp: RunInput, result: RunResult) -> None:
-    """Every ended task as a row (runs recorded before DONE_BY_REFERENCE)."""
+def _as_rows(handed: RunInput, inp: RunInput, result: RunResult) -> None:
+    """Every ended task as a row in handed's hand-over (runs recorded before
+    DONE_BY_REFERENCE)."""
     done = [t for t in _ended(inp, result) if t]
-    handing.done = pack_all(done, result.started_at)
-    handed = inp.model_copy(update={"plan": inp.plan.without_summaries(), "handover": handing})
+    handed.handover.done = pack_all(done, result.started_at)
     if size_on_the_wire(handed) > PAYLOAD_BUDGET:
         # Thousands of failures with long texts: hand over their statuses without the
         # texts (the histories of the executions they ended in and run.jsonl keep them).
-        handing.done = pack_all(
+        handed.handover.done = pack_all(
             [t.model_copy(update={"error": None, "conflict_files": []}) for t in done],
             result.started_at,
         )

@@ -4,7 +4,7 @@ remote, and the remote's branches only move forward."""
 import json
 from pathlib import Path
 
-from tests.support.cli import magsag
+from tests.support.cli import magsag, magsag_json
 from tests.support.gitdaemon import bare_remote, refs
 from tests.support.gitrepo import git_out
 from tests.support.poll import eventually
@@ -20,9 +20,7 @@ def test_resume_of_a_url_run_goes_on_from_its_integration_branch_on_the_remote(t
              {"name": "flaky", "prompt": f"test -e {fixed} && echo 2 > flaky.txt",
               "depends_on": ["first"]}]  # fmt: skip
     plan = bash_plan_file(tmp_path, tasks)
-    failed = json.loads(
-        magsag("run", plan, "--repo", f"file://{bare}", "--json", env=cli_env).stdout
-    )
+    failed = magsag_json("run", plan, "--repo", f"file://{bare}", env=cli_env)
     assert failed["status"] == "failed"
 
     fixed.touch()
@@ -42,9 +40,7 @@ def test_a_retry_after_a_pushed_wip_fast_forwards_the_remote_task_branch(tmp_pat
     bare = bare_remote(tmp_path / "served")
     script = '[ "$MAGSAG_ATTEMPT" = 2 ] && echo good > good.txt || { echo x > wip.txt; exit 1; }'
     plan = bash_plan_file(tmp_path, [{"name": "flaky", "prompt": script, "retries": 1}])
-    result = json.loads(
-        magsag("run", plan, "--repo", f"file://{bare}", "--json", env=cli_env).stdout
-    )
+    result = magsag_json("run", plan, "--repo", f"file://{bare}", env=cli_env)
     task = result["tasks"]["flaky"]
     assert result["status"] == "succeeded" and task["attempts"] == 2
     branch = f"refs/heads/magsag/{result['run_id']}/tasks/flaky"
@@ -120,9 +116,7 @@ def test_a_failed_candidates_wip_is_pushed_to_its_own_branch(tmp_path, cli_env):
     bare = bare_remote(tmp_path / "served")
     script = '[ "$MAGSAG_CANDIDATE" = 1 ] && { echo half > half.txt; exit 1; }; echo ok > ok.txt'
     plan = bash_plan_file(tmp_path, [{"name": "pick", "prompt": script, "candidates": 2}])
-    result = json.loads(
-        magsag("run", plan, "--repo", f"file://{bare}", "--json", env=cli_env).stdout
-    )
+    result = magsag_json("run", plan, "--repo", f"file://{bare}", env=cli_env)
     assert result["status"] == "succeeded"
     failed, won = sorted(result["tasks"]["pick"]["candidates"], key=lambda c: c["number"])
     assert won["won"] and not failed["won"]
