@@ -99,8 +99,10 @@ def execution_handle(handle: WorkflowHandle, run_id: str) -> WorkflowHandle:
 
 # What an earlier execution's memo says never changes once it has continued as new: a
 # command that reads a long run again and again (the live view of `run` and `watch`)
-# reads and parses each such memo once. By run id.
+# reads and parses each such memo once. By run id, the newest ENDED_KEPT: a standing
+# worker reads them too (a pull request's body), run after run.
 _ENDED_IN: dict[str, list[TaskResult]] = {}
+ENDED_KEPT = 32  # executions; a 10,000-task run has about 15
 
 
 async def _ended_in(handle: WorkflowHandle) -> list[TaskResult]:
@@ -118,6 +120,8 @@ async def _ended_in(handle: WorkflowHandle) -> list[TaskResult]:
     fields = description.raw_description.workflow_execution_info.memo.fields
     ended = [task for task in _tasks_in(fields) if task.status in FINISHED_TASK_STATUSES]
     if description.status != WorkflowExecutionStatus.RUNNING:
+        while len(_ENDED_IN) >= ENDED_KEPT:
+            del _ENDED_IN[next(iter(_ENDED_IN))]  # the oldest
         _ENDED_IN[handle.run_id] = ended
     return ended
 

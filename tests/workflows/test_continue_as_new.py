@@ -24,6 +24,7 @@ from magsag.contracts.run import (
     Usage,
 )
 from magsag.contracts.task_rows import pack_all, unpack_statuses
+from magsag.history import status
 from magsag.history.status import execution_input, initial_state, run_status
 from magsag.workflows.plan import PlanWorkflow
 from tests.support.gitrepo import checkpoints_on, git_out
@@ -143,6 +144,12 @@ async def test_a_run_that_continues_as_new_ends_as_one_execution_would(
         assert (await run_status(handle))[0] == result
     earlier = [run_id for run_id in described if run_id in executions[:-1]]
     assert sorted(earlier) == sorted(set(earlier))
+    monkeypatch.undo()
+    # It keeps a bounded number of them (a standing worker reads them run after run).
+    monkeypatch.setattr(status, "ENDED_KEPT", 1)
+    monkeypatch.setattr(status, "_ENDED_IN", {})
+    assert (await run_status(handle))[0] == result
+    assert len(status._ENDED_IN) == 1
     monkeypatch.undo()
 
     # An execution the server has dropped (past the namespace's retention) leaves its
