@@ -141,7 +141,7 @@ async def start_and_follow(run_input: RunInput, detach: bool, json_output: bool)
         PlanWorkflow.run,
         run_input,
         id=C.plan_workflow_id(run_input.run_id),
-        task_queue=connection.task_queue(),
+        task_queue=run_input.host_queue,  # with its activities: worker/assembly.py
         search_attributes=_search_attributes(run_input),
         static_summary=f"magsag run of plan '{run_input.plan.name}' on {run_input.paths.repo}",
         static_details=_details(run_input),

@@ -142,10 +142,11 @@ def _poller_process_alive(identity: str) -> bool:
     return True
 
 
-async def workers_present(client: Client, host_queue: str) -> bool:
+async def workers_present(client: Client, run_queue: str) -> bool:
+    """Whether a worker polls the queue of a run's workflows and activities."""
     return await has_poller(
-        client, connection.task_queue(), TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW
-    ) and await has_poller(client, host_queue, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY)
+        client, run_queue, TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW
+    ) and await has_poller(client, run_queue, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY)
 
 
 @contextlib.asynccontextmanager

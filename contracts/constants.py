@@ -103,7 +103,8 @@ def host_queue(hostname: str) -> str:
 
 
 def any_host_queue(task_queue: str) -> str:
-    """The activities of runs on a remote URL: every worker of the task queue polls it."""
+    """The queue of runs on a remote URL, workflows and activities: every worker of the
+    task queue polls it."""
     return f"{task_queue}{ANY_HOST_SUFFIX}"
 
 

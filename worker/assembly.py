@@ -1,4 +1,8 @@
-"""Worker assembly: the shared queue runs workflows, the host queue repo-bound activities."""
+"""Worker assembly: a run's workflows and activities share one queue, its host's for a run
+on a path and the any-host one for a run on a URL, so the server hands each activity to
+this worker in the reply to the workflow task that scheduled it (eager dispatch), with no
+trip through matching. The shared queue still runs workflows: runs started by versions
+that put them there."""
 
 import contextlib
 import os
@@ -11,7 +15,7 @@ from temporalio.worker import Worker
 from magsag.activities.registry import ALL_ACTIVITIES
 from magsag.contracts import constants as C
 from magsag.worker import connection
-from magsag.workflows import ALL_WORKFLOWS
+from magsag.workflows.registry import ALL_WORKFLOWS
 
 # Agents are long, mostly idle subprocesses: allow many at once per worker.
 MAX_CONCURRENT_ACTIVITIES = 64
@@ -30,8 +34,8 @@ def build_workers(
     task_queue: str | None = None,
     activities: Sequence = ALL_ACTIVITIES,
 ) -> list[Worker]:
-    """Workers on one client: workflows on the shared queue; activities on this host's
-    queue and on the one of runs on remote URLs, which any host may take."""
+    """Workers on one client: workflows and activities on this host's queue and on the one
+    of runs on remote URLs, which any host may take; workflows alone on the shared queue."""
     identity = worker_identity()
     shared = task_queue or connection.task_queue()
     return [
@@ -46,6 +50,8 @@ def build_workers(
             Worker(
                 client,
                 task_queue=queue,
+                workflows=ALL_WORKFLOWS,
+                sticky_queue_schedule_to_start_timeout=C.STICKY_QUEUE_TIMEOUT,
                 activities=list(activities),
                 max_concurrent_activities=MAX_CONCURRENT_ACTIVITIES,
                 identity=identity,

@@ -110,11 +110,10 @@ async def _kill_during_a_run(
             "paths": remote_inputs.paths(f"file://{repo}", inp.run_id),
             "host_queue": C.any_host_queue(queues.task_queue),
         })  # fmt: skip
-        queues = Queues(queues.task_queue, inp.host_queue)
     state = Path(hosts[0]["MAGSAG_STATE_DIR"])
     try:
         first = procs.start_with(hosts[0], "worker", name="worker-1")
-        handle = await start_run(client, inp, queues)
+        handle = await start_run(client, inp)
         run_log = Path(remotes.resolve(inp.paths.log_dir, state)) / "run.jsonl"
         await eventually(run_log.exists, timeout=60, interval=0.02, what="the run's first step")
         killed_at = time.monotonic()

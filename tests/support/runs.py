@@ -17,7 +17,8 @@ from tests.support.gitrepo import git_out
 
 @dataclass(frozen=True)
 class Queues:
-    """The shared queue a run's workflows go to, and the host queue of its activities."""
+    """The shared queue (workflows of runs that earlier versions started) and the host
+    queue: a run's workflows and activities (worker/assembly.py)."""
 
     task_queue: str
     host_queue: str
@@ -96,16 +97,17 @@ def run_input(plan: Plan, repo: Path, tmp_path: Path, queues, concurrency=None) 
     )
 
 
-async def start_run(client: Client, inp: RunInput, queues) -> WorkflowHandle:
+async def start_run(client: Client, inp: RunInput, queue: str | None = None) -> WorkflowHandle:
+    """Start the run as `magsag run` does: on its activities' queue (or on `queue`)."""
     return await client.start_workflow(
-        PlanWorkflow.run, inp, id=C.plan_workflow_id(inp.run_id), task_queue=queues.task_queue
+        PlanWorkflow.run, inp, id=C.plan_workflow_id(inp.run_id), task_queue=queue or inp.host_queue
     )
 
 
 async def run_plan(client: Client, plan: Plan, repo: Path, tmp_path: Path, queues, **kw):
     """Run a plan to its end; returns (input, result)."""
     inp = run_input(plan, repo, tmp_path, queues, **kw)
-    handle = await start_run(client, inp, queues)
+    handle = await start_run(client, inp)
     result: RunResult = await handle.result()
     return inp, result
 

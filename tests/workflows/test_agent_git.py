@@ -186,7 +186,7 @@ async def test_cancel_saves_and_removes_a_worktree_with_submodules(
     started = tmp_path / "started"
     prompt = f"{INIT_SUBMODULE} && echo c > sub/c.txt && touch {started} && sleep 60"
     inp = run_input(bash_plan([{"name": "busy", "prompt": prompt}]), repo, tmp_path, worker)
-    handle = await start_run(client, inp, worker)
+    handle = await start_run(client, inp)
     await eventually(started.exists, timeout=30, what="the agent to start")
     await handle.cancel()
     with pytest.raises(WorkflowFailureError):

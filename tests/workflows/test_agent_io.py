@@ -126,7 +126,7 @@ async def test_a_daemon_that_left_the_process_group_ends_when_the_run_is_cancell
     busy = f"{daemon(name, tmp_path)}; sleep 300"
     plan = agent_plan([{"name": "busy", "runner": "sh", "prompt": busy}])
     inp = run_input(plan, repo, tmp_path, worker)
-    handle = await start_run(client, inp, worker)
+    handle = await start_run(client, inp)
     await eventually(lambda: processes_named(name), timeout=30, what="the daemon to start")
     await handle.cancel()
     with pytest.raises(WorkflowFailureError):

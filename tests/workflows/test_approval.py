@@ -42,7 +42,7 @@ async def test_a_gated_phase_waits_across_a_worker_restart_until_approved(
 ):
     inp = run_input(bash_plan(**GATED), repo, tmp_path, queues)
     async with running_workers(client, queues.host_queue, queues.task_queue):
-        handle = await start_run(client, inp, queues)
+        handle = await start_run(client, inp)
         await eventually(lambda: _gate_waits(handle, "phase:deploy"), what="the gate")
     # No worker now; the wait is in Temporal. A new worker picks the run up.
     waiting = await _memo(handle)
@@ -71,7 +71,7 @@ async def test_a_rejected_task_is_skipped_with_its_reason_and_its_dependents(
         ]
     )
     inp = run_input(plan, repo, tmp_path, worker)
-    handle = await start_run(client, inp, worker)
+    handle = await start_run(client, inp)
     await eventually(lambda: _gate_waits(handle, "task:risky"), what="the gate")
     refusal = await _refusal(handle, PlanWorkflow.approve, GateDecision(task="after"))
     assert refusal == "this run has no approval gate task:after"

@@ -40,7 +40,7 @@ async def test_cancel_stops_agents_saves_wip_and_removes_worktrees(client, worke
         concurrency=3,
     )
     inp = run_input(plan, repo, tmp_path, worker)
-    handle = await start_run(client, inp, worker)
+    handle = await start_run(client, inp)
 
     async def both_busy_and_quick_merged():
         result, _ = await run_status(handle)

@@ -62,7 +62,7 @@ async def test_a_run_that_continues_as_new_ends_as_one_execution_would(
 ):
     plan, release = _plan(tmp_path)
     inp = run_input(plan, repo, tmp_path, worker).model_copy(update={"continue_after": 3})
-    handle = await start_run(client, inp, worker)
+    handle = await start_run(client, inp)
 
     async def gate_waits():
         result, _ = await run_status(handle)
@@ -181,7 +181,7 @@ async def test_cancelling_a_continued_run_stops_the_task_an_earlier_execution_st
         concurrency=2,
     )  # fmt: skip
     inp = run_input(plan, repo, tmp_path, worker).model_copy(update={"continue_after": 2})
-    handle = await start_run(client, inp, worker)
+    handle = await start_run(client, inp)
 
     async def quick_ones_done():
         result, _ = await run_status(handle)
@@ -236,7 +236,7 @@ async def test_a_task_handed_over_before_its_workflow_started_is_started_by_the_
         execution=1, started_at=now, integration_commit=base, usage=Usage(), attempts=1,
         done=pack_all([done], now), running=pack_all([never], now),
     )  # fmt: skip
-    result = await (await start_run(client, inp, worker)).result()
+    result = await (await start_run(client, inp)).result()
     assert result.status == RunStatus.SUCCEEDED
     assert result.tasks["never"].status == TaskStatus.SUCCEEDED
     assert git_out(repo, "show", f"{C.integration_branch(inp.run_id)}:n.txt") == "n"

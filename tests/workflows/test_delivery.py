@@ -79,7 +79,7 @@ async def test_the_pull_request_of_a_run_continued_as_new_lists_every_task(
     tasks = [{"name": f"t{i}", "prompt": f"echo {i} > t{i}.txt"} for i in range(5)]
     plan = bash_plan(tasks, deliver=DELIVER, concurrency=1)
     inp = run_input(plan, repo, tmp_path, worker).model_copy(update={"continue_after": 2})
-    result = await (await start_run(client, inp, worker)).result()
+    result = await (await start_run(client, inp)).result()
     assert result.status == RunStatus.SUCCEEDED and len(result.tasks) < 5  # some packed
     [opened] = gh.prs()
     for i in range(5):

@@ -39,7 +39,7 @@ async def test_notifications_reach_their_targets_and_failing_ones_never_fail_the
         ]
         inp = run_input(bash_plan(TASKS, notify=notify), repo, tmp_path, worker)
         inp = inp.model_copy(update={"web_ui": "http://ui.example/run"})
-        handle = await start_run(client, inp, worker)
+        handle = await start_run(client, inp)
         # The run waits for approval; the webhook has been told, and how to approve.
         await eventually(lambda: "approval_waiting" in received.events("/hook"), what="a ping")
         await handle.execute_update(PlanWorkflow.approve, GateDecision(task="gated", by="me"))

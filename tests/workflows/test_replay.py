@@ -17,7 +17,7 @@ from temporalio.worker import Replayer
 
 from magsag.contracts import constants as C
 from magsag.contracts.wire import data_converter
-from magsag.workflows import ALL_WORKFLOWS
+from magsag.workflows.registry import ALL_WORKFLOWS
 from tests.support.delivery import bare_origin, standin_gh_here
 from tests.support.poll import eventually
 from tests.support.runs import bash_plan, run_input, run_plan, start_run
@@ -54,7 +54,7 @@ async def test_histories_of_a_cancelled_run_replay(client, worker, repo, tmp_pat
     started = tmp_path / "started"
     plan = bash_plan([{"name": "busy", "prompt": f"echo w > w.txt; touch {started}; sleep 60"}])
     inp = run_input(plan, repo, tmp_path, worker)
-    handle = await start_run(client, inp, worker)
+    handle = await start_run(client, inp)
     await eventually(started.exists, timeout=30, what="the agent to start")
     await handle.cancel()
     with pytest.raises(WorkflowFailureError):

@@ -10,7 +10,7 @@ from temporalio.worker import Replayer
 from magsag.contracts import constants as C
 from magsag.contracts.run import RunPaths, RunStatus, TaskStatus
 from magsag.contracts.wire import data_converter
-from magsag.workflows import ALL_WORKFLOWS
+from magsag.workflows.registry import ALL_WORKFLOWS
 from tests.support.gitrepo import git_out
 from tests.support.runs import bash_plan, run_input, run_plan, start_run
 
@@ -42,7 +42,7 @@ async def test_a_branch_checked_out_past_the_wait_fails_the_run_untouched(
     mine = tmp_path / "mine"
     git_out(repo, "worktree", "add", "-q", str(mine), branch)
 
-    result = await (await start_run(client, inp, worker)).result()
+    result = await (await start_run(client, inp)).result()
 
     assert result.status == RunStatus.FAILED
     blocked = f"integration branch {branch} is checked out in {mine}"
@@ -68,7 +68,7 @@ async def test_an_activity_failing_for_good_ends_the_run_with_its_reason(
     gone = tmp_path / "moved-away"  # the repository is not where the run expects it
     inp.paths = RunPaths(repo=str(gone), worktree_root=inp.paths.worktree_root,
                          log_dir=inp.paths.log_dir)  # fmt: skip
-    handle: WorkflowHandle = await start_run(client, inp, worker)
+    handle: WorkflowHandle = await start_run(client, inp)
 
     result = await handle.result()
 
