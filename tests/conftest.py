@@ -1,6 +1,7 @@
 """Shared fixtures: one real Temporal dev server per session (so one per xdist worker),
 a fresh queue per test; and the order tests are handed to xdist workers in."""
 
+import signal
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -18,6 +19,12 @@ from tests.support.cli import isolated_env
 from tests.support.gitrepo import make_repo
 from tests.support.processes import Processes
 from tests.support.runs import Queues
+
+# A suite started in the background of a non-interactive shell (`make test &`) inherits
+# SIGINT ignored, and so would every `magsag` it starts: Ctrl-C tests need what a
+# terminal's command gets. A handler here is reset to the default in each child.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # Tests that run magsag processes take longest (crash tests wait out heartbeat timeouts):
 # handed out first, they end beside the short in-process tests instead of after them.
