@@ -15,7 +15,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from magsag.activities.clones import TRACKING
+from magsag.activities.clones import REMOTE, TRACKING
 from magsag.activities.git import git, is_ancestor
 from magsag.activities.worktree import list_worktrees
 from magsag.contracts import constants as C
@@ -51,6 +51,21 @@ async def runs_in(clone: Path) -> dict[str, RunRefs]:
         run = ref.removeprefix(_MINE if mine else _COPIES).split("/", 1)[0]
         (runs[run].mine if mine else runs[run].copies)[ref] = sha
     return dict(runs)
+
+
+async def refresh(clone: Path, run_id: str, refs: RunRefs) -> bool:
+    """Fetch the remote's integration branch of the run again, only reading the remote:
+    the copy of a host that died is from before, without the tasks redone elsewhere since.
+    False when the remote cannot be read (or has no such branch): the old copy then
+    decides, which keeps more."""
+    branch = C.integration_branch(run_id)
+    copy = f"{TRACKING}{branch}"
+    fetched = await git("fetch", "--quiet", "--no-tags", "--no-write-fetch-head", REMOTE,
+                        f"+refs/heads/{branch}:{copy}", cwd=clone, check=False)  # fmt: skip
+    if fetched.returncode != 0:
+        return False
+    refs.copies[copy] = (await git("rev-parse", "--verify", copy, cwd=clone)).stdout.strip()
+    return True
 
 
 async def on_remote(clone: Path, run_id: str, refs: RunRefs) -> dict[str, str]:

@@ -92,9 +92,14 @@ async def _prune_clones(client: Client, dry_run: bool) -> list[dict]:
                 mine = await clone_refs.on_remote(clone, run_id, refs)
                 action["action"] = f"would drop {len(mine) + len(refs.copies)} refs"
             else:
+                read = await clone_refs.refresh(clone, run_id, refs)
                 dropped, kept = await clone_refs.prune(clone, run_id, refs)
                 action["action"] = f"dropped {dropped} refs the remote has" + (
-                    f", kept {kept} (their work is not on the remote)" if kept else ""
+                    f", kept {kept} (their work is not on the remote"
+                    + ("" if read else " as this clone last saw it: the remote could not be read")
+                    + ")"
+                    if kept
+                    else ""
                 )
             info(f"{run_id}: {action['action']} ({clone})")
             actions.append(action)

@@ -3,7 +3,7 @@ remote's branches and the host's branches whose work the remote has, the same co
 the same changes (a checkpoint the host committed but never pushed before it died, its
 task redone elsewhere); a branch holding work only this host has stays."""
 
-from magsag.activities.clone_refs import prune, runs_in
+from magsag.activities.clone_refs import prune, refresh, runs_in
 from magsag.contracts import constants as C
 from tests.support.gitrepo import commit_file, git_out, make_repo
 
@@ -44,3 +44,30 @@ async def test_a_clone_keeps_only_the_work_the_remote_lacks(tmp_path):
         clone, "for-each-ref", "--format=%(refname) %(objectname)", f"{mine}/", f"{copies}/"
     )
     assert left == f"{mine}/tasks/victim {wip}"
+
+
+async def test_a_returning_host_reads_the_remotes_integration_branch_again(tmp_path):
+    """Its copy is from before it died: the task it committed but never pushed was redone
+    and merged elsewhere since, which only the remote's branch now shows."""
+    remote = make_repo(tmp_path / "remote")
+    base = git_out(remote, "rev-parse", "HEAD")
+    integration = f"{C.BRANCH_PREFIX}/{RUN}/integration"
+    git_out(remote, "branch", integration, base)
+    git_out(remote, "checkout", "-q", "-b", "scratch")
+    unpushed = commit_file(remote, "t.txt", "3", "task t, before the host died")
+    clone = tmp_path / "clone.git"
+    git_out(tmp_path, "clone", "-q", "--bare", str(remote), str(clone))
+    for ref, sha in [
+        (f"refs/heads/{integration}", ""),  # the bare clone's own copy of every branch
+        ("refs/heads/scratch", ""),
+        (f"refs/remotes/origin/{integration}", base),  # the copy it kept, from before
+        (f"refs/heads/{C.BRANCH_PREFIX}/{RUN}/tasks/t", unpushed),
+    ]:
+        git_out(clone, *(["update-ref", ref, sha] if sha else ["update-ref", "-d", ref]))
+    git_out(remote, "checkout", "-q", integration)
+    commit_file(remote, "t.txt", "3", "task t, redone elsewhere")
+
+    refs = (await runs_in(clone))[RUN]
+    assert await refresh(clone, RUN, refs)
+    assert await prune(clone, RUN, refs) == (2, 0)
+    assert git_out(clone, "for-each-ref", f"refs/heads/{C.BRANCH_PREFIX}/") == ""

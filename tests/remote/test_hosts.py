@@ -96,7 +96,10 @@ async def _victims_host_killed(remote, hosts, cli_env, tmp_path, n_hosts: int):
     host running it then; returns (run id, that host, the other hosts)."""
     marks = tmp_path / "marks"
     marks.mkdir()
-    script = f'echo half > half.txt; touch {marks}/"$MAGSAG_HOST"; sleep 3; echo done > v.txt'
+    # Its agent, orphaned, goes on writing on the lost host: what it ends with there differs
+    # from the task as redone elsewhere, so that host's WIP holds work the remote lacks.
+    write = f'touch {marks}/"$MAGSAG_HOST"; sleep 3; echo "$MAGSAG_HOST" > v.txt'
+    script = f"echo half > half.txt; {write}"
     victim = {"name": "victim", "prompt": script}
     tasks = [victim, *({"name": f"t{i}", "prompt": f"echo {i} > t{i}.txt"} for i in range(4))]
     workers = {h.name: h for h in hosts(n_hosts)}
