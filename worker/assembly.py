@@ -2,7 +2,13 @@
 on a path and the any-host one for a run on a URL, so the server hands each activity to
 this worker in the reply to the workflow task that scheduled it (eager dispatch), with no
 trip through matching. The shared queue still runs workflows: runs started by versions
-that put them there."""
+that put them there.
+
+Workflows run outside Temporal's sandbox: it cost about a third of the worker's CPU for
+each task (a sandbox built per workflow started, and a call into it for every payload of
+every workflow task), and guarded only plan.py and task.py themselves, the modules they
+use being passed through it. The replay tests (tests/workflows/test_replay.py) still run
+every recorded history through the sandbox."""
 
 import contextlib
 import os
@@ -10,7 +16,7 @@ import socket
 from collections.abc import AsyncIterator, Sequence
 
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from magsag.activities.registry import ALL_ACTIVITIES
 from magsag.contracts import constants as C
@@ -43,6 +49,7 @@ def build_workers(
             client,
             task_queue=shared,
             workflows=ALL_WORKFLOWS,
+            workflow_runner=UnsandboxedWorkflowRunner(),
             identity=identity,
             sticky_queue_schedule_to_start_timeout=C.STICKY_QUEUE_TIMEOUT,
         ),
@@ -51,6 +58,7 @@ def build_workers(
                 client,
                 task_queue=queue,
                 workflows=ALL_WORKFLOWS,
+                workflow_runner=UnsandboxedWorkflowRunner(),
                 sticky_queue_schedule_to_start_timeout=C.STICKY_QUEUE_TIMEOUT,
                 activities=list(activities),
                 max_concurrent_activities=MAX_CONCURRENT_ACTIVITIES,

@@ -37,6 +37,8 @@ DELIVER = {"pull_request": {"title": "Replayed"}}
 
 
 def _replayer() -> Replayer:
+    # In Temporal's sandbox (the Replayer's default), unlike the workers: a clock, random or
+    # I/O call in plan.py or task.py fails here.
     return Replayer(workflows=ALL_WORKFLOWS, data_converter=data_converter)
 
 
