@@ -21,7 +21,6 @@ from magsag.cli.runtime import connect_or_exit, run_sync, worker_if_needed
 from magsag.contracts import constants as C
 from magsag.contracts.run import GateDecision, RunResult
 from magsag.worker import connection
-from magsag.workflows.plan import PlanWorkflow
 
 
 def status(run_id: RunIdArg, json_output: JsonOpt = False) -> None:
@@ -144,6 +143,8 @@ async def _decide(run_id: str, decision: GateDecision, approving: bool) -> None:
     _, closed = await read_status(handle)
     if closed:
         raise fail(f"run {run_id} already ended")
+    from magsag.workflows.plan import PlanWorkflow  # not imported by the other commands
+
     update = PlanWorkflow.approve if approving else PlanWorkflow.reject
     # An update is answered by the workflow, so some worker must run it.
     async with worker_if_needed(client, C.host_queue(connection.hostname()), quiet=True):

@@ -31,7 +31,6 @@ from magsag.contracts.delivery import Deliver, PullRequestSpec
 from magsag.contracts.plan import Plan
 from magsag.contracts.run import RUN_MEMO, RunInput, RunPaths, RunResult, RunStatus
 from magsag.worker import connection
-from magsag.workflows.plan import PlanWorkflow
 
 # Exit code after Ctrl-C, as shells report a command ended by SIGINT.
 INTERRUPTED = 130
@@ -138,8 +137,9 @@ async def start_and_follow(run_input: RunInput, detach: bool, json_output: bool)
     await ensure_search_attributes(client)
     run_input = _with_stored_plan(run_input)
     handle = await client.start_workflow(
-        PlanWorkflow.run,
+        C.PLAN_WORKFLOW,
         run_input,
+        result_type=RunResult,
         id=C.plan_workflow_id(run_input.run_id),
         task_queue=run_input.host_queue,  # with its activities: worker/assembly.py
         search_attributes=_search_attributes(run_input),

@@ -24,7 +24,7 @@ STATUS_QUERIES = {
 def list_query(repo: Path | str | None, status: RunStatus | None) -> str:
     """The visibility query of the runs on repo in status (either may be None: any)."""
     # A run that continued as new is one run: its earlier executions are not listed.
-    clauses = ["WorkflowType = 'PlanWorkflow'", "ExecutionStatus != 'ContinuedAsNew'"]
+    clauses = [f"WorkflowType = '{C.PLAN_WORKFLOW}'", "ExecutionStatus != 'ContinuedAsNew'"]
     if repo is not None:
         clauses.append(f'MagsagRepo = "{repo}"')
     if status is not None:

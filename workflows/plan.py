@@ -56,7 +56,7 @@ RUN_ERROR = "run-error"
 COMPACT_STATE = "compact-state"
 
 
-@workflow.defn
+@workflow.defn(name=C.PLAN_WORKFLOW)  # the CLI starts it by this name
 class PlanWorkflow:
     def __init__(self) -> None:
         self._result: RunResult | None = None
