@@ -52,7 +52,8 @@ def worker(
         str | None,
         typer.Option(
             envvar="MAGSAG_HOST",
-            help="Name of this host: its activities' queue is magsag-host-NAME "
+            help="Name of this host: the queue of its runs' workflows and activities is "
+            "magsag-host-NAME "
             "(default: the machine's host name).",
         ),
     ] = None,
@@ -65,8 +66,9 @@ def worker(
         ),
     ] = None,
 ) -> None:
-    """Run a magsag worker: workflows on the shared queue; activities of runs on this
-    host's repositories (this host's queue) and of runs on remote URLs (any host's)."""
+    """Run a magsag worker: the workflows and activities of runs on this host's
+    repositories (this host's queue) and of runs on remote URLs (any host's queue); the
+    shared queue for runs started by earlier versions."""
     _configure_logging()
     if host is not None:
         if not host.strip() or "/" in host:

@@ -2,9 +2,10 @@
 
 from datetime import timedelta
 
-# Task queues: workflows poll the shared queue; repo-bound activities run on a
-# queue named after the host that holds the repository (DESIGN invariant 6), or, for a
-# run on a remote URL, on the queue every worker of the shared queue polls.
+# Task queues: a run's workflows and repo-bound activities go to the queue named after
+# the host that holds its repository (DESIGN invariant 6), or, for a run on a remote URL,
+# to the one every worker of the shared queue polls. The shared queue still runs the
+# workflows of runs that earlier versions started there.
 TASK_QUEUE = "magsag"
 HOST_QUEUE_PREFIX = "magsag-host-"
 ANY_HOST_SUFFIX = "-any-host"
