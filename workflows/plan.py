@@ -11,7 +11,6 @@ import functools
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
@@ -37,7 +36,7 @@ with workflow.unsafe.imports_passed_through():
         TaskStatus,
         Usage,
     )
-    from magsag.workflows import delivery, handover, resolve, texts
+    from magsag.workflows import delivery, handover, repo_steps, resolve, texts
     from magsag.workflows.gates import Gates, rejection
     from magsag.workflows.live_state import LiveState
     from magsag.workflows.notifier import Notifier
@@ -135,7 +134,7 @@ class PlanWorkflow:
     async def _prepare(self, inp: RunInput, scheduler: Scheduler, branch: str) -> bool:
         """Create the integration branch; on failure end the run (returns True)."""
         try:
-            prepared = await self._repo_activity(
+            prepared = await repo_steps.repo_activity(
                 activities.prepare_integration,
                 PrepareIntegrationInput(
                     repo=inp.paths.repo,
@@ -349,7 +348,7 @@ class PlanWorkflow:
         items = [IntegrateItem(task=r.name, commit=r.commit) for r in results]
         waited, polls = timedelta(), 0
         while True:
-            out = await self._repo_activity(
+            out = await repo_steps.repo_activity(
                 activities.integrate,
                 IntegrateInput(
                     repo=inp.paths.repo,
@@ -427,7 +426,7 @@ class PlanWorkflow:
                 statuses={name: task.status.value for name, task in self._result.tasks.items()},
             )
             try:
-                await self._repo_activity(
+                await repo_steps.repo_activity(
                     activities.record_run_end, record, inp, "record the run's end"
                 )
             except ActivityError as err:  # the run's own record never holds up its end
@@ -461,21 +460,6 @@ class PlanWorkflow:
         return self._result.model_copy(update={"tasks": tasks})
 
     # ---- activities
-
-    @staticmethod
-    async def _repo_activity(activity, arg, inp: RunInput, summary: str | None = None):
-        """A git step on the repository's host, retried on a live worker if this one dies."""
-        return await workflow.execute_activity(
-            activity,
-            arg,
-            task_queue=inp.host_queue,
-            start_to_close_timeout=C.GIT_ACTIVITY_TIMEOUT,
-            heartbeat_timeout=C.HEARTBEAT_TIMEOUT,
-            retry_policy=RetryPolicy(
-                maximum_interval=C.RETRY_MAX_INTERVAL, maximum_attempts=C.ACTIVITY_MAX_ATTEMPTS
-            ),
-            summary=summary or activity.__name__,
-        )
 
     # ---- queries and updates: what the CLI asks of a running run
 
