@@ -66,9 +66,11 @@ def worker(
         ),
     ] = None,
 ) -> None:
-    """Run a magsag worker: the workflows and activities of runs on this host's
-    repositories (this host's queue) and of runs on remote URLs (any host's queue); the
-    shared queue for runs started by earlier versions."""
+    """Run a magsag worker for this host's runs and for runs on remote URLs.
+
+    The workflows and activities of runs on this host's repositories
+    come from its queue, those of runs on remote URLs from any host's;
+    the shared queue keeps those that earlier versions started there."""
     _configure_logging()
     if host is not None:
         if not host.strip() or "/" in host:

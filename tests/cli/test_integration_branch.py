@@ -132,7 +132,9 @@ async def test_a_checked_out_integration_branch_is_not_moved_under_the_user(
         "there to let the run go on"
     )
     assert status["tasks"]["first"]["status"] == "running"  # merging
-    assert f"⏸ waiting: integration branch {run.branch} is checked out" in run.log.read_text()
+    # The command shows it at its next look at the run.
+    shown = f"⏸ waiting: integration branch {run.branch} is checked out"
+    await eventually(lambda: shown in run.log.read_text(), timeout=30, what="`run` to show it")
     # Nothing moved under the user: their branch, its tip, a clean tree.
     assert git_out(repo, "symbolic-ref", "HEAD") == f"refs/heads/{run.branch}"
     assert git_out(repo, "rev-parse", run.branch) == tip
