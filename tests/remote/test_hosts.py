@@ -148,11 +148,18 @@ async def test_a_host_that_comes_back_cleans_up_without_touching_the_remote(
     assert len(git_out(clone, "worktree", "list").splitlines()) == 1
     wip = cleaned["victim"]["commit"]
     assert git_out(clone, "show", f"{wip}:half.txt") == "half"
-    # Its clone keeps of the run only what the remote lacks: the WIPs gc just saved.
+    # Its clone keeps of the run only what the remote lacks: of the WIPs gc just saved, the
+    # victim's (its orphaned agent wrote this host's name), not one of a task whose agent
+    # finished here, orphaned, the same work as the task redone elsewhere.
     [pruned] = [c for c in done if not c["task"]]
     assert pruned["run_id"] == run_id and "dropped" in pruned["action"], pruned
-    kept = git_out(clone, "for-each-ref", "--format=%(objectname)", f"refs/heads/magsag/{run_id}")
-    assert set(kept.split()) == {c["commit"] for c in cleaned.values() if c["commit"]}
+    listed = git_out(clone, "for-each-ref", "--format=%(objectname)", f"refs/heads/magsag/{run_id}")
+    kept, wips = set(listed.split()), {c["task"]: c["commit"] for c in cleaned.values()}
+    assert wip in kept and kept <= set(wips.values()), (kept, wips)
+    for task, commit in wips.items():
+        if commit and commit not in kept:
+            cherry = git_out(clone, "cherry", status["integration_commit"], commit).splitlines()
+            assert cherry and all(line.startswith("-") for line in cherry), (task, cherry)
     assert git_out(clone, "for-each-ref", f"refs/remotes/origin/magsag/{run_id}") == ""
     assert processes_of_run(run_id, host=lost.name) == []
     assert refs(remote.bare) == on_remote  # its WIP stays on the host: the run is over
