@@ -1,4 +1,5 @@
-"""The plan workflow's git steps on the run's repository: on its host's queue (or any
+"""A run's git steps on its repository, from the plan workflow's side (the integration
+branch, merges, the run's end, a resolver's partial work): on its host's queue (or any
 host's, for a run on a URL), retried on a live worker when one dies."""
 
 from temporalio import workflow

@@ -13,7 +13,6 @@ import asyncio
 from dataclasses import dataclass, field
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, CancelledError
 
 with workflow.unsafe.imports_passed_through():
@@ -22,7 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from magsag.contracts.activities import AgentInput, ResolveInput
     from magsag.contracts.failures import AttemptFailure, is_attempt_failure
     from magsag.contracts.run import RunInput, TaskResult, TaskStatus, Usage
-    from magsag.workflows import texts
+    from magsag.workflows import repo_steps, texts
     from magsag.workflows.task import agent_activity
 
 # Patch: a conflicted task whose plan has on_conflict gets a resolve step (before: it
@@ -186,15 +185,10 @@ async def _save_partial_work(inp: RunInput, step: ResolveInput) -> None:
     """close_worktree of the resolve worktree as WIP (a no-op once it is gone). Its
     failure is logged: the task's conflict is what the run reports."""
     try:
-        await workflow.execute_activity(
+        await repo_steps.repo_activity(
             activities.close_worktree,
             step.closing("wip"),
-            task_queue=inp.host_queue,
-            start_to_close_timeout=C.GIT_ACTIVITY_TIMEOUT,
-            heartbeat_timeout=C.HEARTBEAT_TIMEOUT,
-            retry_policy=RetryPolicy(
-                maximum_interval=C.RETRY_MAX_INTERVAL, maximum_attempts=C.ACTIVITY_MAX_ATTEMPTS
-            ),
+            inp,
             summary=f"{step.agent.task}: save the resolver's partial work",
         )
     except ActivityError as err:
