@@ -15,7 +15,10 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from magsag.activities.clones import REMOTE, TRACKING
+from temporalio.exceptions import ApplicationError
+
+from magsag.activities import clones
+from magsag.activities.clones import TRACKING
 from magsag.activities.git import git, is_ancestor
 from magsag.activities.worktree import list_worktrees
 from magsag.contracts import constants as C
@@ -59,11 +62,11 @@ async def refresh(clone: Path, run_id: str, refs: RunRefs) -> bool:
     False when the remote cannot be read (or has no such branch): the old copy then
     decides, which keeps more."""
     branch = C.integration_branch(run_id)
-    copy = f"{TRACKING}{branch}"
-    fetched = await git("fetch", "--quiet", "--no-tags", "--no-write-fetch-head", REMOTE,
-                        f"+refs/heads/{branch}:{copy}", cwd=clone, check=False)  # fmt: skip
-    if fetched.returncode != 0:
+    try:  # url: only for the error's text, which gc does not show
+        await clones.fetch(str(clone), clones.branches(branch), url=str(clone))
+    except ApplicationError:
         return False
+    copy = f"{TRACKING}{branch}"
     refs.copies[copy] = (await git("rev-parse", "--verify", copy, cwd=clone)).stdout.strip()
     return True
 

@@ -94,13 +94,11 @@ async def _prune_clones(client: Client, dry_run: bool) -> list[dict]:
             else:
                 read = await clone_refs.refresh(clone, run_id, refs)
                 dropped, kept = await clone_refs.prune(clone, run_id, refs)
-                action["action"] = f"dropped {dropped} refs the remote has" + (
-                    f", kept {kept} (their work is not on the remote"
-                    + ("" if read else " as this clone last saw it: the remote could not be read")
-                    + ")"
-                    if kept
-                    else ""
-                )
+                action["action"] = f"dropped {dropped} refs the remote has"
+                if kept:
+                    unread = " as this clone last saw it: the remote could not be read"
+                    seen = "" if read else unread
+                    action["action"] += f", kept {kept} (their work is not on the remote{seen})"
             info(f"{run_id}: {action['action']} ({clone})")
             actions.append(action)
     return actions
