@@ -1,5 +1,6 @@
 """The `magsag` command: one sub-app or command per group, and the seeds' `agent` aliases."""
 
+import importlib
 import os
 import sys
 
@@ -49,43 +50,35 @@ def _agent() -> None:
     app.add_typer(agent_app, name="agent")
 
 
-def _run() -> None:
-    from magsag.cli import run_cmd
-
-    app.command(help=run_cmd.RUN_HELP)(run_cmd.run)
-
-
-def _control() -> None:
-    from magsag.cli import control_cmd
-
-    for command in (control_cmd.status, control_cmd.watch, control_cmd.cancel,
-                    control_cmd.resume, control_cmd.approve, control_cmd.reject):  # fmt: skip
-        app.command()(command)
-
-
-def _others() -> None:
-    from magsag.cli import demo_cmd, gc_cmd, logs_cmd, pr_cmd, server_cmd
-
-    for command in (pr_cmd.pr, gc_cmd.gc, logs_cmd.logs, server_cmd.server, server_cmd.worker,
-                    demo_cmd.demo):  # fmt: skip
-        app.command()(command)
-
-
-# What each command name needs registered: `magsag <name> ...` imports that command's
-# module alone (~30 ms less at every start than importing every command's); any other
-# first word (none, --help, a typo) gets them all, in the order help lists them.
-_GROUPS = [_plan, _runs, _agent, _run, _control, _others]
-_GROUP_OF = {
-    "plan": _plan, "runs": _runs, "agent": _agent, "run": _run,
-    **dict.fromkeys(("status", "watch", "cancel", "resume", "approve", "reject"), _control),
-    **dict.fromkeys(("pr", "gc", "logs", "server", "worker", "demo"), _others),
+# The commands, in the order help lists them, and the module of magsag.cli that defines
+# each: `magsag <command> ...` imports that module alone (~30 ms less at every start than
+# importing every command's); any other first word (none, --help, a typo) gets them all.
+_COMMANDS = {
+    "run": "run_cmd",
+    **dict.fromkeys(("status", "watch", "cancel", "resume", "approve", "reject"), "control_cmd"),
+    "pr": "pr_cmd", "gc": "gc_cmd", "logs": "logs_cmd",
+    "server": "server_cmd", "worker": "server_cmd", "demo": "demo_cmd",
 }  # fmt: skip
+_GROUPS = {"plan": _plan, "runs": _runs, "agent": _agent}
+
+
+def _command(name: str) -> None:
+    module = importlib.import_module(f"magsag.cli.{_COMMANDS[name]}")
+    # `run` says more than its docstring's line.
+    app.command(help=module.RUN_HELP if name == "run" else None)(getattr(module, name))
 
 
 def _register(argv: list[str]) -> None:
-    group = _GROUP_OF.get(argv[1]) if len(argv) > 1 else None
-    for register in [group] if group else _GROUPS:
-        register()
+    first = argv[1] if len(argv) > 1 else None
+    if first in _COMMANDS:
+        _command(first)
+    elif first in _GROUPS:
+        _GROUPS[first]()
+    else:
+        for name in _COMMANDS:
+            _command(name)
+        for group in _GROUPS.values():
+            group()
 
 
 def main() -> None:
