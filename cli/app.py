@@ -81,21 +81,26 @@ def _register(argv: list[str]) -> None:
             group()
 
 
-def main() -> None:
-    _register(sys.argv)
+def run(argv: list[str]) -> int:
+    """Run the command argv names; its exit code."""
+    _register(argv)
     try:
-        app()
-        code = 0
+        app(args=argv[1:], prog_name=os.path.basename(argv[0]))
+        return 0
     except SystemExit as done:
-        code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+        return done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
     except ConfigError as err:
         # Every command reaches Temporal through the same configuration: one line for all.
         fail(str(err))
-        code = 2
+        return 2
     except KeyboardInterrupt:
         # Commands that follow a run say what becomes of it; this is any other moment.
         print("\ninterrupted; `magsag runs list` shows the runs that started", file=sys.stderr)
-        code = 130
+        return 130
+
+
+def main() -> None:
+    code = run(sys.argv)
     # The Temporal SDK can abort in PyGILState_Release at interpreter exit: flush and
     # leave without running the interpreter's teardown.
     sys.stdout.flush()

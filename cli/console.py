@@ -7,8 +7,18 @@ import typer
 from pydantic import BaseModel
 from rich.console import Console
 
-err_console = Console(stderr=True, highlight=False)
-out_console = Console(highlight=False)
+_ERR = {"stderr": True, "highlight": False}
+_OUT = {"highlight": False}
+err_console = Console(**_ERR)
+out_console = Console(**_OUT)
+
+
+def renew() -> None:
+    """Consoles that look again at the terminal and environment, for a warm process's
+    child that becomes a user's command (cli/warm_server.py): a Console decides on
+    colours and the like when made. Made again in place, as modules hold them."""
+    err_console.__init__(**_ERR)
+    out_console.__init__(**_OUT)
 
 
 def info(message: str) -> None:

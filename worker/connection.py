@@ -8,7 +8,6 @@ configured, magsag uses its embedded dev server on localhost:7233.
 import logging
 import os
 import socket
-from pathlib import Path
 
 from temporalio.client import Client
 from temporalio.envconfig import ClientConfig
@@ -22,15 +21,7 @@ from temporalio.runtime import (
 
 from magsag.contracts import constants as C
 from magsag.contracts.wire import data_converter
-
-
-def state_dir() -> Path:
-    """$MAGSAG_STATE_DIR, else $XDG_STATE_HOME/magsag, else ~/.local/state/magsag."""
-    explicit = os.environ.get("MAGSAG_STATE_DIR")
-    if explicit:
-        return Path(explicit).expanduser().resolve()
-    xdg = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return (Path(xdg).expanduser() / "magsag").resolve()
+from magsag.worker.state_dir import state_dir as state_dir  # what every command reads
 
 
 class ConfigError(ValueError):

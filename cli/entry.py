@@ -1,0 +1,18 @@
+"""The `magsag` executable: the command goes to the warm process of a standing worker
+when one serves it (cli/warm.py), else it runs here."""
+
+import os
+import sys
+
+from magsag.cli import warm
+
+
+def main() -> None:
+    code = warm.run(sys.argv)
+    if code is None:
+        from magsag.cli.app import main as run_here
+
+        run_here()  # exits
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

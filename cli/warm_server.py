@@ -1,0 +1,220 @@
+"""The warm process `magsag worker` keeps beside it (`--warm-cli`, on by default): every
+module of magsag loaded once, and a child forked for each `magsag` command started on
+this host with the worker's state dir (cli/warm.py hands it over). The child becomes the
+command in the user's directory and environment, on the user's stdin, stdout and stderr.
+
+It serves the user it runs as alone (a folder only they can open, and the peer's uid
+checked), ends with the worker (its parent), and leaves its socket to the next one.
+"""
+
+import contextlib
+import importlib
+import io
+import logging
+import os
+import pkgutil
+import select
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+
+from magsag.cli import warm
+
+log = logging.getLogger("magsag.warm")
+REQUEST_TIMEOUT_S = 5.0  # a client that connects and says nothing does not hold us up
+PARENT_CHECK_S = 1.0
+
+
+class _Stop(Exception):
+    pass
+
+
+def spawn() -> subprocess.Popen | None:
+    """Start the warm process of this state dir beside this one (the worker)."""
+    path = warm.socket_path()
+    if path is None:
+        log.warning("no private folder for the warm CLI's socket: commands start cold")
+        return None
+    argv = [sys.executable, "-m", "magsag.cli.warm_server", str(path), str(os.getpid())]
+    return subprocess.Popen(argv, stdin=subprocess.DEVNULL)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def preload() -> None:
+    """Import every module of magsag, so that no command imports one again."""
+    for package in warm.PACKAGES:
+        module = importlib.import_module(f"magsag.{package}")
+        for found in pkgutil.walk_packages(module.__path__, f"magsag.{package}."):
+            if found.name != __spec__.name:
+                importlib.import_module(found.name)
+
+
+def serve(path: Path, parent: int) -> None:
+    def _stop(_signum, _frame) -> None:
+        raise _Stop
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)  # Ctrl-C on the worker's terminal
+    try:
+        stamp = warm.code_stamp()  # before the imports: an edit meanwhile makes it stale
+        preload()
+        # Another one serves these commands (a second worker, or the one of a worker
+        # that died a moment ago, ending): stand by and take over when it ends.
+        while (listener := _listen(path)) is None:
+            if os.getppid() != parent:
+                return
+            time.sleep(PARENT_CHECK_S)
+        ours = os.stat(path).st_ino
+        signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
+        log.debug("warm CLI ready on %s, pid %d", path, os.getpid())
+        try:
+            while os.getppid() == parent:
+                if select.select([listener], [], [], PARENT_CHECK_S)[0]:
+                    _take(listener, stamp)
+        finally:
+            listener.close()
+            with contextlib.suppress(FileNotFoundError):
+                if os.stat(path).st_ino == ours:  # not yet the next one's
+                    os.unlink(path)
+    except _Stop:
+        pass
+
+
+def _listen(path: Path) -> socket.socket | None:
+    """Listen on path; None while another warm process answers there."""
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        listener.bind(str(path))
+    except OSError:
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            probe.connect(str(path))
+            listener.close()
+            return None
+        except OSError:  # a socket left by one that died
+            path.unlink(missing_ok=True)
+            listener.bind(str(path))
+        finally:
+            probe.close()
+    os.chmod(path, 0o600)
+    listener.listen(16)
+    return listener
+
+
+def _take(listener: socket.socket, stamp: str) -> None:
+    """Accept one command and fork the child that runs it."""
+    try:
+        conn, _ = listener.accept()
+    except OSError:
+        return
+    fds: list[int] = []
+    try:
+        if not _same_user(conn):
+            return
+        conn.settimeout(REQUEST_TIMEOUT_S)
+        request, fds = warm.receive_request(conn)
+        if request.get("stamp") != stamp or len(fds) != 3:
+            warm.send_line(conn, {"refused": "this warm process runs other code"})
+            log.info("warm CLI: magsag's code changed since it started; commands start cold "
+                     "until `magsag worker` is restarted")  # fmt: skip
+            return
+        if os.fork() == 0:
+            _become(conn, listener, fds, request)  # does not return
+        log.debug("warm CLI: magsag %s", " ".join(request["argv"][1:2]))
+    except (OSError, ValueError) as err:
+        log.warning("warm CLI: a command could not be taken: %s", err)
+    finally:
+        for fd in fds:
+            os.close(fd)
+        conn.close()
+
+
+def _same_user(conn: socket.socket) -> bool:
+    if not hasattr(socket, "SO_PEERCRED"):  # the folder's permissions alone
+        return True
+    creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    return struct.unpack("3i", creds)[1] == os.getuid()
+
+
+def _become(conn: socket.socket, listener: socket.socket, fds: list[int], request: dict):
+    """In the child: become the user's command, then exit with its code."""
+    code = 1
+    try:
+        listener.close()
+        os.setsid()  # its own session: signals to the worker's group or terminal pass it by
+        for sig in (signal.SIGTERM, signal.SIGCHLD, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        for target, fd in enumerate(fds):
+            os.dup2(fd, target)
+            os.close(fd)
+        _reopen_stdio()
+        logging.root.handlers.clear()  # the warm process's; the command sets up its own
+        logging.root.setLevel(logging.WARNING)
+        os.chdir(request["cwd"])
+        os.environ.clear()
+        os.environ.update(request["env"])
+        os.umask(request["umask"])
+        sys.argv = request["argv"]
+        from magsag.cli import app, console
+
+        console.renew()
+        conn.settimeout(None)
+        warm.send_line(conn, {"pid": os.getpid()})
+        threading.Thread(target=_end_with_client, args=(conn,), daemon=True).start()
+        code = app.run(sys.argv)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        warm.send_line(conn, {"exit": code})
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        os._exit(code)
+
+
+def _reopen_stdio() -> None:
+    """sys.stdin/stdout/stderr on the user's descriptors, buffered as Python does."""
+    encoding, errors = sys.stdout.encoding, sys.stdout.errors
+
+    def stream(fd: int, **options) -> io.TextIOWrapper:
+        raw = io.FileIO(fd, "r" if fd == 0 else "w", closefd=False)
+        buffered = io.BufferedReader(raw) if fd == 0 else io.BufferedWriter(raw)
+        return io.TextIOWrapper(buffered, encoding=encoding, **options)
+
+    sys.stdin = sys.__stdin__ = stream(0, errors=errors)
+    sys.stdout = sys.__stdout__ = stream(1, errors=errors, line_buffering=os.isatty(1))
+    sys.stderr = sys.__stderr__ = stream(2, errors="backslashreplace", line_buffering=True)
+
+
+def _end_with_client(conn: socket.socket) -> None:
+    """The user's process died (killed): so does the command, as it would have."""
+    try:
+        conn.recv(1)
+    except OSError:
+        pass
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def main() -> None:
+    from magsag.worker.logs import configure_logging
+
+    configure_logging()
+    serve(Path(sys.argv[1]), int(sys.argv[2]))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,157 @@
+"""`magsag` commands handed over to a standing worker's warm process (cli/warm.py): they
+behave as in their own process (the user's directory, environment, output, exit code,
+Ctrl-C, a kill) without importing magsag again."""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support.cli import MAGSAG, magsag
+from tests.support.net import free_port
+from tests.support.poll import wait_for
+from tests.support.processes import Processes, pid_alive
+from tests.support.runs import bash_plan_file
+
+
+def served(log: Path, command: str) -> int:
+    """How many `magsag <command>` the warm process took (its debug lines)."""
+    return log.read_text().count(f"warm CLI: magsag {command}\n")
+
+
+def start_worker(procs: Processes, env: dict, log_dir: Path, name: str = "worker"):
+    """A standing worker whose warm process says what it serves; (its process, its log)."""
+    proc = procs.start_with(dict(env, MAGSAG_LOG_LEVEL="DEBUG"), "worker", name=name)
+    log = log_dir / f"{name}.log"
+    wait_for(lambda: "warm CLI ready" in log.read_text(), timeout=60, what="the warm CLI")
+    return proc, log
+
+
+@pytest.fixture
+def worker_log(procs, cli_env, tmp_path) -> Path:
+    return start_worker(procs, cli_env, tmp_path)[1]
+
+
+def cold(env: dict) -> dict:
+    return dict(env, MAGSAG_NO_WARM="1")
+
+
+def test_a_run_started_warm_is_the_users(worker_log, cli_env, repo, tmp_path):
+    plans = tmp_path / "plans"
+    plans.mkdir()
+    bash_plan_file(plans, [{"name": "a", "prompt": "echo a > a.txt"}])
+    # A relative plan path: the command runs in the user's directory.
+    done = subprocess.run(
+        [MAGSAG, "run", "plan.json", "--repo", str(repo), "--json"],
+        cwd=plans, env=cli_env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["status"] == "succeeded"
+    assert served(worker_log, "run") == 1
+
+
+def test_warm_and_cold_commands_answer_alike(worker_log, cli_env, repo, tmp_path):
+    plan = bash_plan_file(tmp_path, [{"name": "a", "prompt": "echo a > a.txt"}])
+    run_id = json.loads(magsag("run", plan, "--repo", repo, "--json", env=cli_env).stdout)["run_id"]
+    nowhere = dict(cli_env, TEMPORAL_ADDRESS=f"127.0.0.1:{free_port()}")
+    commands = [
+        (("status", run_id, "--json"), cli_env),
+        (("status", "no-such-run"), cli_env),
+        (("runs", "list"), cli_env),
+        (("plan", "validate", plan), cli_env),
+        (("--help",), cli_env),
+        # The user's environment, not the worker's: this server does not exist.
+        (("runs", "list"), nowhere),
+    ]
+    for args, env in commands:
+        before = served(worker_log, args[0])
+        warm, here = magsag(*args, env=env), magsag(*args, env=cold(env))
+        assert (warm.returncode, warm.stdout, warm.stderr) == (
+            here.returncode, here.stdout, here.stderr
+        ), args  # fmt: skip
+        assert served(worker_log, args[0]) == before + 1, args
+    assert "cannot reach Temporal at 127.0.0.1:" in magsag("runs", "list", env=nowhere).stderr
+
+
+@pytest.fixture
+def held_run(cli_env, repo, tmp_path) -> str:
+    """A run whose one task waits for ever (until the test ends)."""
+    plan = bash_plan_file(tmp_path, [{"name": "a", "prompt": "sleep 600"}])
+    started = magsag("run", plan, "--repo", repo, "--detach", env=cli_env)
+    assert started.returncode == 0, started.stderr
+    return started.stdout.strip()
+
+
+def test_ctrl_c_reaches_a_warm_command(worker_log, cli_env, held_run, tmp_path):
+    out = (tmp_path / "watch.log").open("w")
+    watch = subprocess.Popen([MAGSAG, "watch", held_run], env=cli_env, stdout=out, stderr=out)
+    wait_for(lambda: "▶ a" in (tmp_path / "watch.log").read_text(), what="watch to show the task")
+    assert served(worker_log, "watch") == 1
+    watch.send_signal(signal.SIGINT)
+    assert watch.wait(timeout=30) == 130
+    assert (
+        (tmp_path / "watch.log")
+        .read_text()
+        .splitlines()[-1]
+        .startswith(f"interrupted: run {held_run} goes on with its worker")
+    )
+
+
+def test_a_killed_command_takes_its_warm_process_with_it(worker_log, cli_env, held_run):
+    watch = subprocess.Popen(
+        [MAGSAG, "watch", held_run], env=cli_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    wait_for(lambda: served(worker_log, "watch") == 1, what="the warm process to take watch")
+    watch.kill()
+    # The command's process in the warm one held the same stdout: gone too, it closes.
+    out, _ = watch.communicate(timeout=20)
+    assert watch.returncode == -signal.SIGKILL
+
+
+def test_commands_run_cold_when_the_warm_process_runs_other_code(cli_env, tmp_path):
+    """An edit or an upgrade since the worker started: commands start in their own
+    process (with the code installed now), and the warm process says why."""
+    serve_other_code = (
+        "import os, sys; from magsag.cli import warm, warm_server; "
+        "warm.code_stamp = lambda: 'other code'; "
+        "sys.argv[1:] = [str(warm.socket_path()), str(os.getppid())]; warm_server.main()"
+    )
+    log = (tmp_path / "warm.log").open("w")
+    env = dict(cli_env, MAGSAG_LOG_LEVEL="INFO")
+    server = subprocess.Popen([sys.executable, "-c", serve_other_code], env=env, stderr=log)
+    try:
+        script = "from magsag.cli import warm; print(warm.socket_path(), end='')"
+        path = Path(subprocess.check_output([sys.executable, "-c", script], env=env, text=True))
+        wait_for(lambda: path.exists(), what="the warm process to listen")
+        listed = magsag("runs", "list", "--json", env=cli_env)
+        assert listed.returncode == 0, listed.stderr
+        assert json.loads(listed.stdout) == []
+        assert "commands start cold" in (tmp_path / "warm.log").read_text()
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_the_warm_process_ends_with_its_worker(procs, cli_env, tmp_path):
+    worker, first = start_worker(procs, cli_env, tmp_path, "first")
+    warm_pid = int(re.search(r"warm CLI ready .* pid (\d+)", first.read_text())[1])
+    Processes.kill_hard(worker)  # the worker alone, as a crash would
+    wait_for(lambda: not pid_alive(warm_pid), timeout=30, what="the warm process to end")
+    # The next worker's warm process serves the commands again.
+    _, second = start_worker(procs, cli_env, tmp_path, "second")
+    assert magsag("runs", "list", env=cli_env).returncode == 0
+    assert served(second, "runs") == 1
+
+
+def test_a_folder_others_can_open_is_never_used(tmp_path, monkeypatch):
+    from magsag.cli import warm
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    assert warm.socket_path().parent == tmp_path / f"magsag-{os.getuid()}"
+    (tmp_path / f"magsag-{os.getuid()}").chmod(0o777)
+    assert warm.socket_path() is None
