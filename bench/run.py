@@ -2,9 +2,10 @@
 
 Each scenario runs N independent tasks that sleep S seconds and write one file, at
 concurrency C, three ways on fresh repositories: bench/baseline.sh, `magsag run` with its
-in-process worker (the default), and `magsag run` with a standing `magsag worker`. Each run
-is timed end to end and checked (every task's file on the integration branch, no worktree
-left). Prints a table and writes bench/results/latest.json. See bench/README.md.
+in-process worker (the default), and `magsag run` with a standing `magsag worker` (whose
+warm process starts the command: cli/warm.py). Each run is timed end to end and checked
+(every task's file on the integration branch, no worktree left). Prints a table and writes
+bench/results/latest.json. See bench/README.md.
 """
 
 from __future__ import annotations
@@ -260,7 +261,8 @@ def bench(args: argparse.Namespace, root: Path) -> list[dict]:
     compile_magsag()
     tag = f"bench-{os.getpid()}"
     envs = {
-        "inprocess": magsag_env(root / "state", f"{tag}-inproc"),
+        # A user without a standing worker has no warm process either (cli/warm.py).
+        "inprocess": magsag_env(root / "state", f"{tag}-inproc") | {"MAGSAG_NO_WARM": "1"},
         "standing": magsag_env(root / "state", f"{tag}-standing"),
     }
     procs = []

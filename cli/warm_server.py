@@ -135,8 +135,8 @@ def _take(listener: socket.socket, stamp: str) -> None:
         if os.fork() == 0:
             _become(conn, listener, fds, request)  # does not return
         log.debug("warm CLI: magsag %s", " ".join(request["argv"][1:2]))
-    except (OSError, ValueError) as err:
-        log.warning("warm CLI: a command could not be taken: %s", err)
+    except Exception as err:  # one bad request never ends the warm process
+        log.warning("warm CLI: a command could not be taken: %r", err)
     finally:
         for fd in fds:
             os.close(fd)
