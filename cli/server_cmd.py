@@ -8,13 +8,17 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from temporalio.client import Client
 
 from magsag.cli import warm_server
 from magsag.cli.console import fail, info
+from magsag.cli.runtime import workers_present
 from magsag.contracts import constants as C
 from magsag.worker import connection
 from magsag.worker.devserver import DevServer, DevServerError
 from magsag.worker.logs import configure_logging
+
+POLLERS_SEEN_WITHIN_S = 10.0  # a server slow to list them: the worker says so anyway
 
 
 def server(
@@ -113,11 +117,6 @@ async def _serve(max_agents: int | None) -> None:
     host_queue = C.host_queue(connection.hostname())
     cap = f", at most {max_agents} agents at once" if max_agents else ""
     queues = [connection.task_queue(), host_queue, C.any_host_queue(connection.task_queue())]
-    info(
-        f"worker {connection.hostname()} on {address} polling "
-        + ", ".join(f"'{queue}'" for queue in queues)
-        + f"{cap} (Ctrl-C stops)"
-    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -125,5 +124,22 @@ async def _serve(max_agents: int | None) -> None:
     from magsag.worker.assembly import running_workers  # only this command runs workers
 
     async with running_workers(client, host_queue):
+        await _until_the_server_sees(client, host_queue, stop)
+        info(
+            f"worker {connection.hostname()} on {address} polling "
+            + ", ".join(f"'{queue}'" for queue in queues)
+            + f"{cap} (Ctrl-C stops)"
+        )
         await stop.wait()
     info("worker stopped")
+
+
+async def _until_the_server_sees(client: Client, host_queue: str, stop: asyncio.Event) -> None:
+    """Wait for the server to list this worker's pollers: once the worker says it polls,
+    a `magsag run` started on this host finds it (a warm command asks in ~0.1 s)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + POLLERS_SEEN_WITHIN_S
+    while not stop.is_set() and loop.time() < deadline:
+        if await workers_present(client, host_queue):
+            return
+        await asyncio.sleep(0.05)

@@ -28,7 +28,8 @@ def start_worker(procs: Processes, env: dict, log_dir: Path, name: str = "worker
     """A standing worker whose warm process says what it serves; (its process, its log)."""
     proc = procs.start_with(dict(env, MAGSAG_LOG_LEVEL="DEBUG"), "worker", name=name)
     log = log_dir / f"{name}.log"
-    wait_for(lambda: "warm CLI ready" in log.read_text(), timeout=60, what="the warm CLI")
+    for line in ("warm CLI ready", "polling"):
+        wait_for(lambda line=line: line in log.read_text(), timeout=60, what=line)
     return proc, log
 
 
@@ -53,6 +54,8 @@ def test_a_run_started_warm_is_the_users(worker_log, cli_env, repo, tmp_path):
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["status"] == "succeeded"
     assert served(worker_log, "run") == 1
+    # The worker said it polls: the run found it at once (the command asks in ~0.1 s).
+    assert "running one in this process" not in done.stderr
 
 
 def test_warm_and_cold_commands_answer_alike(worker_log, cli_env, repo, tmp_path):
