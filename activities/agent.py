@@ -29,6 +29,7 @@ from magsag.activities import prompts, remote_runs, run_log
 from magsag.activities.agent_git import start_from_base
 from magsag.activities.agent_output import CappedLog, log_cap_bytes, read_from
 from magsag.activities.agent_slots import agent_slot
+from magsag.activities.attempt_checks import attempt_failure, definition_of_done
 from magsag.activities.git import is_checkpoint, resolve_commit
 from magsag.activities.group_run import DeadlineReached, HungAfterResult, run_in_group
 from magsag.activities.keepalive import heartbeating
@@ -52,10 +53,6 @@ from magsag.contracts.failures import AttemptFailure
 from magsag.contracts.failures import FailureKind as Kind
 from magsag.contracts.run import Usage
 from magsag.worker import connection
-
-ERROR_TAIL_CHARS = 600
-# How much of a failing check's output the next attempt's prompt carries.
-FEEDBACK_CHARS = 1500
 
 
 @activity.defn
@@ -244,7 +241,7 @@ async def _attempt(
                 else (Kind.AGENT_HUNG, "the agent printed its result but did not exit; stopped")
             )
             session = _session(parser)
-            raise _failure(
+            raise attempt_failure(
                 message, kind, attempt, log_path, usage=_usage(parser), session=session
             ) from None
         if inp.resume_session and parser is not None:
@@ -254,14 +251,15 @@ async def _attempt(
         spent = {"usage": usage, "session": _session(parser)}
         shortfall = await accept() if accept else None
         if shortfall:
-            raise _failure(shortfall, Kind.CHECK_FAILED, attempt, log_path, shortfall, **spent)
+            kind = Kind.CHECK_FAILED
+            raise attempt_failure(shortfall, kind, attempt, log_path, shortfall, **spent)
         try:
-            await _definition_of_done(
+            await definition_of_done(
                 inp, worktree, env, log, pidfile, attempt, deadline, log_path, spent
             )
         except DeadlineReached:
             message = f"timed out after {inp.timeout_seconds:g}s (in the checks)"
-            raise _failure(message, Kind.AGENT_TIMEOUT, attempt, log_path, **spent) from None
+            raise attempt_failure(message, Kind.AGENT_TIMEOUT, attempt, log_path, **spent) from None
     return AgentRun(usage, spent["session"], parser.reply if parser is not None else None)
 
 
@@ -281,7 +279,8 @@ def _check_outcome(parser, code: int, attempt: int, log_path: Path) -> Usage:
     """The attempt's usage when the agent succeeded; else the failure, by its kind."""
     if parser is None:
         if code != 0:
-            raise _failure(f"agent exited with code {code}", Kind.AGENT_FAILED, attempt, log_path)
+            message = f"agent exited with code {code}"
+            raise attempt_failure(message, Kind.AGENT_FAILED, attempt, log_path)
         return Usage()
     outcome = parser.outcome(code)
     usage = _usage(parser, outcome)
@@ -360,59 +359,3 @@ async def save_checkpoint(
             session_lost=lost,
         )  # fmt: skip
         raise failure.error(err.message, Kind.AGENT_GIT_STATE) from None
-
-
-async def _definition_of_done(
-    inp, worktree, env, log, pidfile, attempt, deadline, log_path, spent: dict
-):
-    """Checks, then outputs. A shortfall carries feedback for the next attempt's prompt:
-    the failing command and the tail of its own output; and what the agent spent, and its
-    session (`spent`)."""
-    for check in inp.checks:
-        log.write(f"\n--- magsag check: {check}\n".encode())
-        log.flush()
-        start = log.tell()
-        code = await run_in_group(
-            ["bash", "-c", check], worktree, env, log, pidfile, attempt, deadline
-        )
-        if code != 0:
-            output = read_from(log_path, start)[-FEEDBACK_CHARS:].strip()
-            feedback = f"The check `{check}` failed (exit {code}). The end of its output:\n{output}"
-            message = f"check failed (exit {code}): {check}"
-            raise _failure(message, Kind.CHECK_FAILED, attempt, log_path, feedback, **spent)
-    missing = [path for path in inp.outputs if not (worktree / path).exists()]
-    if missing:
-        feedback = f"The expected output `{missing[0]}` does not exist in the worktree."
-        message = f"expected output missing: {missing[0]}"
-        raise _failure(message, Kind.OUTPUT_MISSING, attempt, log_path, feedback, **spent)
-
-
-def _failure(
-    message: str,
-    kind: Kind,
-    attempt: int,
-    log_path: Path,
-    feedback: str | None = None,
-    usage: Usage | None = None,
-    session: str | None = None,
-) -> ApplicationError:
-    tail = _tail(log_path)
-    text = f"{message}; last output: {tail}" if tail else message
-    failure = AttemptFailure(
-        attempt=attempt,
-        log_path=str(log_path),
-        feedback=feedback,
-        usage=usage or Usage(),
-        session_id=session,
-    )
-    return failure.error(text, kind)
-
-
-def _tail(path: Path) -> str:
-    try:
-        with path.open("rb") as f:
-            f.seek(max(0, path.stat().st_size - ERROR_TAIL_CHARS))
-            data = f.read().decode(errors="replace")
-    except OSError:
-        return ""
-    return " | ".join(line.strip() for line in data.strip().splitlines()[-5:])
