@@ -128,8 +128,7 @@ def test_commands_run_cold_when_the_warm_process_runs_other_code(cli_env, tmp_pa
     env = dict(cli_env, MAGSAG_LOG_LEVEL="INFO")
     server = subprocess.Popen([sys.executable, "-c", serve_other_code], env=env, stderr=log)
     try:
-        script = "from magsag.cli import warm; print(warm.socket_path(), end='')"
-        path = Path(subprocess.check_output([sys.executable, "-c", script], env=env, text=True))
+        path = socket_of(env)
         wait_for(lambda: path.exists(), what="the warm process to listen")
         listed = magsag("runs", "list", "--json", env=cli_env)
         assert listed.returncode == 0, listed.stderr
@@ -149,6 +148,35 @@ def test_the_warm_process_ends_with_its_worker(procs, cli_env, tmp_path):
     _, second = start_worker(procs, cli_env, tmp_path, "second")
     assert magsag("runs", "list", env=cli_env).returncode == 0
     assert served(second, "runs") == 1
+
+
+def socket_of(env: dict) -> Path:
+    """Where the warm process of env's state dir listens."""
+    script = "from magsag.cli import warm; print(warm.socket_path(), end='')"
+    return Path(subprocess.check_output([sys.executable, "-c", script], env=env, text=True))
+
+
+def serving(socket: Path) -> list[int]:
+    """Live warm processes started for this socket (it is in their argv)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            argv = cmdline.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if str(socket).encode() in argv and pid_alive(int(cmdline.parent.name)):
+            found.append(int(cmdline.parent.name))
+    return found
+
+
+def test_no_warm_cli_keeps_every_command_in_its_own_process(procs, cli_env, tmp_path):
+    procs.start_with(dict(cli_env, MAGSAG_LOG_LEVEL="DEBUG"), "worker", "--no-warm-cli",
+                     name="worker")  # fmt: skip
+    log = tmp_path / "worker.log"
+    wait_for(lambda: "polling" in log.read_text(), timeout=60, what="the worker")
+    assert serving(socket_of(cli_env)) == []  # the warm process starts before polling
+    assert magsag("runs", "list", env=cli_env).returncode == 0
+    assert "warm CLI" not in log.read_text()
 
 
 def test_a_folder_others_can_open_is_never_used(tmp_path, monkeypatch):
