@@ -8,7 +8,6 @@ the moment it starts, so it sees the merged work of everything it depends on.
 
 import asyncio
 import functools
-from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ChildWorkflowError
@@ -17,13 +16,9 @@ with workflow.unsafe.imports_passed_through():
     from magsag.contracts import activity_stubs as activities
     from magsag.contracts import constants as C
     from magsag.contracts.activities import (
-        IntegrateInput,
-        IntegrateItem,
-        IntegrateOutput,
         PrepareIntegrationInput,
         RunEndRecord,
     )
-    from magsag.contracts.durations import format_duration
     from magsag.contracts.run import (
         Gate,
         GateDecision,
@@ -36,7 +31,7 @@ with workflow.unsafe.imports_passed_through():
         TaskStatus,
         Usage,
     )
-    from magsag.workflows import delivery, handover, repo_steps, resolve, texts
+    from magsag.workflows import delivery, handover, integration, repo_steps, resolve, texts
     from magsag.workflows.gates import Gates, rejection
     from magsag.workflows.live_state import LiveState
     from magsag.workflows.notifier import Notifier
@@ -45,9 +40,6 @@ with workflow.unsafe.imports_passed_through():
 
 # Patch: the run's end is written to run.jsonl by an activity (before: no such step).
 RUN_LOG_END = "run-log-end"
-# Patch: a failed integration activity ends the run with its reason, every task in a
-# final state (before: the workflow failed, leaving tasks and search attributes running).
-RUN_ERROR = "run-error"
 # Patch: the memo holds the run's header and a key per changed task (before: the whole
 # state under one key at every change), search attributes and details come from counts,
 # task workflows outlive the execution (ABANDON) and the run continues as new after
@@ -64,7 +56,7 @@ class PlanWorkflow:
         self._decided = asyncio.Event()  # set by approve/reject updates
         self._budget_spent = False
         self._attempts = 0  # of the tasks this run ran (a resumed run's carried ones aside)
-        self._integration_error: str | None = None  # set when nothing more can be merged
+        self._integration: integration.Integration | None = None  # once the run starts
         self._compact = False  # COMPACT_STATE: see above
         self._started = 0  # tasks this execution started
         self._adopted: set[str] = set()  # tasks an earlier execution started
@@ -85,6 +77,7 @@ class PlanWorkflow:
             compact=self._compact,
         )
         self._notifier = Notifier(inp, self._result, self._live)
+        self._integration = integration.Integration(self._result, self._live, self._task)
         adopted = list(before.running.rows) if before else []
         known = {n: t.status for n, t in self._result.tasks.items() if n not in adopted}
         scheduler = Scheduler(inp.plan, inp.concurrency, known, self._gates, running=adopted)
@@ -146,7 +139,7 @@ class PlanWorkflow:
                 inp,
             )
         except ActivityError as err:
-            if not workflow.patched(RUN_ERROR):
+            if not workflow.patched(integration.RUN_ERROR):
                 raise
             self._result.error = (
                 f"could not create the integration branch {branch}: {texts.reason(err)}"
@@ -220,9 +213,9 @@ class PlanWorkflow:
                     to_merge.append(resolved)
                 else:
                     scheduler.finish(name, TaskStatus.CONFLICTED)
-            if self._integration_error is not None:  # nothing more can merge: end the run
+            if self._integration.error is not None:  # nothing more can merge: end the run
                 for result in to_merge:
-                    self._not_merged(result.name)
+                    self._integration.not_merged(result.name)
                     scheduler.finish(result.name, TaskStatus.FAILED)
                 if decision is not None:
                     decision.cancel()
@@ -230,7 +223,7 @@ class PlanWorkflow:
                 await self._cancel_running(inp, running)
                 return False
             if merging is None and to_merge:
-                merging = asyncio.create_task(self._integrate(inp, to_merge))
+                merging = asyncio.create_task(self._integration.merge(inp, to_merge))
                 to_merge = []
             handing_over = handing_over or self._time_to_hand_over(inp, scheduler)
 
@@ -306,89 +299,6 @@ class PlanWorkflow:
             for task in scheduler.pending_behind(gate.id):
                 scheduler.finish(task, TaskStatus.SKIPPED)
                 self._task(task).error = rejection(gate)
-
-    # ---- integration
-
-    async def _integrate(self, inp: RunInput, results: list[TaskResult]) -> dict[str, TaskStatus]:
-        """Merge finished tasks in order; returns each task's final status. A failure
-        retries cannot fix fails these tasks and sets the run's error, which ends the run."""
-        try:
-            out = await self._integrate_unblocked(inp, results)
-        except ActivityError as err:
-            if not workflow.patched(RUN_ERROR):
-                raise
-            next_steps = texts.next_steps(inp, err, self._result.integration_commit)
-            return self._integration_failed(results, texts.reason(err), next_steps)
-        if out.checked_out_in is not None:  # still, after the longest wait
-            waited = format_duration(C.CHECKED_OUT_WAIT.total_seconds())
-            return self._integration_failed(
-                results,
-                f"{texts.checked_out(inp, out)} (waited {waited}); "
-                "it was not moved under that checkout",
-                f"check out another branch there, then `magsag resume {inp.run_id}`",
-            )
-        self._result.integration_commit = out.tip
-        statuses = {}
-        for outcome in out.outcomes:
-            statuses[outcome.task] = TaskStatus.SUCCEEDED
-            if not outcome.merged:
-                statuses[outcome.task] = TaskStatus.CONFLICTED
-                result = self._task(outcome.task)
-                result.conflict_files = outcome.conflict_files
-                result.error = "merge conflict in " + ", ".join(outcome.conflict_files)
-        return statuses
-
-    async def _integrate_unblocked(
-        self, inp: RunInput, results: list[TaskResult]
-    ) -> IntegrateOutput:
-        """The integrate activity, again and again while the user has the integration
-        branch checked out (moving it would change their files' branch under them), for
-        at most CHECKED_OUT_WAIT. No patch needed: only integrate results of this version
-        name a checkout, so histories recorded before never loop here."""
-        items = [IntegrateItem(task=r.name, commit=r.commit) for r in results]
-        waited, polls = timedelta(), 0
-        while True:
-            out = await repo_steps.repo_activity(
-                activities.integrate,
-                IntegrateInput(
-                    repo=inp.paths.repo,
-                    branch=C.integration_branch(inp.run_id),
-                    run_id=inp.run_id,
-                    items=items,
-                    log_dir=inp.paths.log_dir,
-                ),
-                inp,
-                summary="integrate " + ", ".join(item.task for item in items),
-            )
-            if out.checked_out_in is None or waited >= C.CHECKED_OUT_WAIT:
-                self._result.waiting_on = None  # published by the loop awaiting this merge
-                return out
-            self._wait_on(
-                f"{texts.checked_out(inp, out)}; "
-                "check out another branch there to let the run go on"
-            )
-            pause = min(C.RETRY_INITIAL_INTERVAL * 2**polls, C.CHECKED_OUT_POLL)
-            await workflow.sleep(pause)
-            waited, polls = waited + pause, polls + 1
-
-    def _integration_failed(
-        self, results: list[TaskResult], reason: str, next_steps: str
-    ) -> dict[str, TaskStatus]:
-        """Nothing more can be merged: these tasks fail, and the run ends with the reason."""
-        self._integration_error = reason
-        self._result.error = f"{reason}; {next_steps}"
-        self._result.waiting_on = None
-        for result in results:
-            self._not_merged(result.name)
-        return {result.name: TaskStatus.FAILED for result in results}
-
-    def _not_merged(self, name: str) -> None:
-        self._task(name).error = f"not merged: {self._integration_error}"
-
-    def _wait_on(self, what: str) -> None:
-        if self._result.waiting_on != what:
-            self._result.waiting_on = what
-            self._live.publish()
 
     # ---- the run's end
 
