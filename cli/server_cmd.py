@@ -97,8 +97,8 @@ def worker(
     try:
         asyncio.run(_serve(max_agents))
     finally:
-        if warm is not None:
-            warm_server.stop(warm)
+        if warm is not None:  # it ends at once, removing its socket; no need to wait
+            warm.terminate()
 
 
 def _configure_logging() -> None:

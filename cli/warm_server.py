@@ -45,15 +45,6 @@ def spawn() -> subprocess.Popen | None:
     return subprocess.Popen(argv, stdin=subprocess.DEVNULL)
 
 
-def stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 def preload() -> None:
     """Import every module of magsag, so that no command imports one again."""
     for package in warm.PACKAGES:

@@ -145,9 +145,14 @@ def test_the_warm_process_ends_with_its_worker(procs, cli_env, tmp_path):
     Processes.kill_hard(worker)  # the worker alone, as a crash would
     wait_for(lambda: not pid_alive(warm_pid), timeout=30, what="the warm process to end")
     # The next worker's warm process serves the commands again.
-    _, second = start_worker(procs, cli_env, tmp_path, "second")
+    worker, second = start_worker(procs, cli_env, tmp_path, "second")
     assert magsag("runs", "list", env=cli_env).returncode == 0
     assert served(second, "runs") == 1
+    # A worker stopped as usual takes its warm process and its socket along.
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(timeout=30) == 0
+    socket = socket_of(cli_env)
+    wait_for(lambda: not serving(socket) and not socket.exists(), what="the warm process to end")
 
 
 def socket_of(env: dict) -> Path:
