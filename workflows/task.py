@@ -21,8 +21,7 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
-from temporalio.exceptions import TimeoutError as TemporalTimeout
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from magsag.contracts import activity_stubs as activities
@@ -49,17 +48,12 @@ with workflow.unsafe.imports_passed_through():
         TaskStatus,
         Usage,
     )
+    from magsag.workflows import attempt_errors as errors
     from magsag.workflows import best_of
 
 # A rate-limited attempt waits for the reset and runs again without using a retry;
 # this many waits in a row end the task.
 MAX_RATE_LIMIT_WAITS = 20
-DEFAULT_RATE_LIMIT_WAIT = timedelta(minutes=1)
-# Temporal retries of one attempt lost to a dead worker (or to an error of the
-# worker's machine) before the task gives up. A failure that is not the attempt's own
-# ends the task once they are spent, instead of using one of the task's retries: a new
-# attempt would meet the same machine.
-MAX_INFRASTRUCTURE_RETRIES = 10
 # Patch: an attempt whose infrastructure retries are spent no longer starts another.
 CRASHES_USE_NO_RETRY = "crashes-use-no-retry"
 # Patch: a cancelled task returns its result (WIP commit, attempts, usage) and a cancelled
@@ -116,11 +110,11 @@ class TaskWorkflow:
             agent = await self.attempts(inp, lane, result)
         except (ActivityError, asyncio.CancelledError) as err:
             saved, unsaved = await self.save_partial_work(inp, lane)
-            cancelled = _cancelled(err) and workflow.patched(CANCELLED_RESULT)
+            cancelled = errors.cancelled(err) and workflow.patched(CANCELLED_RESULT)
             if isinstance(err, asyncio.CancelledError) and not cancelled:
                 raise
             result.status = TaskStatus.CANCELLED if cancelled else TaskStatus.FAILED
-            reason = "cancelled" if cancelled else error_text(err)
+            reason = "cancelled" if cancelled else errors.error_text(err)
             result.error = f"{reason}; {unsaved}" if unsaved else reason
             result.attempts = lane.attempt
             result.attempt_usage = lane.usages
@@ -129,7 +123,7 @@ class TaskWorkflow:
             result.finished_at = workflow.now()
             if cancelled:
                 return result
-            raise task_failed(result) from None
+            raise errors.task_failed(result) from None
         result.attempt_usage = lane.usages
         result.usage = sum(lane.usages, Usage())
         result.succeeded_with(agent)
@@ -157,7 +151,7 @@ class TaskWorkflow:
         if not judging.candidates:
             result.status, result.error = TaskStatus.FAILED, best_of.none_passed(result)
             result.finished_at = workflow.now()
-            raise task_failed(result)
+            raise errors.task_failed(result)
         workflow.set_current_details(f"judging {len(judging.candidates)} candidates")
         try:
             judged = await _host_step(
@@ -168,9 +162,10 @@ class TaskWorkflow:
                 timeout=C.JUDGE_TIMEOUT + C.GIT_ACTIVITY_TIMEOUT,
             )
         except ActivityError as err:
-            result.status, result.error = TaskStatus.FAILED, f"judging failed: {error_text(err)}"
+            reason = f"judging failed: {errors.error_text(err)}"
+            result.status, result.error = TaskStatus.FAILED, reason
             result.finished_at = workflow.now()
-            raise task_failed(result) from None
+            raise errors.task_failed(result) from None
         best_of.crown(result, judged, outputs)
         result.finished_at = workflow.now()
         return result
@@ -181,8 +176,8 @@ class TaskWorkflow:
             agent = await self.attempts(inp, lane, result)
         except (ActivityError, asyncio.CancelledError) as err:
             saved, unsaved = await self.save_partial_work(inp, lane)
-            status = TaskStatus.CANCELLED if _cancelled(err) else TaskStatus.FAILED
-            error = "cancelled" if _cancelled(err) else error_text(err)
+            status = TaskStatus.CANCELLED if errors.cancelled(err) else TaskStatus.FAILED
+            error = "cancelled" if errors.cancelled(err) else errors.error_text(err)
             ended[lane.candidate] = best_of.not_passed(
                 lane.candidate, lane.runner, inp, status,
                 f"{error}; {unsaved}" if unsaved else error,
@@ -215,18 +210,18 @@ class TaskWorkflow:
                 lane.usages.append(agent.usage)
                 return agent
             except ActivityError as err:
-                lane.usages.append(_usage_of(err))
+                lane.usages.append(errors.usage_of(err))
                 failure = AttemptFailure.of(err)
                 _record_session(
                     result, lane, failure and failure.session_id, session,
                     failure and failure.session_lost,
                 )  # fmt: skip
-                if _cancelled(err) and workflow.patched(CANCELLED_RESULT):
+                if errors.cancelled(err) and workflow.patched(CANCELLED_RESULT):
                     raise
-                wait = _rate_limit_wait(err)
+                wait = errors.rate_limit_wait(err)
                 if wait is not None and rate_limit_waits < MAX_RATE_LIMIT_WAITS:
                     rate_limit_waits += 1
-                    if _continues(failure) and workflow.patched(CONTINUED_SESSIONS):
+                    if errors.continues(failure) and workflow.patched(CONTINUED_SESSIONS):
                         # The session already holds the prompt and any feedback.
                         session, feedback = failure.session_id, None
                     workflow.set_current_details(
@@ -238,15 +233,15 @@ class TaskWorkflow:
                     raise
                 if not is_attempt_failure(err) and workflow.patched(CRASHES_USE_NO_RETRY):
                     raise  # Temporal's retries of this attempt are spent: see below
-                lane.attempt, feedback, session = attempt + 1, _feedback(err), None
+                lane.attempt, feedback, session = attempt + 1, errors.feedback(err), None
                 if (
                     task.retry == "continue"
                     and kind_of(err) in CONTINUABLE
-                    and _continues(failure)
+                    and errors.continues(failure)
                     and workflow.patched(CONTINUED_SESSIONS)
                 ):
                     session = failure.session_id
-                await workflow.sleep(_backoff(lane.attempt))
+                await workflow.sleep(errors.backoff(lane.attempt))
 
     async def _run_agent(
         self, inp: TaskInput, lane: _Lane, feedback: str | None, session: str | None
@@ -303,7 +298,7 @@ class TaskWorkflow:
                 f"{lane.name}: save partial work",
             )
         except ActivityError as err:
-            why = error_text(err)
+            why = errors.error_text(err)
             unsaved = f"its partial work was not saved ({why}), see {lane.worktree}"
             return CloseWorktreeOutput(commit=None, removed=False), unsaved
         return saved, None
@@ -318,7 +313,7 @@ def agent_activity(host_queue: str, timeout_seconds: float) -> dict:
         start_to_close_timeout=timedelta(seconds=timeout_seconds) + C.AGENT_TIMEOUT_GRACE,
         heartbeat_timeout=C.HEARTBEAT_TIMEOUT,
         retry_policy=RetryPolicy(
-            maximum_attempts=MAX_INFRASTRUCTURE_RETRIES,
+            maximum_attempts=errors.MAX_INFRASTRUCTURE_RETRIES,
             initial_interval=C.RETRY_INITIAL_INTERVAL,
             maximum_interval=C.RETRY_MAX_INTERVAL,
             non_retryable_error_types=NOT_RETRIED_BY_TEMPORAL,
@@ -344,38 +339,6 @@ async def _host_step(
     )
 
 
-def task_failed(result: TaskResult) -> ApplicationError:
-    """How a task workflow ends failed: its result rides along to the plan workflow."""
-    return ApplicationError(
-        f"task {result.name} failed: {result.error}",
-        result.model_dump(mode="json"),
-        type=FailureKind.TASK_FAILED,
-        non_retryable=True,
-    )
-
-
-def _cancelled(err: BaseException) -> bool:
-    """The task was cancelled: directly, or as the attempt it was waiting for."""
-    cause = err.cause if isinstance(err, ActivityError) else err
-    return isinstance(cause, (asyncio.CancelledError, CancelledError))
-
-
-def error_text(err: BaseException) -> str:
-    """The failure's reason, on one line (git and agents print several)."""
-    cause = err.cause if isinstance(err, ActivityError) and err.cause else err
-    if isinstance(cause, TemporalTimeout):
-        return (
-            f"the attempt's worker was lost {MAX_INFRASTRUCTURE_RETRIES} times in a row "
-            f"(last: {str(cause) or 'timeout'}); see the worker's log"
-        )
-    return " ".join(str(cause).split()) or type(cause).__name__
-
-
-def _continues(failure: AttemptFailure | None) -> bool:
-    """The failed run's agent reported a session another run can continue."""
-    return failure is not None and bool(failure.session_id)
-
-
 def _record_session(
     result: TaskResult,
     lane: _Lane,
@@ -395,31 +358,3 @@ def _record_session(
                 candidate=lane.candidate,
             )
         )
-
-
-def _feedback(err: ActivityError) -> str | None:
-    """What the failed attempt's Definition of Done said, for the next prompt."""
-    failure = AttemptFailure.of(err)
-    return failure.feedback if failure else None
-
-
-def _usage_of(err: ActivityError) -> Usage:
-    """A failed attempt costs too; a worker that died reported nothing."""
-    failure = AttemptFailure.of(err)
-    return failure.usage if failure else Usage()
-
-
-def _rate_limit_wait(err: ActivityError) -> timedelta | None:
-    """How long to wait for a rate limit's reset; None when the failure is another."""
-    if kind_of(err) != FailureKind.RATE_LIMITED:
-        return None
-    failure = AttemptFailure.of(err)
-    if failure is None or failure.rate_limit_reset is None:
-        return DEFAULT_RATE_LIMIT_WAIT
-    return max(failure.rate_limit_reset - workflow.now(), timedelta(seconds=1))
-
-
-def _backoff(attempt: int) -> timedelta:
-    """Wait before attempt n (n >= 2): 1s, 2s, 4s, ... up to RETRY_MAX_INTERVAL."""
-    delay = C.RETRY_INITIAL_INTERVAL * 2 ** (attempt - 2)
-    return min(delay, C.RETRY_MAX_INTERVAL)
