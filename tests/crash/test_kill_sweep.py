@@ -49,6 +49,10 @@ URL_POINTS = 6  # the same on a URL run: one batch side by side
 RECOVERY_BOUND = 30.0
 REPLACED_AFTER = 1.0  # the new worker starts this long after the kill
 SIDE_BY_SIDE = 6
+# The sweep starts two workers per point, six points at once, on 2 cores shared with the
+# other tests, and uses no `magsag` command: each worker's warm CLI process (~0.7 s of
+# CPU to import magsag) would only slow the replacing worker it measures.
+WORKER = ("worker", "--no-warm-cli")
 
 SOAK = int(os.environ.get("MAGSAG_KILL_SOAK", "0"))
 
@@ -112,7 +116,7 @@ async def _kill_during_a_run(
         })  # fmt: skip
     state = Path(hosts[0]["MAGSAG_STATE_DIR"])
     try:
-        first = procs.start_with(hosts[0], "worker", name="worker-1")
+        first = procs.start_with(hosts[0], *WORKER, name="worker-1")
         handle = await start_run(client, inp)
         run_log = Path(remotes.resolve(inp.paths.log_dir, state)) / "run.jsonl"
         await eventually(run_log.exists, timeout=60, interval=0.02, what="the run's first step")
@@ -122,7 +126,7 @@ async def _kill_during_a_run(
             _kill(first, point.whole_group)
             killed_at = time.monotonic()
             await asyncio.sleep(REPLACED_AFTER)
-            procs.start_with(hosts[1], "worker", name="worker-2")
+            procs.start_with(hosts[1], *WORKER, name="worker-2")
         result = await asyncio.wait_for(handle.result(), timeout=120)
         recovery = time.monotonic() - killed_at
         if on_url:  # the lost host's agents have no one to kill them: they end
