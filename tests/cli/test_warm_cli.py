@@ -65,7 +65,7 @@ def test_warm_and_cold_commands_answer_alike(worker_log, cli_env, repo, tmp_path
     commands = [
         (("status", run_id, "--json"), cli_env),
         (("status", "no-such-run"), cli_env),
-        (("runs", "list"), cli_env),
+        (("runs", "describe", run_id), cli_env),  # not `runs list`: other tests' runs move
         (("plan", "validate", plan), cli_env),
         (("--help",), cli_env),
         # The user's environment, not the worker's: this server does not exist.
