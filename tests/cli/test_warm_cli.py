@@ -4,7 +4,6 @@ Ctrl-C, a kill) without importing magsag again."""
 
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -31,6 +30,25 @@ def start_worker(procs: Processes, env: dict, log_dir: Path, name: str = "worker
     for line in ("warm CLI ready", "polling"):
         wait_for(lambda line=line: line in log.read_text(), timeout=60, what=line)
     return proc, log
+
+
+def socket_of(env: dict) -> Path:
+    """Where the warm process of env's state dir listens."""
+    script = "from magsag.cli import warm; print(warm.socket_path(), end='')"
+    return Path(subprocess.check_output([sys.executable, "-c", script], env=env, text=True))
+
+
+def serving(socket: Path) -> list[int]:
+    """Live warm processes started for this socket (it is in their argv)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            argv = cmdline.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if str(socket).encode() in argv and pid_alive(int(cmdline.parent.name)):
+            found.append(int(cmdline.parent.name))
+    return found
 
 
 @pytest.fixture
@@ -112,7 +130,7 @@ def test_a_killed_command_takes_its_warm_process_with_it(worker_log, cli_env, he
     wait_for(lambda: served(worker_log, "watch") == 1, what="the warm process to take watch")
     watch.kill()
     # The command's process in the warm one held the same stdout: gone too, it closes.
-    out, _ = watch.communicate(timeout=20)
+    watch.communicate(timeout=20)
     assert watch.returncode == -signal.SIGKILL
 
 
@@ -140,10 +158,11 @@ def test_commands_run_cold_when_the_warm_process_runs_other_code(cli_env, tmp_pa
 
 
 def test_the_warm_process_ends_with_its_worker(procs, cli_env, tmp_path):
-    worker, first = start_worker(procs, cli_env, tmp_path, "first")
-    warm_pid = int(re.search(r"warm CLI ready .* pid (\d+)", first.read_text())[1])
+    socket = socket_of(cli_env)
+    worker, _ = start_worker(procs, cli_env, tmp_path, "first")
+    assert len(serving(socket)) == 1
     Processes.kill_hard(worker)  # the worker alone, as a crash would
-    wait_for(lambda: not pid_alive(warm_pid), timeout=30, what="the warm process to end")
+    wait_for(lambda: not serving(socket), timeout=30, what="the warm process to end")
     # The next worker's warm process serves the commands again.
     worker, second = start_worker(procs, cli_env, tmp_path, "second")
     assert magsag("runs", "list", env=cli_env).returncode == 0
@@ -151,27 +170,7 @@ def test_the_warm_process_ends_with_its_worker(procs, cli_env, tmp_path):
     # A worker stopped as usual takes its warm process and its socket along.
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(timeout=30) == 0
-    socket = socket_of(cli_env)
     wait_for(lambda: not serving(socket) and not socket.exists(), what="the warm process to end")
-
-
-def socket_of(env: dict) -> Path:
-    """Where the warm process of env's state dir listens."""
-    script = "from magsag.cli import warm; print(warm.socket_path(), end='')"
-    return Path(subprocess.check_output([sys.executable, "-c", script], env=env, text=True))
-
-
-def serving(socket: Path) -> list[int]:
-    """Live warm processes started for this socket (it is in their argv)."""
-    found = []
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            argv = cmdline.read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if str(socket).encode() in argv and pid_alive(int(cmdline.parent.name)):
-            found.append(int(cmdline.parent.name))
-    return found
 
 
 def test_no_warm_cli_keeps_every_command_in_its_own_process(procs, cli_env, tmp_path):
