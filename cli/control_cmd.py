@@ -16,11 +16,10 @@ from magsag.cli.overview import SMALL_RUN, overview
 from magsag.cli.progress import progress_line, report
 from magsag.cli.render import run_summary, task_line
 from magsag.cli.resumption import resumed_input
-from magsag.cli.runs import existing_run, read_status
+from magsag.cli.runs import existing_run, read_status, run_queue
 from magsag.cli.runtime import connect_or_exit, run_sync, worker_if_needed
 from magsag.contracts import constants as C
 from magsag.contracts.run import GateDecision, RunResult
-from magsag.worker import connection
 
 
 def status(run_id: RunIdArg, json_output: JsonOpt = False) -> None:
@@ -70,7 +69,7 @@ def watch(run_id: RunIdArg, json_output: JsonOpt = False) -> None:
 async def _watch(run_id: str, json_output: bool) -> int:
     client = await connect_or_exit(start_embedded=False)
     handle = await existing_run(client, run_id)
-    result = await follow_hosting(client, handle, run_id, C.host_queue(connection.hostname()))
+    result = await follow_hosting(client, handle, run_id, await run_queue(handle))
     return INTERRUPTED if result is None else report(result, json_output)
 
 
@@ -147,7 +146,7 @@ async def _decide(run_id: str, decision: GateDecision, approving: bool) -> None:
 
     update = PlanWorkflow.approve if approving else PlanWorkflow.reject
     # An update is answered by the workflow, so some worker must run it.
-    async with worker_if_needed(client, C.host_queue(connection.hostname()), quiet=True):
+    async with worker_if_needed(client, await run_queue(handle), quiet=True):
         try:
             gate = await handle.execute_update(update, decision)
         except WorkflowUpdateFailedError as err:

@@ -169,13 +169,13 @@ async def start_and_follow(run_input: RunInput, detach: bool, json_output: bool)
 
 
 async def follow_hosting(
-    client: Client, handle: WorkflowHandle, run_id: str, host_queue: str, tasks: int | None = None
+    client: Client, handle: WorkflowHandle, run_id: str, run_queue: str, tasks: int | None = None
 ) -> RunResult | None:
     """Follow the run to its end, running a worker here if none polls.
 
     Ctrl-C stops following, not the run: this says in one line what becomes of the
     run and how to follow or cancel it, and returns None."""
-    async with worker_if_needed(client, host_queue) as hosted:
+    async with worker_if_needed(client, run_queue) as hosted:
         try:
             return await follow_run(handle, quiet=False, tasks=tasks)
         except asyncio.CancelledError:  # asyncio.run's answer to Ctrl-C

@@ -29,6 +29,12 @@ async def existing_run(client: Client, run_id: str) -> WorkflowHandle:
     return client.get_workflow_handle(C.plan_workflow_id(run_id), result_type=RunResult)
 
 
+async def run_queue(handle: WorkflowHandle) -> str:
+    """The queue of the run's workflow: its host's, the any-host one (a run on a URL), or
+    the shared one (a run an earlier version started)."""
+    return (await handle.describe()).task_queue
+
+
 async def run_input_of(handle: WorkflowHandle) -> RunInput:
     """The input of the run's current execution: its plan, paths and where it stands."""
     try:

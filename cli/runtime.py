@@ -151,10 +151,24 @@ async def workers_present(client: Client, run_queue: str) -> bool:
 
 @contextlib.asynccontextmanager
 async def worker_if_needed(
-    client: Client, host_queue: str, quiet: bool = False
+    client: Client, run_queue: str, quiet: bool = False
 ) -> AsyncIterator[bool]:
-    """Run workers in this process while the block runs, unless some already poll."""
+    """Run workers in this process while the block runs, unless some already poll the
+    queue of the run's workflow and steps, or it is another host's (that host's worker
+    alone can run them: this says so)."""
+    here, shared = C.host_queue(connection.hostname()), connection.task_queue()
+    # A run an earlier version started has its workflow on the shared queue and its
+    # steps on its host's: this host's, as before.
+    host_queue = here if run_queue == shared else run_queue
     if await workers_present(client, host_queue):
+        yield False
+        return
+    if host_queue not in (here, C.any_host_queue(shared)):
+        info(
+            f"no magsag worker polls {host_queue}, the queue of the host that holds the "
+            "run's repository: start `magsag worker` on that host (this one cannot run "
+            "its steps)"
+        )
         yield False
         return
     log = connection.state_dir() / WORKER_LOG

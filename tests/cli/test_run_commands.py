@@ -158,6 +158,23 @@ def test_detach_returns_the_run_id_and_a_worker_completes_it(plan_file, repo, cl
     assert worker.returncode == 0
 
 
+def test_watch_on_another_host_waits_for_the_worker_of_the_runs_host(
+    plan_file, repo, cli_env, procs, tmp_path
+):
+    """A run on host A's repository runs on A's worker alone: `watch` on host B says so
+    and follows the run instead of running a worker that could never take its steps."""
+    host_a = dict(cli_env, MAGSAG_HOST=f"{cli_env['MAGSAG_HOST']}-a")
+    host_b = dict(cli_env, MAGSAG_HOST=f"{cli_env['MAGSAG_HOST']}-b")
+    run_id = magsag_json("run", plan_file, "--repo", repo, "--detach", env=host_a)["run_id"]
+    watch = procs.start_with(host_b, "watch", run_id, name="watch-b")
+    log = tmp_path / "watch-b.log"
+    wait_for(lambda: "start `magsag worker` on that host" in log.read_text(), what="the note")
+    assert f"magsag-host-{host_a['MAGSAG_HOST']}" in log.read_text()
+    procs.start_with(host_a, "worker", name="worker-a")
+    assert watch.wait(timeout=120) == 0, log.read_text()
+    assert "running one in this process" not in log.read_text()
+
+
 def test_status_of_an_unknown_run_exits_2(cli_env):
     done = magsag("status", "no-such-run", env=cli_env)
     assert done.returncode == 2 and "unknown run id no-such-run" in done.stderr
