@@ -49,7 +49,7 @@ with workflow.unsafe.imports_passed_through():
         Usage,
     )
     from magsag.workflows import attempt_errors as errors
-    from magsag.workflows import best_of
+    from magsag.workflows import best_of, repo_steps
 
 # A rate-limited attempt waits for the reset and runs again without using a retry;
 # this many waits in a row end the task.
@@ -154,7 +154,7 @@ class TaskWorkflow:
             raise errors.task_failed(result)
         workflow.set_current_details(f"judging {len(judging.candidates)} candidates")
         try:
-            judged = await _host_step(
+            judged = await repo_steps.repo_activity(
                 activities.judge_candidates,
                 judging,
                 inp,
@@ -283,7 +283,7 @@ class TaskWorkflow:
     ) -> tuple[CloseWorktreeOutput, str | None]:
         """The WIP commit of the agent's partial work, or why it could not be made."""
         try:
-            saved = await _host_step(
+            saved = await repo_steps.repo_activity(
                 activities.close_worktree,
                 CloseWorktreeInput.for_task(
                     inp.paths.repo,
@@ -319,23 +319,6 @@ def agent_activity(host_queue: str, timeout_seconds: float) -> dict:
             non_retryable_error_types=NOT_RETRIED_BY_TEMPORAL,
         ),
         cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-    )
-
-
-async def _host_step(
-    activity, arg, inp: TaskInput, summary: str, timeout: timedelta = C.GIT_ACTIVITY_TIMEOUT
-):
-    """A step on the repository's host, retried on a live worker if this one dies."""
-    return await workflow.execute_activity(
-        activity,
-        arg,
-        task_queue=inp.host_queue,
-        start_to_close_timeout=timeout,
-        heartbeat_timeout=C.HEARTBEAT_TIMEOUT,
-        retry_policy=RetryPolicy(
-            maximum_interval=C.RETRY_MAX_INTERVAL, maximum_attempts=C.ACTIVITY_MAX_ATTEMPTS
-        ),
-        summary=summary,
     )
 
 
