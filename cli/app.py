@@ -97,12 +97,3 @@ def run(argv: list[str]) -> int:
         # Commands that follow a run say what becomes of it; this is any other moment.
         print("\ninterrupted; `magsag runs list` shows the runs that started", file=sys.stderr)
         return 130
-
-
-def main() -> None:
-    code = run(sys.argv)
-    # The Temporal SDK can abort in PyGILState_Release at interpreter exit: flush and
-    # leave without running the interpreter's teardown.
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)

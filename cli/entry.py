@@ -10,9 +10,11 @@ from magsag.cli import warm
 def main() -> None:
     code = warm.run(sys.argv)
     if code is None:
-        from magsag.cli.app import main as run_here
+        from magsag.cli import app
 
-        run_here()  # exits
+        code = app.run(sys.argv)
+    # The Temporal SDK can abort in PyGILState_Release at interpreter exit: flush and
+    # leave without running the interpreter's teardown.
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
