@@ -16,7 +16,7 @@ from magsag.cli.overview import SMALL_RUN, overview
 from magsag.cli.progress import progress_line, report
 from magsag.cli.render import run_summary, task_line
 from magsag.cli.resumption import resumed_input
-from magsag.cli.runs import existing_run, read_status, run_queue
+from magsag.cli.runs import existing_run, existing_run_on_queue, read_status
 from magsag.cli.runtime import connect_or_exit, run_sync, worker_if_needed
 from magsag.contracts import constants as C
 from magsag.contracts.run import GateDecision, RunResult
@@ -68,8 +68,8 @@ def watch(run_id: RunIdArg, json_output: JsonOpt = False) -> None:
 
 async def _watch(run_id: str, json_output: bool) -> int:
     client = await connect_or_exit(start_embedded=False)
-    handle = await existing_run(client, run_id)
-    result = await follow_hosting(client, handle, run_id, await run_queue(handle))
+    handle, queue = await existing_run_on_queue(client, run_id)
+    result = await follow_hosting(client, handle, run_id, queue)
     return INTERRUPTED if result is None else report(result, json_output)
 
 
@@ -138,7 +138,7 @@ async def _decide(run_id: str, decision: GateDecision, approving: bool) -> None:
     if decision.phase and decision.task:
         raise fail("name --phase or --task, not both")
     client = await connect_or_exit(start_embedded=False)
-    handle = await existing_run(client, run_id)
+    handle, queue = await existing_run_on_queue(client, run_id)
     _, closed = await read_status(handle)
     if closed:
         raise fail(f"run {run_id} already ended")
@@ -146,7 +146,7 @@ async def _decide(run_id: str, decision: GateDecision, approving: bool) -> None:
 
     update = PlanWorkflow.approve if approving else PlanWorkflow.reject
     # An update is answered by the workflow, so some worker must run it.
-    async with worker_if_needed(client, await run_queue(handle), quiet=True):
+    async with worker_if_needed(client, queue, quiet=True):
         try:
             gate = await handle.execute_update(update, decision)
         except WorkflowUpdateFailedError as err:

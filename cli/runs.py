@@ -24,15 +24,17 @@ async def described(client: Client, run_id: str) -> WorkflowExecutionDescription
 
 async def existing_run(client: Client, run_id: str) -> WorkflowHandle:
     """The run's workflow handle; exits 2 for a run id the server does not know."""
-    if await described(client, run_id) is None:
+    return (await existing_run_on_queue(client, run_id))[0]
+
+
+async def existing_run_on_queue(client: Client, run_id: str) -> tuple[WorkflowHandle, str]:
+    """existing_run, and the queue of the run's workflow: its host's, the any-host one (a
+    run on a URL), or the shared one (a run an earlier version started)."""
+    description = await described(client, run_id)
+    if description is None:
         raise fail(f"unknown run id {run_id}")
-    return client.get_workflow_handle(C.plan_workflow_id(run_id), result_type=RunResult)
-
-
-async def run_queue(handle: WorkflowHandle) -> str:
-    """The queue of the run's workflow: its host's, the any-host one (a run on a URL), or
-    the shared one (a run an earlier version started)."""
-    return (await handle.describe()).task_queue
+    handle = client.get_workflow_handle(C.plan_workflow_id(run_id), result_type=RunResult)
+    return handle, description.task_queue
 
 
 async def run_input_of(handle: WorkflowHandle) -> RunInput:
