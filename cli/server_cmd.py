@@ -2,6 +2,7 @@
 worker/logs.py sets up (MAGSAG_LOG_LEVEL)."""
 
 import asyncio
+import contextlib
 import os
 import signal
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Annotated
 
 import typer
 from temporalio.client import Client
+from temporalio.service import RPCError
 
 from magsag.cli import warm_server
 from magsag.cli.console import fail, info
@@ -140,6 +142,7 @@ async def _until_the_server_sees(client: Client, host_queue: str, stop: asyncio.
     loop = asyncio.get_running_loop()
     deadline = loop.time() + POLLERS_SEEN_WITHIN_S
     while not stop.is_set() and loop.time() < deadline:
-        if await workers_present(client, host_queue):
-            return
+        with contextlib.suppress(RPCError):  # a busy server: ask again, the worker polls on
+            if await workers_present(client, host_queue):
+                return
         await asyncio.sleep(0.05)

@@ -1,11 +1,15 @@
 """`magsag worker --host NAME --max-agents N`: the host queue a worker serves, and how many
 agents it runs at once."""
 
+import asyncio
 import json
 import signal
 import subprocess
 import uuid
 
+from temporalio.service import RPCError, RPCStatusCode
+
+from magsag.cli import server_cmd
 from tests.support.cli import MAGSAG, magsag, magsag_json
 from tests.support.poll import wait_for
 from tests.support.runs import bash_plan_file
@@ -52,3 +56,19 @@ def test_a_bad_host_name_is_one_line(cli_env):
     done = magsag("worker", "--host", "a/b", env=cli_env)
     assert done.returncode == 2
     assert done.stderr.strip() == "error: --host 'a/b': give a name without '/'"
+
+
+async def test_a_server_too_busy_to_list_pollers_does_not_stop_the_worker(monkeypatch):
+    """The worker says it polls once the server lists its pollers; a describe the server
+    fails to answer is asked again, not the end of the worker."""
+    answers = [RPCError("busy", RPCStatusCode.UNAVAILABLE, b""), False, True]
+
+    async def present(_client, _queue) -> bool:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    monkeypatch.setattr(server_cmd, "workers_present", present)
+    await asyncio.wait_for(server_cmd._until_the_server_sees(None, "queue", asyncio.Event()), 5)
+    assert answers == []  # asked until the pollers were listed
