@@ -99,9 +99,11 @@ async def _wait(proc, reading: dict, parser, attempt: int, deadline: float) -> i
     """
     result_seen_at = exited_at = None
     grace = result_exit_grace()
+    first_beat = time.monotonic() + C.HEARTBEAT_INTERVAL.total_seconds()  # keepalive.py
     with _exit_watch(proc.pid) as exited:
         while True:
-            activity.heartbeat({"pgid": proc.pid, "attempt": attempt})
+            if time.monotonic() >= first_beat:
+                activity.heartbeat({"pgid": proc.pid, "attempt": attempt})
             for task in reading:
                 if task.done() and task.exception():
                     raise task.exception()  # a pipe no longer read would block the agent

@@ -20,7 +20,7 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from magsag.activities.registry import ALL_ACTIVITIES
 from magsag.contracts import constants as C
-from magsag.worker import connection
+from magsag.worker import child_watch, connection
 from magsag.workflows.registry import ALL_WORKFLOWS
 
 # Agents are long, mostly idle subprocesses: allow many at once per worker.
@@ -77,6 +77,7 @@ async def running_workers(
     client: Client, host_queue: str, task_queue: str | None = None
 ) -> AsyncIterator[None]:
     """Run the workers for the block; leaving it shuts them down (agents are killed)."""
+    child_watch.use_pidfds()
     async with contextlib.AsyncExitStack() as stack:
         for worker in build_workers(client, host_queue, task_queue):
             await stack.enter_async_context(worker)

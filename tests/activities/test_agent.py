@@ -3,6 +3,7 @@
 import os
 import signal
 import subprocess
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from temporalio.testing import ActivityEnvironment
 
 from magsag.activities.agent import run_agent
 from magsag.activities.process import write_pidfile
+from magsag.contracts import constants as C
 from magsag.contracts.activities import AgentInput
 from magsag.contracts.plan import RunnerSpec
 from tests.support.gitrepo import git_out, record_git_calls
@@ -115,6 +117,20 @@ async def test_a_runner_env_name_missing_on_the_worker_is_not_retryable(repo, tm
     with pytest.raises(ApplicationError) as caught:
         await ActivityEnvironment().run(run_agent, inp)
     assert caught.value.non_retryable and "MAGSAG_TEST_UNSET_VAR" in str(caught.value)
+
+
+async def test_only_an_attempt_that_outlasts_the_interval_heartbeats(repo, tmp_path, monkeypatch):
+    # The server times the heartbeat timeout from the activity's start, and a beat at
+    # once would cost it a write for every task (activities/keepalive.py).
+    beats = []
+    env = ActivityEnvironment()
+    env.on_heartbeat = lambda *details: beats.append(details)
+    await env.run(run_agent, agent_input(repo, tmp_path, "echo hi > a.txt", task="quick"))
+    assert beats == []
+    monkeypatch.setattr(C, "HEARTBEAT_INTERVAL", timedelta(seconds=0.2))
+    await env.run(run_agent, agent_input(repo, tmp_path, "sleep 1; echo hi > b.txt", task="slow"))
+    # The agent's beats say which process group it is (the Web UI shows them).
+    assert {"pgid", "attempt"} <= set(next(d[0] for d in beats if d))
 
 
 async def test_a_first_attempt_runs_few_git_commands(repo, tmp_path, monkeypatch):
