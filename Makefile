@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test test-ui bench bench-scale bench-hosts lint clean
+.PHONY: setup demo test test-ui bench bench-scale bench-hosts bench-floor lint clean
 
 setup: $(STAMP)
 
@@ -46,6 +46,11 @@ bench-scale: setup
 # lost host's task takes to start elsewhere (bench/README.md, "Hosts").
 bench-hosts: setup
 	$(BIN)/python bench/hosts.py
+
+# What Temporal's own steps cost in the bench's scenario: a bare parent/child/activity
+# program against bench/baseline.sh (bench/README.md, "The floor").
+bench-floor: setup
+	$(BIN)/python bench/floor.py $(if $(TASKS),--tasks $(TASKS)) $(if $(SLEEP),--sleep $(SLEEP)) $(if $(CONCURRENCY),--concurrency $(CONCURRENCY))
 
 lint: setup
 	$(BIN)/ruff check .
