@@ -29,7 +29,8 @@ from magsag.worker.state_dir import state_dir
 # Commands that keep their own process: they run for as long as the user lets them and
 # own what they start (a Temporal server, workers, the demo's).
 LOCAL_COMMANDS = frozenset({"worker", "server", "demo"})
-# Signals a user sends the command (Ctrl-C, a kill, a closed terminal), passed on.
+# Signals a user sends the command (Ctrl-C, a kill, a closed terminal), passed on; Ctrl-Z
+# and SIGCONT stop and continue it with this process (_follow).
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 PACKAGES = ("contracts", "workflows", "activities", "worker", "history", "cli")
 ROOT = Path(__file__).resolve().parent.parent  # the folder that holds magsag's packages
@@ -101,13 +102,20 @@ def _follow(replies: Iterator[dict], pid: int) -> int:
 
     def forward(signum: int, _frame) -> None:
         received.append(signum)
-        try:
-            os.kill(pid, signum)
-        except ProcessLookupError:
-            pass
+        _signal_quietly(pid, signum)
+
+    def suspend(_signum, _frame) -> None:
+        # Ctrl-Z: the command, in a session of its own, is not in the terminal's job: it
+        # stops with this process, and goes on with it (fg, bg: SIGCONT).
+        _signal_quietly(pid, signal.SIGSTOP)
+        signal.signal(signal.SIGTSTP, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTSTP)  # stopped here until continued
+        signal.signal(signal.SIGTSTP, suspend)
 
     for sig in FORWARDED:
         signal.signal(sig, forward)
+    signal.signal(signal.SIGTSTP, suspend)
+    signal.signal(signal.SIGCONT, lambda _signum, _frame: _signal_quietly(pid, signal.SIGCONT))
     try:
         for reply in replies:
             if "exit" in reply:
@@ -119,6 +127,13 @@ def _follow(replies: Iterator[dict], pid: int) -> int:
         os.kill(os.getpid(), received[-1])
     sys.stderr.write("magsag: the command's process ended without an exit code\n")
     return 1
+
+
+def _signal_quietly(pid: int, signum: int) -> None:
+    try:
+        os.kill(pid, signum)
+    except ProcessLookupError:  # the command has just ended
+        pass
 
 
 def send_request(sock: socket.socket, request: dict, fds: tuple[int, ...]) -> None:

@@ -123,6 +123,43 @@ def test_ctrl_c_reaches_a_warm_command(worker_log, cli_env, held_run, tmp_path):
     )
 
 
+def test_ctrl_z_stops_a_warm_command_and_fg_goes_on(worker_log, cli_env, held_run, tmp_path):
+    out = (tmp_path / "watch.log").open("w")
+    watch = subprocess.Popen([MAGSAG, "watch", held_run], env=cli_env, stdout=out, stderr=out)
+    wait_for(lambda: served(worker_log, "watch") == 1, what="the warm process to take watch")
+    log = tmp_path / "watch.log"
+    # The command's process in the warm one: beside the client, the other on its stdout.
+    [command] = wait_for(
+        lambda: [pid for pid in writing_to(log) if pid != watch.pid], what="the command"
+    )
+    watch.send_signal(signal.SIGTSTP)  # what the terminal sends on Ctrl-Z
+    wait_for(lambda: state(watch.pid) == "T" and state(command) == "T", what="both stopped")
+    watch.send_signal(signal.SIGCONT)  # fg or bg
+    wait_for(lambda: state(command) not in ("T", None), what="the command going on")
+    watch.send_signal(signal.SIGINT)
+    assert watch.wait(timeout=30) == 130
+
+
+def writing_to(path: Path) -> list[int]:
+    """Processes whose stdout is path."""
+    found = []
+    for fd in Path("/proc").glob("[0-9]*/fd/1"):
+        try:
+            if os.readlink(fd) == str(path):
+                found.append(int(fd.parent.parent.name))
+        except OSError:
+            continue
+    return found
+
+
+def state(pid: int) -> str | None:
+    """The process's state letter (R, S, T for stopped...), None once it is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return None
+
+
 def test_a_killed_command_takes_its_warm_process_with_it(worker_log, cli_env, held_run):
     watch = subprocess.Popen(
         [MAGSAG, "watch", held_run], env=cli_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
