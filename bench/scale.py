@@ -104,7 +104,9 @@ def one_run(root: Path, n: int, concurrency: int, env: dict, worker: int, flat: 
     repo = make_repo(root)
     argv = [MAGSAG, "run", str(plan), "--repo", str(repo), "--json"]
     cli_before, worker_before = children_cpu_seconds(), cpu_seconds(worker)
-    wall, done = timed(argv, 120 + 2 * n, env)
+    # In its own process, so that its CPU (reading the run as it goes) counts here: a warm
+    # command's process is the warm process's child (cli/warm.py), not this one's.
+    wall, done = timed(argv, 120 + 2 * n, env | {"MAGSAG_NO_WARM": "1"})
     cli_cpu, worker_cpu = children_cpu_seconds() - cli_before, cpu_seconds(worker) - worker_before
     if done.returncode != 0 or not done.stdout.strip():
         why = done.stderr.strip()[-800:]
