@@ -118,7 +118,11 @@ def _take(listener: socket.socket, stamp: str) -> None:
             return
         conn.settimeout(REQUEST_TIMEOUT_S)
         request, fds = warm.receive_request(conn)
-        if request.get("stamp") != stamp or len(fds) != 3:
+        if len(fds) != 3:  # the client always sends its stdin, stdout and stderr
+            warm.send_line(conn, {"refused": "a command comes with three descriptors"})
+            log.warning("warm CLI: refused a request with %d file descriptors", len(fds))
+            return
+        if request.get("stamp") != stamp:
             warm.send_line(conn, {"refused": "this warm process runs other code"})
             log.info("warm CLI: magsag's code changed since it started; commands start cold "
                      "until `magsag worker` is restarted")  # fmt: skip

@@ -5,6 +5,7 @@ Ctrl-C, a kill) without importing magsag again."""
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -169,6 +170,19 @@ def test_a_killed_command_takes_its_warm_process_with_it(worker_log, cli_env, he
     # The command's process in the warm one held the same stdout: gone too, it closes.
     watch.communicate(timeout=20)
     assert watch.returncode == -signal.SIGKILL
+
+
+def test_a_request_without_the_three_descriptors_is_refused(worker_log, cli_env):
+    from magsag.cli import warm
+
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+        conn.connect(str(socket_of(cli_env)))
+        warm.send_request(conn, {"stamp": "any", "argv": ["magsag", "status"]}, fds=(0, 1))
+        assert next(warm.read_lines(conn)) == {"refused": "a command comes with three descriptors"}
+    wait_for(lambda: "refused a request with 2 file descriptors" in worker_log.read_text())
+    assert "code changed" not in worker_log.read_text()
+    assert magsag("--help", env=cli_env).returncode == 0  # still served
+    wait_for(lambda: served(worker_log, "--help") == 1, what="the next command served warm")
 
 
 def test_commands_run_cold_when_the_warm_process_runs_other_code(cli_env, tmp_path):
