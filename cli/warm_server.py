@@ -35,6 +35,44 @@ class _Stop(Exception):
     pass
 
 
+class _Children:
+    """The commands' processes this one forked, each with this side's copy of its client's
+    connection. A command stopped with its client (Ctrl-Z, cli/warm.py) cannot see the
+    client die: when a stopped client is killed, this continues the command, which then
+    sees its client gone and ends (_end_with_client)."""
+
+    def __init__(self) -> None:
+        self._clients: dict[int, socket.socket | None] = {}  # pidfd -> client connection
+
+    def add(self, pid: int, conn: socket.socket) -> None:
+        with contextlib.suppress(ProcessLookupError):  # gone already: nothing to watch
+            self._clients[os.pidfd_open(pid)] = conn.dup()
+
+    def watched(self) -> list:
+        return [*self._clients, *filter(None, self._clients.values())]
+
+    def check(self, ready: list) -> None:
+        for pidfd, conn in list(self._clients.items()):
+            if pidfd in ready:  # the command ended
+                self._drop(pidfd)
+            elif conn is not None and conn in ready:  # its client ended (nothing else comes)
+                with contextlib.suppress(ProcessLookupError):
+                    signal.pidfd_send_signal(pidfd, signal.SIGCONT)
+                conn.close()
+                self._clients[pidfd] = None
+
+    def forget(self) -> None:
+        """In a child: these are the warm process's, not the command's."""
+        for pidfd in list(self._clients):
+            self._drop(pidfd)
+
+    def _drop(self, pidfd: int) -> None:
+        conn = self._clients.pop(pidfd)
+        if conn is not None:
+            conn.close()
+        os.close(pidfd)
+
+
 def spawn() -> subprocess.Popen | None:
     """Start the warm process of this state dir beside this one (the worker)."""
     path = warm.socket_path()
@@ -72,10 +110,13 @@ def serve(path: Path, parent: int) -> None:
         ours = os.stat(path).st_ino
         signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
         log.debug("warm CLI ready on %s, pid %d", path, os.getpid())
+        children = _Children()
         try:
             while os.getppid() == parent:
-                if select.select([listener], [], [], PARENT_CHECK_S)[0]:
-                    _take(listener, stamp)
+                ready = select.select([listener, *children.watched()], [], [], PARENT_CHECK_S)[0]
+                children.check(ready)
+                if listener in ready:
+                    _take(listener, stamp, children)
         finally:
             listener.close()
             with contextlib.suppress(FileNotFoundError):
@@ -106,7 +147,7 @@ def _listen(path: Path) -> socket.socket | None:
     return listener
 
 
-def _take(listener: socket.socket, stamp: str) -> None:
+def _take(listener: socket.socket, stamp: str, children: _Children) -> None:
     """Accept one command and fork the child that runs it."""
     try:
         conn, _ = listener.accept()
@@ -127,8 +168,11 @@ def _take(listener: socket.socket, stamp: str) -> None:
             log.info("warm CLI: magsag's code changed since it started; commands start cold "
                      "until `magsag worker` is restarted")  # fmt: skip
             return
-        if os.fork() == 0:
+        pid = os.fork()
+        if pid == 0:
+            children.forget()
             _become(conn, listener, fds, request)  # does not return
+        children.add(pid, conn)
         log.debug("warm CLI: magsag %s", " ".join(request["argv"][1:2]))
     except Exception as err:  # one bad request never ends the warm process
         log.warning("warm CLI: a command could not be taken: %r", err)

@@ -141,6 +141,25 @@ def test_ctrl_z_stops_a_warm_command_and_fg_goes_on(worker_log, cli_env, held_ru
     assert watch.wait(timeout=30) == 130
 
 
+def test_a_stopped_command_ends_when_its_stopped_client_is_killed(
+    worker_log, cli_env, held_run, tmp_path
+):
+    # Ctrl-Z, then `kill -9 %1`: the command, stopped, cannot see its client go; the warm
+    # process continues it, and it ends as a killed client's command does.
+    out = (tmp_path / "watch.log").open("w")
+    watch = subprocess.Popen([MAGSAG, "watch", held_run], env=cli_env, stdout=out, stderr=out)
+    log = tmp_path / "watch.log"
+    wait_for(lambda: served(worker_log, "watch") == 1, what="the warm process to take watch")
+    [command] = wait_for(
+        lambda: [pid for pid in writing_to(log) if pid != watch.pid], what="the command"
+    )
+    watch.send_signal(signal.SIGTSTP)
+    wait_for(lambda: state(command) == "T", what="the command stopped")
+    watch.kill()
+    watch.wait(timeout=10)
+    wait_for(lambda: state(command) is None, timeout=30, what="the command to end")
+
+
 def writing_to(path: Path) -> list[int]:
     """Processes whose stdout is path."""
     found = []
