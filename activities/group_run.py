@@ -99,7 +99,8 @@ async def _wait(proc, reading: dict, parser, attempt: int, deadline: float) -> i
     """
     result_seen_at = exited_at = None
     grace = result_exit_grace()
-    first_beat = time.monotonic() + C.HEARTBEAT_INTERVAL.total_seconds()  # keepalive.py
+    # None at the start: the server counts the start as one (activities/keepalive.py).
+    first_beat = time.monotonic() + C.HEARTBEAT_INTERVAL.total_seconds()
     with _exit_watch(proc.pid) as exited:
         while True:
             if time.monotonic() >= first_beat:

@@ -8,8 +8,8 @@ however long its steps take.
 
 The first beat comes an interval after the start, not at it: the server times the
 heartbeat timeout from the activity's start, and a beat at once (which the SDK sends
-unthrottled) costs the server a write per activity, however short: a sixth of its
-work for a run of one-second tasks (bench/README.md).
+unthrottled) costs the server a write per activity, however short (16 of its 175 for a
+run of sixteen one-second tasks: bench/README.md, "The floor").
 """
 
 import asyncio
