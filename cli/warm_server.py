@@ -42,23 +42,25 @@ class _Children:
     sees its client gone and ends (_end_with_client)."""
 
     def __init__(self) -> None:
-        self._clients: dict[int, socket.socket | None] = {}  # pidfd -> client connection
+        # pidfd -> a bare duplicate of the client's connection (os.dup: socket.dup would
+        # set the timeout, and with it the blocking mode the command shares), or None
+        self._clients: dict[int, int | None] = {}
 
     def add(self, pid: int, conn: socket.socket) -> None:
         with contextlib.suppress(ProcessLookupError):  # gone already: nothing to watch
-            self._clients[os.pidfd_open(pid)] = conn.dup()
+            self._clients[os.pidfd_open(pid)] = os.dup(conn.fileno())
 
-    def watched(self) -> list:
-        return [*self._clients, *filter(None, self._clients.values())]
+    def watched(self) -> list[int]:
+        return [*self._clients, *(fd for fd in self._clients.values() if fd is not None)]
 
     def check(self, ready: list) -> None:
-        for pidfd, conn in list(self._clients.items()):
+        for pidfd, client in list(self._clients.items()):
             if pidfd in ready:  # the command ended
                 self._drop(pidfd)
-            elif conn is not None and conn in ready:  # its client ended (nothing else comes)
+            elif client is not None and client in ready:  # the client ended: nothing else comes
                 with contextlib.suppress(ProcessLookupError):
                     signal.pidfd_send_signal(pidfd, signal.SIGCONT)
-                conn.close()
+                os.close(client)
                 self._clients[pidfd] = None
 
     def forget(self) -> None:
@@ -67,9 +69,9 @@ class _Children:
             self._drop(pidfd)
 
     def _drop(self, pidfd: int) -> None:
-        conn = self._clients.pop(pidfd)
-        if conn is not None:
-            conn.close()
+        client = self._clients.pop(pidfd)
+        if client is not None:
+            os.close(client)
         os.close(pidfd)
 
 

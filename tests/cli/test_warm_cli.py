@@ -2,6 +2,7 @@
 behave as in their own process (the user's directory, environment, output, exit code,
 Ctrl-C, a kill) without importing magsag again."""
 
+import concurrent.futures
 import json
 import os
 import signal
@@ -189,6 +190,17 @@ def test_a_killed_command_takes_its_warm_process_with_it(worker_log, cli_env, he
     # The command's process in the warm one held the same stdout: gone too, it closes.
     watch.communicate(timeout=20)
     assert watch.returncode == -signal.SIGKILL
+
+
+def test_commands_at_once_each_get_their_whole_answer(worker_log, cli_env):
+    # The warm process keeps its own end of every client's connection (Ctrl-Z, above):
+    # duplicating it must not make the command's end non-blocking (it was: the command
+    # then saw its client gone at once and killed itself, printing nothing).
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        done = list(pool.map(lambda _: magsag("runs", "list", "--json", env=cli_env), range(24)))
+    assert [(d.returncode, d.stderr) for d in done] == [(0, "")] * 24
+    assert all(isinstance(json.loads(d.stdout), list) for d in done)
+    assert served(worker_log, "runs") == 24
 
 
 def test_a_request_without_the_three_descriptors_is_refused(worker_log, cli_env):
