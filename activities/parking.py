@@ -51,7 +51,10 @@ async def claim(repo: str, path: str, branch: str) -> bool:
                 break
         else:
             return False
-    await git("checkout", "--force", "--quiet", branch, cwd=path)
+        # Under the lock too: checking a branch out reads the repository's worktree
+        # records, which a `git worktree add` beside it may have half written ("failed
+        # to read .git/worktrees/<x>/commondir", git 2.39).
+        await git("checkout", "--force", "--quiet", branch, cwd=path, pass_fds=(held,))
     await git("clean", "-ffdxq", cwd=path)  # the parked task's untracked and ignored files
     return True
 

@@ -2,12 +2,15 @@
 exactly its own base, and nothing of it outlives the run."""
 
 import asyncio
+import fcntl
+import os
 from pathlib import Path
 
 from temporalio.testing import ActivityEnvironment
 
-from magsag.activities import janitor
+from magsag.activities import janitor, parking, repo_lock
 from magsag.activities.agent import run_agent
+from magsag.activities.git import git
 from magsag.activities.run_log import record_run_end
 from magsag.contracts.activities import AgentInput, RunEndRecord
 from magsag.contracts.run import RunResult, RunStatus
@@ -73,6 +76,33 @@ async def test_tasks_claiming_at_once_each_get_their_own_worktree(repo, tmp_path
     assert sorted(worktrees_left(repo)) == sorted(
         parked(root / RUN / t) for t in ("c1", "c2", "c3")
     )
+
+
+async def test_a_claim_checks_its_branch_out_under_the_worktree_lock(repo, tmp_path, monkeypatch):
+    # git 2.39's checkout reads every worktree's records, which a `git worktree add` of
+    # another task may have half written: "failed to read .git/worktrees/<x>/commondir".
+    base = git_out(repo, "rev-parse", "main")
+    root = tmp_path / "worktrees"
+    await run(task_input(repo, root, "a", "echo a > a.txt", base))
+    lock = repo / ".git" / repo_lock.LOCK_NAME
+    checkouts = []
+
+    async def git_noting_the_lock(*args, **kwargs):
+        if args[0] == "checkout":
+            fd = os.open(lock, os.O_RDWR)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                checkouts.append("unlocked")
+            except BlockingIOError:
+                checkouts.append("locked")
+            finally:
+                os.close(fd)
+        return await git(*args, **kwargs)
+
+    monkeypatch.setattr(parking, "git", git_noting_the_lock)
+    out = await run(task_input(repo, root, "b", "echo b > b.txt", base))
+    assert out.changed_files == ["b.txt"]
+    assert checkouts == ["locked"]
 
 
 async def test_a_claim_cut_short_converges_on_the_next_attempt(repo, tmp_path):
