@@ -16,7 +16,7 @@ import pytest
 from tests.support.cli import MAGSAG, magsag
 from tests.support.net import free_port
 from tests.support.poll import wait_for
-from tests.support.processes import Processes, pid_alive
+from tests.support.processes import Processes, pid_alive, process_state
 from tests.support.runs import bash_plan_file
 
 
@@ -125,19 +125,28 @@ def test_ctrl_c_reaches_a_warm_command(worker_log, cli_env, held_run, tmp_path):
     )
 
 
-def test_ctrl_z_stops_a_warm_command_and_fg_goes_on(worker_log, cli_env, held_run, tmp_path):
-    out = (tmp_path / "watch.log").open("w")
-    watch = subprocess.Popen([MAGSAG, "watch", held_run], env=cli_env, stdout=out, stderr=out)
-    wait_for(lambda: served(worker_log, "watch") == 1, what="the warm process to take watch")
+def warm_watch(run_id: str, env: dict, worker_log: Path, tmp_path: Path):
+    """A warm `magsag watch` of run_id: (its client process, the command's process in the
+    warm one, which is the other process on the client's stdout)."""
     log = tmp_path / "watch.log"
-    # The command's process in the warm one: beside the client, the other on its stdout.
+    with log.open("w") as out:
+        watch = subprocess.Popen([MAGSAG, "watch", run_id], env=env, stdout=out, stderr=out)
+    wait_for(lambda: served(worker_log, "watch") == 1, what="the warm process to take watch")
     [command] = wait_for(
         lambda: [pid for pid in writing_to(log) if pid != watch.pid], what="the command"
     )
+    return watch, command
+
+
+def test_ctrl_z_stops_a_warm_command_and_fg_goes_on(worker_log, cli_env, held_run, tmp_path):
+    watch, command = warm_watch(held_run, cli_env, worker_log, tmp_path)
     watch.send_signal(signal.SIGTSTP)  # what the terminal sends on Ctrl-Z
-    wait_for(lambda: state(watch.pid) == "T" and state(command) == "T", what="both stopped")
+    wait_for(
+        lambda: process_state(watch.pid) == "T" and process_state(command) == "T",
+        what="both stopped",
+    )
     watch.send_signal(signal.SIGCONT)  # fg or bg
-    wait_for(lambda: state(command) not in ("T", None), what="the command going on")
+    wait_for(lambda: process_state(command) not in ("T", None), what="the command going on")
     watch.send_signal(signal.SIGINT)
     assert watch.wait(timeout=30) == 130
 
@@ -147,18 +156,12 @@ def test_a_stopped_command_ends_when_its_stopped_client_is_killed(
 ):
     # Ctrl-Z, then `kill -9 %1`: the command, stopped, cannot see its client go; the warm
     # process continues it, and it ends as a killed client's command does.
-    out = (tmp_path / "watch.log").open("w")
-    watch = subprocess.Popen([MAGSAG, "watch", held_run], env=cli_env, stdout=out, stderr=out)
-    log = tmp_path / "watch.log"
-    wait_for(lambda: served(worker_log, "watch") == 1, what="the warm process to take watch")
-    [command] = wait_for(
-        lambda: [pid for pid in writing_to(log) if pid != watch.pid], what="the command"
-    )
+    watch, command = warm_watch(held_run, cli_env, worker_log, tmp_path)
     watch.send_signal(signal.SIGTSTP)
-    wait_for(lambda: state(command) == "T", what="the command stopped")
+    wait_for(lambda: process_state(command) == "T", what="the command stopped")
     watch.kill()
     watch.wait(timeout=10)
-    wait_for(lambda: state(command) is None, timeout=30, what="the command to end")
+    wait_for(lambda: process_state(command) is None, timeout=30, what="the command to end")
 
 
 def writing_to(path: Path) -> list[int]:
@@ -171,14 +174,6 @@ def writing_to(path: Path) -> list[int]:
         except OSError:
             continue
     return found
-
-
-def state(pid: int) -> str | None:
-    """The process's state letter (R, S, T for stopped...), None once it is gone."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return None
 
 
 def test_a_killed_command_takes_its_warm_process_with_it(worker_log, cli_env, held_run):

@@ -51,11 +51,15 @@ def pid_alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
+    return process_state(pid) not in (None, "Z")
+
+
+def process_state(pid: int) -> str | None:
+    """The process's state letter (R, S, T when stopped, Z...), None once it is gone."""
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return None
 
 
 def _live(proc_file: str, matches) -> list[int]:
