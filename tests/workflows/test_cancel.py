@@ -1,8 +1,5 @@
 """Cancelling a run reaches every agent, saves partial work, removes every worktree."""
 
-import os
-from pathlib import Path
-
 import pytest
 from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import CancelledError
@@ -12,16 +9,8 @@ from magsag.contracts.run import TaskStatus
 from magsag.history.status import run_status
 from tests.support.gitrepo import git_out
 from tests.support.poll import eventually
+from tests.support.processes import pid_alive
 from tests.support.runs import bash_plan, branch_files, run_input, start_run, worktrees_left
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 async def test_cancel_stops_agents_saves_wip_and_removes_worktrees(client, worker, repo, tmp_path):
@@ -56,7 +45,7 @@ async def test_cancel_stops_agents_saves_wip_and_removes_worktrees(client, worke
 
     # Every agent process is gone (heartbeat timeout is the bound; it is much faster).
     for pid in agent_pids.values():
-        await eventually(lambda pid=pid: not _alive(pid), timeout=C.HEARTBEAT_TIMEOUT.seconds)
+        await eventually(lambda pid=pid: not pid_alive(pid), timeout=C.HEARTBEAT_TIMEOUT.seconds)
     final = (await run_status(handle))[0]
     assert final.status == "cancelled"
     assert {n: t.status for n, t in final.tasks.items()} == {

@@ -1,10 +1,9 @@
 """Failures: retries, Definition of Done, timeouts, conflicts; no work is ever lost."""
 
-import os
-
 from magsag.contracts import constants as C
 from magsag.contracts.run import RunStatus, TaskStatus
 from tests.support.gitrepo import git_out
+from tests.support.processes import pid_alive
 from tests.support.runs import bash_plan, branch_files, run_plan, worktrees_left
 
 
@@ -110,18 +109,8 @@ async def test_a_timeout_kills_the_agents_whole_process_group(client, worker, re
     assert result.tasks["slow"].status == TaskStatus.FAILED
     assert "timed out after 2s" in result.tasks["slow"].error
     grandchild = int(pidfile.read_text())
-    assert not _alive(grandchild)
+    assert not pid_alive(grandchild)
     assert worktrees_left(repo) == []
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie is dead for our purposes: its state in /proc is Z.
-    with open(f"/proc/{pid}/stat") as stat:
-        return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
 
 
 async def test_a_merge_conflict_marks_the_task_and_keeps_its_branch(client, worker, repo, tmp_path):
