@@ -52,6 +52,8 @@ from magsag.contracts.failures import FailureKind
 
 # The lock reason `git worktree add` gives a worktree until its checkout is done.
 ADD_IN_PROGRESS = "initializing"
+# The "previous HEAD" git's post-checkout hook is given for a new worktree.
+NO_COMMIT = "0" * 40
 
 
 async def _worktree_admin(repo: str, *args: str, check: bool = True):
@@ -138,19 +140,46 @@ async def create_worktree(input: CreateWorktreeInput) -> CreateWorktreeOutput:
         aside = await asyncio.to_thread(_clear_path, Path(input.path))
         if aside is not None:
             activity.logger.warning("moved stale %s aside to %s", input.path, aside)
-        if await resolve_commit(ref, repo) is None:
+        tip = await resolve_commit(ref, repo)
+        if tip is None:
             # The empty old value makes creation atomic; losing a race to an earlier
             # attempt is fine, the branch it made is the one we want.
             await git(
                 "update-ref", "-m", "magsag: task branch", ref, base, "", cwd=repo, check=False
             )
-        await _worktree_admin(repo, "add", "--quiet", input.path, input.branch)
+        await _add_worktree(repo, input.path, input.branch, tip or base)
     except GitError as err:
         raise to_application_error(err) from err
     activity.logger.info("created worktree %s on %s", input.path, input.branch)
     return CreateWorktreeOutput(
         path=input.path, branch=input.branch, base_commit=base, reused=False
     )
+
+
+async def _add_worktree(repo: str, path: str, branch: str, commit: str) -> None:
+    """`git worktree add` of `branch` (at `commit`) at `path`, holding the worktree lock
+    only while git registers the worktree: on a repository of thousands of files the
+    checkout takes most of a second, and every other task's worktree step (claims and
+    parks too) waits for the lock. These are the steps of git's own add, which registers
+    the worktree locked ADD_IN_PROGRESS, checks its files out with `reset --hard`, runs
+    the post-checkout hook and unlocks it: cut short anywhere, the worktree is the
+    half-made one _discarded_if_half_made removes. Raises GitError."""
+    await _worktree_admin(
+        repo, "add", "--quiet", "--no-checkout", "--lock", "--reason", ADD_IN_PROGRESS,
+        "--", path, branch,
+    )  # fmt: skip
+    # Neither reads the other worktrees' records, which a concurrent add may be writing.
+    await git("reset", "--hard", "--quiet", "--no-recurse-submodules", cwd=path)
+    await git("hook", "run", "--ignore-missing", "post-checkout", "--", NO_COMMIT, commit, "1",
+              cwd=path)  # fmt: skip
+    await asyncio.to_thread(_unlock, Path(path))
+
+
+def _unlock(worktree: Path) -> None:
+    """What `git worktree unlock` does, without its reading every worktree's records:
+    remove the `locked` file of the worktree's registration (named by its .git file)."""
+    gitdir = (worktree / ".git").read_text().strip().removeprefix("gitdir: ")
+    (worktree / gitdir / "locked").unlink(missing_ok=True)
 
 
 async def _nothing_in_the_way(input: CreateWorktreeInput) -> bool:
@@ -180,10 +209,9 @@ async def _add_on_new_branch(input: CreateWorktreeInput) -> CreateWorktreeOutput
     how = "took a parked worktree as"
     if not await parking.claim(input.repo, input.path, input.branch):
         how = "created worktree"
-        added = await _worktree_admin(
-            input.repo, "add", "--quiet", "--", input.path, input.branch, check=False
-        )
-        if added.returncode != 0:
+        try:
+            await _add_worktree(input.repo, input.path, input.branch, input.base_commit)
+        except GitError:
             return None
     activity.logger.info("%s %s on new branch %s", how, input.path, input.branch)
     return CreateWorktreeOutput(
