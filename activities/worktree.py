@@ -41,6 +41,7 @@ from magsag.activities.git import (
 )
 from magsag.activities.keepalive import heartbeating
 from magsag.activities.repo_lock import common_dir, worktree_admin_lock
+from magsag.activities.worktree_add import ADD_IN_PROGRESS, add_worktree
 from magsag.contracts import remotes
 from magsag.contracts.activities import (
     CloseWorktreeInput,
@@ -49,11 +50,6 @@ from magsag.contracts.activities import (
     CreateWorktreeOutput,
 )
 from magsag.contracts.failures import FailureKind
-
-# The lock reason `git worktree add` gives a worktree until its checkout is done.
-ADD_IN_PROGRESS = "initializing"
-# The "previous HEAD" git's post-checkout hook is given for a new worktree.
-NO_COMMIT = "0" * 40
 
 
 async def _worktree_admin(repo: str, *args: str, check: bool = True):
@@ -147,39 +143,13 @@ async def create_worktree(input: CreateWorktreeInput) -> CreateWorktreeOutput:
             await git(
                 "update-ref", "-m", "magsag: task branch", ref, base, "", cwd=repo, check=False
             )
-        await _add_worktree(repo, input.path, input.branch, tip or base)
+        await add_worktree(repo, input.path, input.branch, tip or base)
     except GitError as err:
         raise to_application_error(err) from err
     activity.logger.info("created worktree %s on %s", input.path, input.branch)
     return CreateWorktreeOutput(
         path=input.path, branch=input.branch, base_commit=base, reused=False
     )
-
-
-async def _add_worktree(repo: str, path: str, branch: str, commit: str) -> None:
-    """`git worktree add` of `branch` (at `commit`) at `path`, holding the worktree lock
-    only while git registers the worktree: on a repository of thousands of files the
-    checkout takes most of a second, and every other task's worktree step (claims and
-    parks too) waits for the lock. These are the steps of git's own add, which registers
-    the worktree locked ADD_IN_PROGRESS, checks its files out with `reset --hard`, runs
-    the post-checkout hook and unlocks it: cut short anywhere, the worktree is the
-    half-made one _discarded_if_half_made removes. Raises GitError."""
-    await _worktree_admin(
-        repo, "add", "--quiet", "--no-checkout", "--lock", "--reason", ADD_IN_PROGRESS,
-        "--", path, branch,
-    )  # fmt: skip
-    # Neither reads the other worktrees' records, which a concurrent add may be writing.
-    await git("reset", "--hard", "--quiet", "--no-recurse-submodules", cwd=path)
-    await git("hook", "run", "--ignore-missing", "post-checkout", "--", NO_COMMIT, commit, "1",
-              cwd=path)  # fmt: skip
-    await asyncio.to_thread(_unlock, Path(path))
-
-
-def _unlock(worktree: Path) -> None:
-    """What `git worktree unlock` does, without its reading every worktree's records:
-    remove the `locked` file of the worktree's registration (named by its .git file)."""
-    gitdir = (worktree / ".git").read_text().strip().removeprefix("gitdir: ")
-    (worktree / gitdir / "locked").unlink(missing_ok=True)
 
 
 async def _nothing_in_the_way(input: CreateWorktreeInput) -> bool:
@@ -210,7 +180,7 @@ async def _add_on_new_branch(input: CreateWorktreeInput) -> CreateWorktreeOutput
     if not await parking.claim(input.repo, input.path, input.branch):
         how = "created worktree"
         try:
-            await _add_worktree(input.repo, input.path, input.branch, input.base_commit)
+            await add_worktree(input.repo, input.path, input.branch, input.base_commit)
         except GitError:
             return None
     activity.logger.info("%s %s on new branch %s", how, input.path, input.branch)

@@ -127,6 +127,23 @@ async def test_a_new_worktree_is_checked_out_outside_the_worktree_lock(
     assert not [w for w in await list_worktrees(str(repo)) if w.locked is not None]
 
 
+async def test_a_new_worktree_runs_the_hook_of_a_relative_hooks_path(
+    tmp_path: Path, wt_path: Path
+) -> None:
+    """core.hooksPath relative to the worktree, hooks kept in the repository (as husky
+    sets it up): the new worktree runs its own copy, as `git worktree add` does."""
+    repo, log = make_repo(tmp_path / "hooked"), tmp_path / "hook.log"
+    git_out(repo, "config", "core.hooksPath", ".githooks")
+    hook = write_file(repo, ".githooks/post-checkout", f'#!/bin/sh\necho "$PWD $3" >> {log}\n')
+    hook.chmod(0o755)
+    git_out(repo, "add", ".githooks")
+    git_out(repo, "commit", "-qm", "hooks")
+
+    await create(repo, wt_path)
+
+    assert log.read_text() == f"{os.path.realpath(wt_path)} 1\n"
+
+
 async def test_create_keeps_an_existing_branch_where_it_is(repo: Path, wt_path: Path) -> None:
     git_out(repo, "branch", BRANCH, "main")
     side = repo.parent / "side"
