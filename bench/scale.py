@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -28,8 +29,10 @@ from run import (  # bench/run.py: the same server, worker and repository helper
     TEMPORAL,
     BenchError,
     check_branch,
+    git,
     magsag_env,
     make_repo,
+    output_file,
     polling,
     reachable,
     server_ready,
@@ -99,9 +102,45 @@ def pace(state: Path, run_id: str) -> tuple[float, float]:
     return (fifth - 1) / (head[-1] - head[0]), (fifth - 1) / (tail[-1] - tail[0])
 
 
-def one_run(root: Path, n: int, concurrency: int, env: dict, worker: int, flat: bool) -> dict:
-    plan = write_plan(root, n, 0, concurrency, sharded=not flat)
+@dataclass(frozen=True)
+class Tree:
+    """The repository's tree, beside the file each task writes (see output_file)."""
+
+    flat: bool = False  # every task's file in the top folder
+    extra: int = 0  # files of the project's own, in 100 folders
+    todo: int = 0  # tasks' files there from the start (a migration rewrites them)
+
+
+def populate(repo: Path, tree: Tree) -> None:
+    """Commit the tree's files: a real project's, which every task's checkout, clean and
+    `add -A` walks, and (a migration) the ones tasks t1..t<todo> will rewrite."""
+    files = {f"src/{i % 100:02d}/m{i}.py": f"X = {i}\n" for i in range(tree.extra)}
+    files |= {output_file(f"t{i}", not tree.flat): "todo\n" for i in range(1, tree.todo + 1)}
+    if not files:
+        return
+    for name, text in files.items():
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo / name).write_text(text)
+    git(repo, "add", "-A")
+    git(repo, "-c", "user.name=bench", "-c", "user.email=bench@localhost", "commit", "-qm", "tree")
+
+
+def check_rewritten(repo: Path, branch: str, n: int, tree: Tree) -> None:
+    """A migration's every task rewrote its file: none of t1..tn still reads "todo"."""
+    listed = subprocess.run(
+        ["git", "-C", str(repo), "grep", "--name-only", "todo", branch, "--"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    left = {line.split(":", 1)[1] for line in listed.stdout.splitlines()}
+    mine = [output_file(f"t{i}", not tree.flat) for i in range(1, min(n, tree.todo) + 1)]
+    if any(path in left for path in mine):
+        raise BenchError(f"{branch} in {repo} has task files still to do")
+
+
+def one_run(root: Path, n: int, concurrency: int, env: dict, worker: int, tree: Tree) -> dict:
+    plan = write_plan(root, n, 0, concurrency, sharded=not tree.flat)
     repo = make_repo(root)
+    populate(repo, tree)
     argv = [MAGSAG, "run", str(plan), "--repo", str(repo), "--json"]
     cli_before, worker_before = children_cpu_seconds(), cpu_seconds(worker)
     # In its own process, so that its CPU (reading the run as it goes) counts here: a warm
@@ -115,7 +154,8 @@ def one_run(root: Path, n: int, concurrency: int, env: dict, worker: int, flat: 
         result = json.loads(done.stdout)
     except ValueError:
         raise BenchError(f"not JSON: {done.stdout[:300]!r} / {done.stderr[-300:]!r}") from None
-    check_branch(repo, result["integration_branch"], n, sharded=not flat)
+    check_branch(repo, result["integration_branch"], n, sharded=not tree.flat)
+    check_rewritten(repo, result["integration_branch"], n, tree)
     first, last = pace(Path(env["MAGSAG_STATE_DIR"]), result["run_id"])
     status_s, shown = timed([MAGSAG, "status", result["run_id"], "--json"], 60, env)
     if shown.returncode != 0:
@@ -124,7 +164,8 @@ def one_run(root: Path, n: int, concurrency: int, env: dict, worker: int, flat: 
     return {"tasks": n, "wall_s": wall, "tasks_per_s": n / wall, "status_s": status_s,
             "events_per_task": events / n, "kb_per_task": size / n / 1024,
             "executions": executions, "first_fifth_per_s": first, "last_fifth_per_s": last,
-            "cli_cpu_s": cli_cpu, "worker_cpu_ms_per_task": 1000 * worker_cpu / n}  # fmt: skip
+            "cli_cpu_s": cli_cpu, "worker_cpu_ms_per_task": 1000 * worker_cpu / n,
+            "extra_files": tree.extra, "todo_files": tree.todo}  # fmt: skip
 
 
 def big_plan_validation(root: Path, env: dict) -> dict:
@@ -145,9 +186,22 @@ def main() -> None:
     parser.add_argument(
         "--flat", action="store_true", help="every file in the top folder (see output_file)"
     )
+    parser.add_argument(
+        "--repo-files", type=int, default=0, metavar="K",
+        help="start from a repository of K more files (a real project's tree), so that "
+        "git's cost per task is that of K files from the first task on",
+    )  # fmt: skip
+    parser.add_argument(
+        "--migration", action="store_true",
+        help="each task rewrites a file the repository has from the start (one per task "
+        "of the biggest run), as a migration does: the tree keeps its size through the "
+        "run, and runs of every size work on the same tree",
+    )  # fmt: skip
     args = parser.parse_args()
+    todo = max(args.tasks) if args.migration else 0
+    tree = Tree(flat=args.flat, extra=args.repo_files, todo=todo)
     with tempfile.TemporaryDirectory(prefix="magsag-bench-scale-") as tmp:
-        rows, rss, big = measure(Path(tmp), args.tasks, args.concurrency, args.flat)
+        rows, rss, big = measure(Path(tmp), args.tasks, args.concurrency, tree)
     print("tasks  wall s  tasks/s  first/last fifth  executions  events/task  KB/task  "
           "status s  worker ms/task  CLI cpu s")  # fmt: skip
     for r in rows:
@@ -163,7 +217,7 @@ def main() -> None:
     out.write_text(json.dumps({"rows": rows, "worker_peak_rss_mb": rss, "big_plan": big}))
 
 
-def measure(root: Path, task_counts: list[int], concurrency: int, flat: bool):
+def measure(root: Path, task_counts: list[int], concurrency: int, tree: Tree):
     """The runs, a standing worker's peak RSS over them, and the big plan's validation."""
     env = magsag_env(root / "state", f"scale-{int(time.time())}")
     procs = []
@@ -178,7 +232,7 @@ def measure(root: Path, task_counts: list[int], concurrency: int, flat: bool):
         rows = []
         for n in task_counts:
             print(f"{n} tasks at concurrency {concurrency}...", file=sys.stderr)
-            rows.append(one_run(root, n, concurrency, env, worker.pid, flat))
+            rows.append(one_run(root, n, concurrency, env, worker.pid, tree))
         return rows, peak_rss_mb(worker.pid), big_plan_validation(root, env)
     finally:
         for proc in reversed(procs):
