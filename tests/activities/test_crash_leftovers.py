@@ -118,6 +118,40 @@ async def test_closing_a_half_made_worktree_removes_it(repo, tmp_path):
     assert closed.commit is None and worktrees_left(repo) == []
 
 
+def checkout_cut_short(repo: Path, worktree: Path) -> None:
+    """Registered on the task's branch and locked "initializing", a file of the tree
+    written and none of the rest: a new worktree whose checkout outside the worktree
+    lock (activities/worktree_add.py) was killed."""
+    git_out(repo, "branch", BRANCH, "main")
+    git_out(repo, "worktree", "add", "-q", "--no-checkout", "--lock", "--reason",
+            "initializing", str(worktree), BRANCH)  # fmt: skip
+    write_file(worktree, "README.md", "# half written")
+
+
+async def test_a_worktree_whose_checkout_was_cut_short_is_made_again(repo, tmp_path):
+    worktree = tmp_path / "wt" / TASK
+    checkout_cut_short(repo, worktree)
+
+    created = await create(repo, worktree)
+
+    assert not created.reused
+    assert git_out(worktree, "status", "--porcelain") == ""
+    assert (worktree / "README.md").read_text() == (repo / "README.md").read_text()
+    assert not (admin_dir(repo, worktree) / "locked").exists()
+
+
+async def test_closing_a_worktree_whose_checkout_was_cut_short_commits_no_deletion(repo, tmp_path):
+    # Its index and files say every file of the tree is gone: saving them as WIP would
+    # commit the deletion of the whole tree on the task's branch.
+    worktree = tmp_path / "wt" / TASK
+    checkout_cut_short(repo, worktree)
+
+    closed = await close(repo, worktree, mode="wip")
+
+    assert closed.commit is None and worktrees_left(repo) == []
+    assert git_out(repo, "rev-parse", BRANCH) == git_out(repo, "rev-parse", "main")
+
+
 def interrupted_removal(repo: Path, worktree: Path) -> str:
     """The checkpoint is on the branch, the removal was under way when git died: some
     files are gone from the worktree, which is still registered."""
