@@ -40,7 +40,7 @@ bench: setup
 
 # How a run's cost grows with its tasks (history per task, status latency, worker RSS).
 bench-scale: setup
-	$(BIN)/python bench/scale.py --tasks $(or $(TASKS),1000)
+	$(BIN)/python bench/scale.py --tasks $(or $(TASKS),1000) $(ARGS)
 
 # A run on a git:// URL on one host and on three, against a local path; and how long a
 # lost host's task takes to start elsewhere (bench/README.md, "Hosts").
