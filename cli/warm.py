@@ -75,18 +75,24 @@ def run(argv: list[str]) -> int | None:
     if path is None:
         return None
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    # A Ctrl-Z from the moment the command may exist (it has our terminal once forked)
+    # until its pid is known stops it and this process then (_follow).
+    stops: list[int] = []
+    signal.signal(signal.SIGTSTP, lambda signum, _frame: stops.append(signum))
     try:
         sock.connect(str(path))
         send_request(sock, _request(argv), fds=(0, 1, 2))
         replies = read_lines(sock)
         started = next(replies, {})
     except OSError:  # none listens, or it went away before taking the command
+        started = {}
+    if "pid" not in started:  # refused (other code), or none took it: it runs here
         sock.close()
+        signal.signal(signal.SIGTSTP, signal.SIG_DFL)
+        if stops:
+            os.kill(os.getpid(), signal.SIGTSTP)
         return None
-    if "pid" not in started:  # refused: other code
-        sock.close()
-        return None
-    return _follow(replies, started["pid"])
+    return _follow(replies, started["pid"], stopped_early=bool(stops))
 
 
 def _request(argv: list[str]) -> dict:
@@ -96,8 +102,9 @@ def _request(argv: list[str]) -> dict:
     return {"stamp": code_stamp(), "argv": argv, "cwd": os.getcwd(), "env": env, "umask": umask}
 
 
-def _follow(replies: Iterator[dict], pid: int) -> int:
-    """Pass the user's signals on to the command and wait for its exit code."""
+def _follow(replies: Iterator[dict], pid: int, stopped_early: bool = False) -> int:
+    """Pass the user's signals on to the command and wait for its exit code
+    (stopped_early: a Ctrl-Z came before the command's pid)."""
     received: list[int] = []
 
     def forward(signum: int, _frame) -> None:
@@ -116,6 +123,8 @@ def _follow(replies: Iterator[dict], pid: int) -> int:
         signal.signal(sig, forward)
     signal.signal(signal.SIGTSTP, suspend)
     signal.signal(signal.SIGCONT, lambda _signum, _frame: _signal_quietly(pid, signal.SIGCONT))
+    if stopped_early:
+        suspend(signal.SIGTSTP, None)
     try:
         for reply in replies:
             if "exit" in reply:

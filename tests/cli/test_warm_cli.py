@@ -151,6 +151,44 @@ def test_ctrl_z_stops_a_warm_command_and_fg_goes_on(worker_log, cli_env, held_ru
     assert watch.wait(timeout=30) == 130
 
 
+def test_ctrl_z_before_the_commands_pid_is_known_stops_both(cli_env, tmp_path):
+    # The command has the terminal as soon as the warm process forks it, before its pid
+    # reaches the client: a Ctrl-Z then must stop it too, not the client alone. A warm
+    # process of the test's own holds the pid back until the Ctrl-Z has come.
+    from magsag.cli import warm
+
+    path = socket_of(cli_env)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(path))
+    listener.listen(1)
+    command = subprocess.Popen(["sleep", "60"])  # stands for the forked command
+    client = subprocess.Popen([MAGSAG, "runs", "list"], env=cli_env)
+    try:
+        conn, _ = listener.accept()
+        request, fds = warm.receive_request(conn)
+        for fd in fds:
+            os.close(fd)
+        assert request["argv"][1:] == ["runs", "list"]
+        wait_for(lambda: process_state(client.pid) in ("S", "R"), what="the client waiting")
+        client.send_signal(signal.SIGTSTP)
+        warm.send_line(conn, {"pid": command.pid})
+        wait_for(
+            lambda: process_state(client.pid) == "T" and process_state(command.pid) == "T",
+            what="both stopped",
+        )
+        client.send_signal(signal.SIGCONT)
+        wait_for(lambda: process_state(command.pid) not in ("T", None), what="both going on")
+        warm.send_line(conn, {"exit": 0})
+        conn.close()
+        assert client.wait(timeout=30) == 0
+    finally:
+        for proc in (client, command):
+            proc.kill()
+            proc.wait()
+        listener.close()
+        path.unlink(missing_ok=True)
+
+
 def test_a_stopped_command_ends_when_its_stopped_client_is_killed(
     worker_log, cli_env, held_run, tmp_path
 ):
