@@ -125,12 +125,20 @@ def test_ctrl_c_reaches_a_warm_command(worker_log, cli_env, held_run, tmp_path):
     )
 
 
+# A process group of its own in the test's session, as a shell starts a job: the kernel
+# discards a Ctrl-Z (SIGTSTP) sent to an orphaned process group, which the test's own
+# group is when the shell that started the suite in the background has exited.
+AS_A_JOB = {"process_group": 0}
+
+
 def warm_watch(run_id: str, env: dict, worker_log: Path, tmp_path: Path):
     """A warm `magsag watch` of run_id: (its client process, the command's process in the
     warm one, which is the other process on the client's stdout)."""
     log = tmp_path / "watch.log"
     with log.open("w") as out:
-        watch = subprocess.Popen([MAGSAG, "watch", run_id], env=env, stdout=out, stderr=out)
+        watch = subprocess.Popen(
+            [MAGSAG, "watch", run_id], env=env, stdout=out, stderr=out, **AS_A_JOB
+        )
     wait_for(lambda: served(worker_log, "watch") == 1, what="the warm process to take watch")
     [command] = wait_for(
         lambda: [pid for pid in writing_to(log) if pid != watch.pid], what="the command"
@@ -162,7 +170,7 @@ def test_ctrl_z_before_the_commands_pid_is_known_stops_both(cli_env, tmp_path):
     listener.bind(str(path))
     listener.listen(1)
     command = subprocess.Popen(["sleep", "60"])  # stands for the forked command
-    client = subprocess.Popen([MAGSAG, "runs", "list"], env=cli_env)
+    client = subprocess.Popen([MAGSAG, "runs", "list"], env=cli_env, **AS_A_JOB)
     try:
         conn, _ = listener.accept()
         request, fds = warm.receive_request(conn)
