@@ -50,6 +50,9 @@ class _Children:
         with contextlib.suppress(ProcessLookupError):  # gone already: nothing to watch
             self._clients[os.pidfd_open(pid)] = os.dup(conn.fileno())
 
+    def __bool__(self) -> bool:
+        return bool(self._clients)
+
     def watched(self) -> list[int]:
         return [*self._clients, *(fd for fd in self._clients.values() if fd is not None)]
 
@@ -124,8 +127,17 @@ def serve(path: Path, parent: int) -> None:
             with contextlib.suppress(FileNotFoundError):
                 if os.stat(path).st_ino == ours:  # not yet the next one's
                     os.unlink(path)
+        _see_out(children)
     except _Stop:
         pass
+
+
+def _see_out(children: _Children) -> None:
+    """Its worker gone, stay (taking no more commands) until the commands started here
+    end: one stopped with its client (Ctrl-Z) would stay stopped for good if its client
+    died with no one left to continue it (_Children.check)."""
+    while children:
+        children.check(select.select(children.watched(), [], [], None)[0])
 
 
 def _listen(path: Path) -> socket.socket | None:

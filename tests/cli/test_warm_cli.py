@@ -3,6 +3,7 @@ behave as in their own process (the user's directory, environment, output, exit 
 Ctrl-C, a kill) without importing magsag again."""
 
 import concurrent.futures
+import contextlib
 import json
 import os
 import signal
@@ -208,6 +209,28 @@ def test_a_stopped_command_ends_when_its_stopped_client_is_killed(
     watch.kill()
     watch.wait(timeout=10)
     wait_for(lambda: process_state(command) is None, timeout=30, what="the command to end")
+
+
+def test_a_stopped_command_outlives_its_worker_and_ends_with_its_client(
+    procs, cli_env, held_run, tmp_path
+):
+    # Ctrl-Z on a warm `watch`, its worker dies, then `kill -9 %1`: the warm process,
+    # taking no more commands, stays for the ones it started and continues this one.
+    worker, log = start_worker(procs, cli_env, tmp_path)
+    socket = socket_of(cli_env)
+    watch, command = warm_watch(held_run, cli_env, log, tmp_path)
+    try:
+        watch.send_signal(signal.SIGTSTP)
+        wait_for(lambda: process_state(command) == "T", what="the command stopped")
+        Processes.kill_hard(worker)
+        wait_for(lambda: not socket.exists(), timeout=30, what="no more commands taken")
+        watch.kill()
+        watch.wait(timeout=10)
+        wait_for(lambda: process_state(command) is None, timeout=30, what="the command to end")
+        wait_for(lambda: not serving(socket), timeout=30, what="the warm process to end")
+    finally:  # stopped for good when this fails
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(command, signal.SIGKILL)
 
 
 def writing_to(path: Path) -> list[int]:
