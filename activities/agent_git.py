@@ -15,7 +15,7 @@ from pathlib import Path
 
 from temporalio import activity
 
-from magsag.activities import stashes, submodules
+from magsag.activities import checkouts, stashes, submodules
 from magsag.activities.git import git, is_ancestor, refusal, resolve_commit
 from magsag.contracts.activities import CloseWorktreeInput
 
@@ -66,8 +66,7 @@ async def _register_again(repo: str, wt: Path, branch: str, admin) -> None:
     await git("reset", "--quiet", cwd=scratch)  # its index from the branch; no files
 
     def hand_over() -> None:
-        registration = scratch / (scratch / ".git").read_text().strip().removeprefix("gitdir: ")
-        (registration / "gitdir").write_text(f"{os.path.abspath(wt / '.git')}\n")
+        (checkouts.registration(scratch) / "gitdir").write_text(f"{os.path.abspath(wt / '.git')}\n")
         (scratch / ".git").rename(wt / ".git")
         scratch.rmdir()
 

@@ -34,6 +34,12 @@ class Worktree:
     locked: str | None = None  # the lock's reason ("" when none was given)
 
 
+def registration(worktree: Path) -> Path:
+    """<common dir>/worktrees/<id>, named by a linked worktree's .git file."""
+    gitdir = (worktree / ".git").read_text().strip().removeprefix("gitdir: ")
+    return worktree / gitdir
+
+
 def worktrees(common: Path) -> list[Worktree]:
     """The main worktree and each linked one, as `git worktree list` reports them."""
     return [worktree for _, worktree in _registered(common)]

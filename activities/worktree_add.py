@@ -17,6 +17,7 @@ import asyncio
 import os
 from pathlib import Path
 
+from magsag.activities.checkouts import registration
 from magsag.activities.git import git
 from magsag.activities.repo_lock import common_dir, worktree_admin_lock
 
@@ -56,12 +57,6 @@ async def _has_post_checkout_hook(repo: str, worktree: Path) -> bool:
     return os.access(hooks / "post-checkout", os.X_OK)
 
 
-def _registration(worktree: Path) -> Path:
-    """<common dir>/worktrees/<id>, named by the worktree's .git file."""
-    gitdir = (worktree / ".git").read_text().strip().removeprefix("gitdir: ")
-    return worktree / gitdir
-
-
 def _unlock(worktree: Path) -> None:
     """What `git worktree unlock` does, without its reading every worktree's records."""
-    (_registration(worktree) / "locked").unlink(missing_ok=True)
+    (registration(worktree) / "locked").unlink(missing_ok=True)
