@@ -151,7 +151,8 @@ def send_request(sock: socket.socket, request: dict, fds: tuple[int, ...]) -> No
     data = _LENGTH.pack(len(data)) + data
     ancillary = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array("i", fds))]
     sent = sock.sendmsg([data], ancillary)
-    sock.sendall(data[sent:])
+    if sent < len(data):  # an empty send fails on a side that has answered and closed
+        sock.sendall(data[sent:])
 
 
 def receive_request(sock: socket.socket) -> tuple[dict, list[int]]:
