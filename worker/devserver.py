@@ -16,6 +16,13 @@ from pathlib import Path
 
 from magsag.contracts import constants as C
 
+# SQLite's write-ahead log instead of its default rollback journal: a commit appends to
+# one file and syncs it once (the rollback journal writes, syncs and deletes a journal
+# besides the database, ~4 fsyncs per commit), and readers do not block the writer. Every
+# commit is still synced (synchronous=full): nothing committed is lost to a crash or a
+# power cut. Measured: a fifth less of the server's CPU for a run (bench/README.md).
+SQLITE_PRAGMAS = ("journal_mode=wal", "synchronous=full")
+
 
 class DevServerError(RuntimeError):
     pass
@@ -48,6 +55,8 @@ class DevServer:
             "--ui-disable-news-fetch",
             "--log-level", "warn",
         ]  # fmt: skip
+        for pragma in SQLITE_PRAGMAS:
+            argv += ["--sqlite-pragma", pragma]
         for name, kind in C.SEARCH_ATTRIBUTES.items():
             argv += ["--search-attribute", f"{name}={kind}"]
         return argv

@@ -1,8 +1,10 @@
 """The embedded default: `magsag server`, and `magsag run` starting one when none is up."""
 
+import contextlib
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 from pathlib import Path
 
@@ -53,6 +55,10 @@ def test_server_runs_in_the_foreground_with_sqlite_retention_and_attributes(tmp_
         assert retention
         assert all(name in _search_attributes(address) for name in ("MagsagRepo", "MagsagPlan"))
         assert db.exists()  # persisted in SQLite, where --db said
+        # in its write-ahead log mode, each commit synced (worker/devserver.py)
+        with contextlib.closing(sqlite3.connect(db)) as conn:
+            assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        assert (db.parent / (db.name + "-wal")).exists()
     finally:
         server.send_signal(signal.SIGTERM)
         stderr = server.communicate(timeout=30)[1]
