@@ -1,10 +1,13 @@
 """A workflow's event history as spans: each activity, timer and child workflow with when
-it was scheduled, started and closed, and the attributes of those events.
+it was scheduled, started and closed, and the attributes of those events. A local
+activity is one marker, recorded when the workflow task that ran it completed; its span
+takes its times from the marker's data.
 
 parse() takes any list of events (a recorded WorkflowHistory's, for one), so what the
 rest of history/ builds from spans needs no server; read_history() fetches them.
 """
 
+import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -60,6 +63,7 @@ _CLOSES = {
     "child_workflow_execution_timed_out_event_attributes": ("initiated_event_id", "timed_out"),
     "start_child_workflow_execution_failed_event_attributes": ("initiated_event_id", "failed"),
 }
+LOCAL_ACTIVITY_MARKER = "core_local_activity"  # the SDK core's marker name
 _WORKFLOW_CLOSES = {
     f"workflow_execution_{kind}_event_attributes"
     for kind in ("completed", "failed", "canceled", "terminated", "timed_out", "continued_as_new")
@@ -84,7 +88,29 @@ def parse(events: Iterable[HistoryEvent]) -> History:
             span.started_at, span.started = at, attrs
         elif name in _CLOSES and (span := by_id.get(getattr(attrs, _CLOSES[name][0]))):
             span.closed_at, span.outcome, span.closed = at, _CLOSES[name][1], attrs
+        elif (
+            name == "marker_recorded_event_attributes"
+            and attrs.marker_name == LOCAL_ACTIVITY_MARKER
+        ):
+            history.spans.append(_local_activity(attrs, at))
     return history
+
+
+def _local_activity(attrs, recorded_at: datetime) -> Span:
+    """A local activity's span, as the worker's clock saw it (the marker is recorded
+    later, with its workflow task): closed when it completed, opened at its first
+    schedule, which its data may set a little after the completion (then the two)."""
+    data = json.loads(attrs.details["data"].payloads[0].data)
+    closed = _timestamp(data.get("complete_time")) or recorded_at
+    opened = min(_timestamp(data.get("original_schedule_time")) or closed, closed)
+    outcome = "failed" if attrs.HasField("failure") else "completed"
+    return Span(data["activity_type"], opened, attrs, opened, attrs, closed, outcome, attrs)
+
+
+def _timestamp(value: dict | None) -> datetime | None:
+    if not value:
+        return None
+    return datetime.fromtimestamp(value["seconds"] + value.get("nanos", 0) / 1e9, tz=UTC)
 
 
 async def read_history(handle: WorkflowHandle) -> History:

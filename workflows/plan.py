@@ -127,7 +127,7 @@ class PlanWorkflow:
     async def _prepare(self, inp: RunInput, scheduler: Scheduler, branch: str) -> bool:
         """Create the integration branch; on failure end the run (returns True)."""
         try:
-            prepared = await repo_steps.repo_activity(
+            prepared = await repo_steps.run_step(
                 activities.prepare_integration,
                 PrepareIntegrationInput(
                     repo=inp.paths.repo,
@@ -137,6 +137,7 @@ class PlanWorkflow:
                     log_dir=inp.paths.log_dir,
                 ),
                 inp,
+                repo_steps.LOCAL_PREPARE,
             )
         except ActivityError as err:
             if not workflow.patched(integration.RUN_ERROR):
@@ -336,8 +337,12 @@ class PlanWorkflow:
                 statuses={name: task.status.value for name, task in self._result.tasks.items()},
             )
             try:
-                await repo_steps.repo_activity(
-                    activities.record_run_end, record, inp, "record the run's end"
+                await repo_steps.run_step(
+                    activities.record_run_end,
+                    record,
+                    inp,
+                    repo_steps.LOCAL_RUN_END,
+                    "record the run's end",
                 )
             except ActivityError as err:  # the run's own record never holds up its end
                 workflow.logger.warning("the run's end is not in run.jsonl: %s", texts.reason(err))

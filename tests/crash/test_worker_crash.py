@@ -1,6 +1,7 @@
 """Invariant 2 and 4 against real faults: SIGKILL the worker, start another, lose nothing."""
 
 import time
+from pathlib import Path
 
 from tests.support.cli import magsag_json
 from tests.support.gitrepo import checkpoints_on, git_out
@@ -59,5 +60,44 @@ def test_a_killed_worker_mid_agent_is_replaced_and_nothing_is_lost(procs, cli_en
     integration = f"magsag/{run_id}/integration"
     assert sorted(checkpoints_on(repo, integration)) == ["after", "early", "victim"]
     assert git_out(repo, "show", f"{integration}:after.txt") == "e\nv"
+    assert worktrees_left(repo) == []
+    assert recovery < 60, f"recovery took {recovery:.1f}s"
+
+
+def test_a_worker_killed_in_the_runs_first_step_costs_seconds(procs, cli_env, repo, tmp_path):
+    # The integration branch is made by a local activity (workflows/repo_steps.py), inside
+    # the run's first workflow task: a worker killed there is noticed when that workflow
+    # task times out, and the next worker makes the branch (or finds it made).
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    hook = Path(repo) / ".git" / "hooks" / "reference-transaction"
+    hook.write_text(
+        "#!/bin/bash\n"
+        '[ "$1" = prepared ] || exit 0\n'
+        "while read -r old new ref; do\n"
+        '  case "$ref" in refs/heads/magsag/*/integration)\n'
+        f'    if [ "$old" = {"0" * 40} ] && [ ! -e {marks}/held ]; then\n'
+        f"      touch {marks}/held; sleep 4; fi;;\n"
+        "  esac\n"
+        "done\n"
+    )
+    hook.chmod(0o755)
+    plan = bash_plan_file(tmp_path, [{"name": "a", "prompt": "echo a > a.txt"}])
+    first = procs.start("worker", name="worker-1")
+    run_id = magsag_json("run", plan, "--repo", repo, "--detach", env=cli_env)["run_id"]
+    wait_for((marks / "held").exists, timeout=60, what="the integration branch's creation")
+
+    procs.kill_hard(first)
+    killed_at = time.monotonic()
+    procs.start("worker", name="worker-2")
+    final = wait_for(
+        lambda: (s := _status(run_id, cli_env))["status"] != "running" and s,
+        timeout=90,
+        what="the run to finish on the new worker",
+    )
+    recovery = time.monotonic() - killed_at
+
+    assert final["status"] == "succeeded", final
+    assert git_out(repo, "show", f"magsag/{run_id}/integration:a.txt") == "a"
     assert worktrees_left(repo) == []
     assert recovery < 60, f"recovery took {recovery:.1f}s"

@@ -110,3 +110,18 @@ async def test_a_cancelled_run_shows_the_cancelled_attempt_and_its_wip():
     assert events[:2] == ["started", "attempt_started"] and "wip_saved" in events
     assert view.critical_path.tasks == ["busy"]
     assert view.finished_at - view.started_at < timedelta(minutes=1)
+
+
+async def test_a_run_whose_first_and_last_steps_ran_locally_reads_the_same():
+    # Recorded after the local-prepare / local-run-end patches: the integration branch was
+    # made by a local activity, a marker in history (history/events.py), not an activity's
+    # events. A task without dependencies was ready when that step ended.
+    view = await _view("v8-local-run-steps", WorkflowExecutionStatus.COMPLETED)
+    plan = parse(_history(FIXTURES / "v8-local-run-steps" / "plan-run.json").events)
+    [prepare] = [s for s in plan.spans if s.kind == "prepare_integration"]
+    [end] = [s for s in plan.spans if s.kind == "record_run_end"]
+    assert (prepare.outcome, end.outcome) == ("completed", "completed")
+    assert view.started_at <= prepare.closed_at <= view.tasks["ok"].started_at
+    assert view.tasks["ok"].ready_at == prepare.closed_at
+    assert view.tasks["last"].ready_at == max(view.tasks["ok"].done_at, view.tasks["flaky"].done_at)
+    assert end.closed_at >= max(t.finished_at for t in view.tasks.values() if t.finished_at)
