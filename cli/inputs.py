@@ -4,6 +4,7 @@ import os
 import re
 import secrets
 import subprocess
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -82,7 +83,9 @@ _IN_PROGRESS = {
 
 def _check_no_operation_in_progress(repo_path: Path) -> None:
     """Starting from the checked-out branch mid-merge would start from half a state."""
-    git_dir = Path(_git(repo_path, "rev-parse", "--absolute-git-dir").stdout.strip())
+    git_dir = repo_path / ".git"
+    if not git_dir.is_dir():  # a linked worktree's or a submodule's .git file names it
+        git_dir = Path(_git(repo_path, "rev-parse", "--absolute-git-dir").stdout.strip())
     for name, what in _IN_PROGRESS.items():
         if (git_dir / name).exists():
             raise InputError(
@@ -91,14 +94,23 @@ def _check_no_operation_in_progress(repo_path: Path) -> None:
             )
 
 
-def uncommitted_note(repo_path: Path) -> str | None:
-    """A run starts from commits only: say so when the user's checkout has more."""
-    if _git(repo_path, "diff", "--quiet", "HEAD", "--").returncode == 1:
+def uncommitted_note(repo_path: Path) -> Callable[[], str | None]:
+    """A run starts from commits only: say so when the user's checkout has more. The
+    check runs beside the caller's next ones; calling the result waits for it."""
+    diff = subprocess.Popen(
+        ["git", "diff", "--quiet", "HEAD", "--"], cwd=repo_path, env=git.environment(),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+    def note() -> str | None:
+        if diff.wait() != 1:
+            return None
         return (
             f"note: uncommitted changes in {repo_path} are not part of the run "
             "(it starts from the base branch's last commit)"
         )
-    return None
+
+    return note
 
 
 def _git(repo_path: Path, *args: str) -> subprocess.CompletedProcess:

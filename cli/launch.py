@@ -90,9 +90,12 @@ def _deliver_to(plan: Plan, base: str, asked: bool) -> None:
 def _on_this_host(repo: Path, base: str | None, worktree_root: Path | None, state: Path):
     """A run on a path: host-bound, its files on this host."""
     repo_path = inputs.check_repo(repo)
-    base_name, base_commit = inputs.check_base(repo_path, base)
-    root = inputs.check_worktree_root(worktree_root or state / "worktrees", repo_path)
-    note = inputs.uncommitted_note(repo_path)
+    uncommitted = inputs.uncommitted_note(repo_path)
+    try:
+        base_name, base_commit = inputs.check_base(repo_path, base)
+        root = inputs.check_worktree_root(worktree_root or state / "worktrees", repo_path)
+    finally:
+        note = uncommitted()  # waited for even when a check fails: no git left running
     if note:
         info(note)
 
