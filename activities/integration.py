@@ -112,15 +112,19 @@ async def _merge_one(
     return await commit_tree(tree, [tip, commit], message, repo), []
 
 
-async def _task_commits(items: list, repo: str) -> list[str]:
-    """Each item's commit, checked to exist, in one git call for the whole batch."""
-    names = "".join(f"{item.commit}^{{commit}}\n" for item in items)
-    found = await git("cat-file", "--batch-check=%(objectname)", cwd=repo, input=names)
-    commits = found.stdout.split("\n")[: len(items)]
-    for item, commit in zip(items, commits, strict=True):
-        if commit.endswith(" missing") or item.commit.startswith("-"):
-            raise _not_found(f"commit {item.commit!r} of task {item.task}", repo)
-    return commits
+async def _tip_and_commits(ref: str, items: list, repo: str) -> tuple[str | None, list[str | None]]:
+    """The branch's tip and each item's commit, None for what is not there: one git call
+    for the whole batch."""
+    names = "".join(f"{name}^{{commit}}\n" for name in [ref, *(item.commit for item in items)])
+    try:
+        found = await git("cat-file", "--batch-check=%(objectname)", cwd=repo, input=names)
+    except GitError as err:
+        raise to_application_error(err) from err
+    tip, *commits = [
+        None if line.endswith(" missing") else line
+        for line in found.stdout.split("\n")[: len(items) + 1]
+    ]
+    return tip, commits
 
 
 @activity.defn
@@ -133,7 +137,7 @@ async def integrate(input: IntegrateInput) -> IntegrateOutput:
     if remotes.is_url(input.repo):
         return await remote_runs.integrate(input, integrate)
     repo, ref = input.repo, f"refs/heads/{input.branch}"
-    start = await resolve_commit(ref, repo)
+    start, commits = await _tip_and_commits(ref, input.items, repo)
     if start is None:
         # Created by prepare_integration and never deleted by magsag: someone else did.
         raise ApplicationError(
@@ -149,8 +153,9 @@ async def integrate(input: IntegrateInput) -> IntegrateOutput:
         return IntegrateOutput(tip=start, outcomes=[], checked_out_in=holder)
     tip, tips, outcomes = start, [], []
     try:
-        commits = await _task_commits(input.items, repo)
         for item, commit in zip(input.items, commits, strict=True):
+            if commit is None or item.commit.startswith("-"):
+                raise _not_found(f"commit {item.commit!r} of task {item.task}", repo)
             careful = tip == start  # e.g. a retry: an earlier try merged this batch
             tip, conflicts = await _merge_one(repo, tip, commit, input.run_id, item.task, careful)
             tips.append(tip)

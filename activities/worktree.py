@@ -217,9 +217,11 @@ async def _commit_all(input: CloseWorktreeInput, also_keep: list[str]) -> str | 
     """
     wt = input.path
     await submodules.save_work(input)
-    await git("add", "-A", cwd=wt)
-    tree = (await git("write-tree", cwd=wt)).stdout.strip()
-    head, head_tree = (await git("rev-parse", "HEAD", "HEAD^{tree}", cwd=wt)).stdout.split()
+    # The files' tree and the branch's head, side by side (staging leaves HEAD alone).
+    tree, heads = await asyncio.gather(
+        _staged_tree(wt), git("rev-parse", "HEAD", "HEAD^{tree}", cwd=wt)
+    )
+    head, head_tree = heads.stdout.split()
     await agent_git.check_builds_on_base(input, head)
     checkpoint = input.mode == "checkpoint"
     folded = await stashes.fold(wt, input.branch, head, tree, checkpoint, input.base_commit)
@@ -229,6 +231,12 @@ async def _commit_all(input: CloseWorktreeInput, also_keep: list[str]) -> str | 
         await git("reset", "--hard", "--quiet", cwd=wt)
     await stashes.drop(wt, folded.entries)  # their work is on the branch now
     return commit
+
+
+async def _staged_tree(wt: str) -> str:
+    """Everything in the worktree staged; the tree object of that index."""
+    await git("add", "-A", cwd=wt)
+    return (await git("write-tree", cwd=wt)).stdout.strip()
 
 
 async def _merged_side(input: CloseWorktreeInput, head: str) -> list[str]:
