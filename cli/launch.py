@@ -137,8 +137,10 @@ def _initial_header(run_input: RunInput) -> dict:
 
 async def start_and_follow(run_input: RunInput, detach: bool, json_output: bool) -> int:
     client = await connect_or_exit(start_embedded=True)
-    await ensure_search_attributes(client)
-    run_input = _with_stored_plan(run_input)
+    # Side by side: a question to the server, git writing the plan into the repository.
+    _, run_input = await asyncio.gather(
+        ensure_search_attributes(client), asyncio.to_thread(_with_stored_plan, run_input)
+    )
     handle = await client.start_workflow(
         C.PLAN_WORKFLOW,
         run_input,
