@@ -14,6 +14,21 @@ def _status(run_id: str, env: dict) -> dict:
     return magsag_json("status", run_id, env=env)
 
 
+def _kill_and_replace(procs, worker, run_id: str, env: dict, after_kill=lambda: None):
+    """SIGKILL the worker (after_kill runs then), start another and wait for the run to
+    end: its final status and the seconds from the kill to its end."""
+    procs.kill_hard(worker)
+    killed_at = time.monotonic()
+    after_kill()
+    procs.start("worker", name="worker-2")
+    final = wait_for(
+        lambda: (s := _status(run_id, env))["status"] != "running" and s,
+        timeout=90,
+        what="the run to finish on the new worker",
+    )
+    return final, time.monotonic() - killed_at
+
+
 def test_a_killed_worker_mid_agent_is_replaced_and_nothing_is_lost(procs, cli_env, repo, tmp_path):
     marks = tmp_path / "marks"
     marks.mkdir()
@@ -38,16 +53,10 @@ def test_a_killed_worker_mid_agent_is_replaced_and_nothing_is_lost(procs, cli_en
              timeout=60, what="early to be merged")  # fmt: skip
     orphan = int((marks / "sleeper").read_text())
 
-    procs.kill_hard(first)
-    killed_at = time.monotonic()
-    assert pid_alive(orphan), "SIGKILL of the worker leaves its agent running"
-    procs.start("worker", name="worker-2")
-    final = wait_for(
-        lambda: (s := _status(run_id, cli_env))["status"] != "running" and s,
-        timeout=90,
-        what="the run to finish on the new worker",
-    )
-    recovery = time.monotonic() - killed_at
+    def orphan_alive() -> None:
+        assert pid_alive(orphan), "SIGKILL of the worker leaves its agent running"
+
+    final, recovery = _kill_and_replace(procs, first, run_id, cli_env, orphan_alive)
     print(f"recovery after worker kill: {recovery:.1f}s")  # read by soak runs (pytest -s)
 
     assert final["status"] == "succeeded", final
@@ -87,15 +96,7 @@ def test_a_worker_killed_in_the_runs_first_step_costs_seconds(procs, cli_env, re
     run_id = magsag_json("run", plan, "--repo", repo, "--detach", env=cli_env)["run_id"]
     wait_for((marks / "held").exists, timeout=60, what="the integration branch's creation")
 
-    procs.kill_hard(first)
-    killed_at = time.monotonic()
-    procs.start("worker", name="worker-2")
-    final = wait_for(
-        lambda: (s := _status(run_id, cli_env))["status"] != "running" and s,
-        timeout=90,
-        what="the run to finish on the new worker",
-    )
-    recovery = time.monotonic() - killed_at
+    final, recovery = _kill_and_replace(procs, first, run_id, cli_env)
 
     assert final["status"] == "succeeded", final
     assert git_out(repo, "show", f"magsag/{run_id}/integration:a.txt") == "a"
