@@ -84,6 +84,19 @@ def _mid_merge(repo: Path) -> Path:
     return repo
 
 
+def _linked_mid_merge(tmp_path: Path, repo: Path) -> Path:
+    """A linked worktree of the repository in a merge: its .git is a file naming its git
+    dir, where MERGE_HEAD is."""
+    linked = tmp_path / "linked"
+    git_out(repo, "worktree", "add", "-q", "-b", "side-a", str(linked))
+    commit_file(linked, "README.md", "a\n", "a side")
+    git_out(linked, "checkout", "-q", "-b", "side-b", "HEAD~1")
+    commit_file(linked, "README.md", "b\n", "b side")
+    subprocess.run(["git", "merge", "side-a"], cwd=linked, capture_output=True)
+    assert (repo / ".git" / "worktrees" / "linked" / "MERGE_HEAD").exists()
+    return linked
+
+
 def _detached(repo: Path) -> Path:
     git_out(repo, "checkout", "-q", "--detach")
     return repo
@@ -111,6 +124,10 @@ BAD_INPUTS = {
     ),
     "concurrency": (lambda t, r: ["--repo", r, "--concurrency", "0"], "--concurrency 0: must"),
     "merge-in-progress": (lambda t, r: ["--repo", _mid_merge(r)], "a merge is in progress"),
+    "merge-in-a-linked-worktree": (
+        lambda t, r: ["--repo", _linked_mid_merge(t, r)],
+        "a merge is in progress",
+    ),
     "detached-head": (lambda t, r: ["--repo", _detached(r)], "HEAD is detached"),
     "repo-subdirectory": (lambda t, r: ["--repo", r / "src"], "not the top of its repository"),
 }
